@@ -1,0 +1,82 @@
+//! Websocket frames: what travels in one text message each way.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::errors::ErrorCode;
+use crate::events::Event;
+use crate::model::{Notice, ParticipantId, ParticipantInfo, RoomId, RoomInfo};
+use crate::requests::Request;
+
+/// A client's request id, echoed in the `ack` or `error` that answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ReqId {
+    Num(u64),
+    Str(String),
+}
+
+/// The first frame on every connection. The token never travels in the URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Hello {
+    pub token: String,
+    /// Required for ombuds; a party's token already names its room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
+    /// The last `seq` this client saw; everything after it is replayed.
+    #[serde(default)]
+    pub since: Option<u64>,
+}
+
+/// Every frame a client sends: `hello` first, then requests. `req` is
+/// optional and echoed in the `ack` or `error` that answers the frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClientFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub req: Option<ReqId>,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// Every frame the relay sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The answer to `hello`; replayed events follow, then live ones.
+    Welcome {
+        participant: ParticipantInfo,
+        room: RoomInfo,
+        /// The newest `seq` in this participant's inbox.
+        seq: u64,
+        /// Present for a party that has not yet acknowledged the office notice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notice: Option<Notice>,
+        /// Which relay node answered (useful when several run behind a balancer).
+        node: Uuid,
+    },
+    /// A stored event from the participant's own inbox.
+    Event { seq: u64, event: Event },
+    /// A request succeeded.
+    Ack {
+        req: Option<ReqId>,
+        result: serde_json::Value,
+    },
+    /// A request (or a frame) failed. The connection stays open.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<ReqId>,
+        code: ErrorCode,
+        message: String,
+    },
+    /// Ephemeral: someone came online or went offline. Not stored, no `seq`.
+    Presence {
+        participant_id: ParticipantId,
+        online: bool,
+    },
+    /// Ephemeral: someone is typing in a channel the receiver can see.
+    Typing {
+        participant_id: ParticipantId,
+        channel: crate::model::Channel,
+    },
+}

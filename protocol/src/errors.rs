@@ -1,0 +1,86 @@
+//! Error codes (in `error` frames and REST error bodies) and websocket close codes.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Why a request failed. Messages that accompany a code never quote content
+/// the requester could not already see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No credentials, bad credentials, or a token that does not verify.
+    Unauthorized,
+    /// Authenticated, but this participant may not do or see that.
+    Forbidden,
+    /// No such object in this room (or not one the requester may know of).
+    NotFound,
+    /// Malformed frame or body: bad JSON, unknown type, missing or mistyped field.
+    Invalid,
+    /// The frame or body is over the size limit; nothing was stored.
+    TooLarge,
+    /// Too many requests on this connection; retry later.
+    RateLimited,
+    /// The request lost a race: a stale consent revision, an object in the wrong state.
+    Conflict,
+    /// The room is closed (or was deleted).
+    RoomClosed,
+    /// An invite code that has already been used.
+    Gone,
+    /// A party must acknowledge the office notice before sending.
+    NoticeRequired,
+    /// The state store is unreachable; nothing was done, retry later.
+    Unavailable,
+    /// A bug or an unexpected failure; nothing is revealed.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::RoomClosed => "room_closed",
+            ErrorCode::Gone => "gone",
+            ErrorCode::NoticeRequired => "notice_required",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// Websocket close codes the relay uses. 1xxx are standard; 4xxx are ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum CloseCode {
+    /// Normal close, e.g. after `leave`.
+    Normal = 1000,
+    /// The relay is shutting down or restarting: reconnect (elsewhere) with `since`.
+    Restart = 1012,
+    /// The first frame was not a valid `hello`.
+    BadHello = 4000,
+    /// Missing, bad, expired or tampered token.
+    Unauthorized = 4001,
+    /// The token is valid but not for this room, or the party has left.
+    Forbidden = 4003,
+    /// The room does not exist.
+    NotFound = 4004,
+    /// No `hello` arrived in time.
+    HelloTimeout = 4008,
+    /// The room was closed; its state is gone.
+    RoomClosed = 4009,
+    /// The client read too slowly and its outgoing queue filled up: reconnect with `since`.
+    TooSlow = 4013,
+    /// The state store is unavailable: reconnect later with `since`.
+    Unavailable = 4014,
+}
+
+impl CloseCode {
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+}

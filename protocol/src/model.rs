@@ -1,0 +1,148 @@
+//! Nouns shared by requests, events and REST bodies.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub type RoomId = Uuid;
+pub type ParticipantId = Uuid;
+pub type MessageId = Uuid;
+pub type ForwardId = Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Ombud,
+    Party,
+}
+
+/// Who someone is, as far as the receiver is allowed to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ParticipantInfo {
+    pub id: ParticipantId,
+    pub role: Role,
+    pub display_name: String,
+}
+
+/// How a relayed message names its source party to the recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    /// The recipient sees the source party's display name.
+    #[default]
+    Named,
+    /// The recipient sees only that the ombud relayed it.
+    Anonymous,
+}
+
+/// A conversation inside a room. On the wire it is a string:
+/// `private:<party_id>`, `joint` or `notes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// One party and the room's ombuds.
+    Private(ParticipantId),
+    /// Everyone in the room, only while a joint session is open.
+    Joint,
+    /// The ombuds' private notes.
+    Notes,
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Channel::Private(id) => write!(f, "private:{id}"),
+            Channel::Joint => f.write_str("joint"),
+            Channel::Notes => f.write_str("notes"),
+        }
+    }
+}
+
+impl FromStr for Channel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "joint" => Ok(Channel::Joint),
+            "notes" => Ok(Channel::Notes),
+            _ => s
+                .strip_prefix("private:")
+                .and_then(|id| Uuid::parse_str(id).ok())
+                .map(Channel::Private)
+                .ok_or_else(|| {
+                    "channel must be `private:<party_id>`, `joint` or `notes`".to_string()
+                }),
+        }
+    }
+}
+
+impl Serialize for Channel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Cow::<'de, str>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Channel {
+    fn schema_name() -> Cow<'static, str> {
+        "Channel".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^(joint|notes|private:[0-9a-f-]{36})$",
+            "description": "`private:<party_id>`, `joint` or `notes`"
+        })
+    }
+}
+
+/// Room settings and state every participant may see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoomInfo {
+    pub id: RoomId,
+    pub title: String,
+    pub consent_required: bool,
+    pub attribution: Attribution,
+    pub retention_hours: u32,
+    pub created_at: DateTime<Utc>,
+    pub joint_open: bool,
+}
+
+/// A participant as the ombuds see it in a room listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ParticipantSummary {
+    pub id: ParticipantId,
+    pub role: Role,
+    pub display_name: String,
+    /// A party has exchanged its invite code for a token.
+    pub joined: bool,
+    /// A party has left for good; its token no longer works.
+    pub left: bool,
+    /// A party has acknowledged the office notice.
+    pub notice_acknowledged: bool,
+}
+
+/// A referral resource from the office settings, as sent in a thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Resource {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub url: String,
+}
+
+/// The office notice a party must acknowledge before sending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Notice {
+    pub office_name: String,
+    pub text: String,
+}

@@ -1,0 +1,92 @@
+//! Requests a client sends after `hello`. Each may carry `req`, echoed in the answer.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Channel, ForwardId, MessageId, ParticipantId};
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// The first frame on every connection, and only there.
+    Hello(crate::envelope::Hello),
+    /// Post a message. Idempotent per (author, `client_id`).
+    Send {
+        channel: Channel,
+        body: String,
+        client_id: String,
+        /// `false` marks the message "do not share": it can never be forwarded.
+        #[serde(default = "yes")]
+        shareable: bool,
+    },
+    /// Ombud: relay an edited or redacted version of a party's message.
+    Forward {
+        source_message_id: MessageId,
+        to: Vec<ParticipantId>,
+        body: String,
+    },
+    /// Ombud: a new revision of a forward; earlier consent no longer counts.
+    ForwardUpdate { forward_id: ForwardId, body: String },
+    /// Ombud: withdraw a forward that awaits consent.
+    ForwardWithdraw { forward_id: ForwardId },
+    /// The source message's author: approve or decline one exact revision.
+    Consent {
+        forward_id: ForwardId,
+        revision: u32,
+        decision: Decision,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Change a message's text (its author, or the ombud that relayed it).
+    Edit { message_id: MessageId, body: String },
+    /// Withdraw a message (its author, or the ombud that relayed it).
+    Retract { message_id: MessageId },
+    /// Ephemeral typing indicator.
+    Typing { channel: Channel },
+    /// Ombud: open or close the joint session.
+    Joint { open: bool },
+    /// Party: leave the room for good.
+    Leave {},
+    /// Party: acknowledge the office notice; required before `send`.
+    AcknowledgeNotice {},
+    /// Ombud: send a referral resource card from the office list into a party's thread.
+    Refer {
+        party_id: ParticipantId,
+        resource_id: String,
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+    /// Ombud: spans of a message the relay suggests redacting.
+    SuggestRedactions { message_id: MessageId },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Decline,
+}
+
+/// Why a span was suggested for redaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanKind {
+    Email,
+    Phone,
+    Url,
+    Name,
+    Term,
+}
+
+/// A suggested redaction: `[start, end)` in UTF-16 code units, as JavaScript
+/// strings index, so a browser can use `slice(start, end)` directly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub kind: SpanKind,
+}

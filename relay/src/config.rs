@@ -1,0 +1,271 @@
+//! Configuration: one struct from flags and environment, validated at
+//! start-up, plus the office settings file (`RELAY_CONFIG`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use protocol::Resource;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "relay",
+    about = "Caucus: a real-time relay for ombuds offices and mediators"
+)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "RELAY_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Redis URL (`redis://host:port`, `redis+unix:///path`); unset = embedded in-memory store.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    #[arg(long, env = "RELAY_REDIS_PREFIX", default_value = "caucus")]
+    pub redis_prefix: String,
+    /// HMAC secret for tokens; unset = random per process (tokens die with it).
+    /// Every node behind one balancer must share it.
+    #[arg(long, env = "RELAY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// `username:password`: create or update this ombud account at start-up.
+    #[arg(long, env = "RELAY_BOOTSTRAP_OMBUD", hide_env_values = true)]
+    pub bootstrap_ombud: Option<String>,
+    /// Base64 32-byte key sealing everything at rest; unset = random per process
+    /// (fine for the embedded store, fatal for Redis across restarts).
+    #[arg(long, env = "RELAY_DATA_KEY", hide_env_values = true)]
+    pub data_key: Option<String>,
+    /// Comma-separated previous data keys, still accepted for reading during a rotation.
+    #[arg(
+        long,
+        env = "RELAY_DATA_KEYS_PREVIOUS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub data_keys_previous: Vec<String>,
+    /// Office settings file (TOML); built-in defaults when unset.
+    #[arg(long, env = "RELAY_CONFIG")]
+    pub office_config: Option<PathBuf>,
+    /// Largest websocket frame accepted, in bytes; larger ones get `too_large`.
+    #[arg(long, env = "RELAY_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Comma-separated origins allowed to open websockets, besides the relay's own.
+    #[arg(long, env = "RELAY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Default lifetime of a room and everything in it, in hours.
+    #[arg(long, env = "RELAY_RETENTION_HOURS", default_value_t = 168)]
+    pub retention_hours: u32,
+    /// Concurrent websocket connections this node accepts.
+    #[arg(long, env = "RELAY_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+    /// Requests per second each connection may sustain.
+    #[arg(long, env = "RELAY_RATE_PER_SEC", default_value_t = 50)]
+    pub rate_per_sec: u32,
+    /// Burst of requests a connection may send at once.
+    #[arg(long, env = "RELAY_RATE_BURST", default_value_t = 200)]
+    pub rate_burst: u32,
+    /// Seconds a new connection has to send `hello`.
+    #[arg(long, env = "RELAY_HELLO_TIMEOUT_SECS", default_value_t = 10)]
+    pub hello_timeout_secs: u64,
+    /// Trend counts below this are suppressed in reports.
+    #[arg(long, env = "RELAY_TREND_THRESHOLD", default_value_t = 5)]
+    pub trend_threshold: u32,
+    /// Frames queued for one client before it counts as too slow and is disconnected.
+    #[arg(long, env = "RELAY_CLIENT_QUEUE", default_value_t = 256)]
+    pub client_queue: usize,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "RELAY_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Defaults with an ephemeral port, for tests and embedding.
+    pub fn for_tests() -> Self {
+        let mut c = Config::parse_from(["relay"]);
+        c.addr = "127.0.0.1:0".parse().expect("literal address");
+        c.redis_url = None;
+        c.jwt_secret = Some("test-secret-test-secret-test-secret".into());
+        c.bootstrap_ombud = Some("ombud:correct horse battery".into());
+        c
+    }
+
+    /// Checks what clap cannot; the message names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_frame_bytes < 1024 {
+            return Err("RELAY_MAX_FRAME_BYTES must be at least 1024".into());
+        }
+        if self.retention_hours == 0 {
+            return Err("RELAY_RETENTION_HOURS must be at least 1".into());
+        }
+        if self.rate_per_sec == 0 || self.rate_burst == 0 {
+            return Err("RELAY_RATE_PER_SEC and RELAY_RATE_BURST must be positive".into());
+        }
+        if let Some(b) = &self.bootstrap_ombud {
+            match b.split_once(':') {
+                Some((u, p)) if !u.is_empty() && p.len() >= 8 => {}
+                _ => {
+                    return Err("RELAY_BOOTSTRAP_OMBUD must be `username:password` with a password of 8+ characters".into())
+                }
+            }
+        }
+        if let Some(s) = &self.jwt_secret {
+            if s.len() < 32 {
+                return Err("RELAY_JWT_SECRET must be at least 32 characters".into());
+            }
+        }
+        if self.redis_url.is_some() && self.data_key.is_none() {
+            return Err("RELAY_DATA_KEY is required with REDIS_URL: without it, data written by one process cannot be read by the next (generate one with `openssl rand -base64 32`)".into());
+        }
+        Ok(())
+    }
+}
+
+/// The office's own settings: its name, the notice parties acknowledge,
+/// referral resources and trend categories.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Office {
+    #[serde(default = "default_office_name")]
+    pub office_name: String,
+    #[serde(default = "default_notice")]
+    pub notice: String,
+    #[serde(default = "default_resources")]
+    pub resources: Vec<Resource>,
+    #[serde(default = "default_categories")]
+    pub categories: Vec<String>,
+}
+
+fn default_office_name() -> String {
+    "Ombuds Office".into()
+}
+
+fn default_notice() -> String {
+    "This conversation is confidential and informal. Talking with the ombuds office does not start any formal process or put anyone on notice. The ombud will not share what you say without your permission, except where there is an imminent risk of serious harm. Taking part is voluntary: you may leave at any time.".into()
+}
+
+fn default_resources() -> Vec<Resource> {
+    vec![
+        Resource {
+            id: "eap".into(),
+            title: "Employee Assistance Programme".into(),
+            description: "Free, confidential counselling, available 24/7.".into(),
+            url: "https://example.org/eap".into(),
+        },
+        Resource {
+            id: "hr-policies".into(),
+            title: "Policies and formal options".into(),
+            description: "What formal routes exist, if you decide you want one.".into(),
+            url: "https://example.org/policies".into(),
+        },
+    ]
+}
+
+fn default_categories() -> Vec<String> {
+    [
+        "Interpersonal conflict",
+        "Workload",
+        "Evaluative relationships",
+        "Career progression",
+        "Policies and procedures",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl Default for Office {
+    fn default() -> Self {
+        Office {
+            office_name: default_office_name(),
+            notice: default_notice(),
+            resources: default_resources(),
+            categories: default_categories(),
+        }
+    }
+}
+
+impl Office {
+    /// Loads and validates the settings file. Errors read
+    /// `<file>:<line>: <problem>` so the office can fix the file.
+    pub fn load(path: &Path) -> Result<Office, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read office settings: {e}", path.display()))?;
+        Office::parse(&text).map_err(|(line, msg)| format!("{}:{line}: {msg}", path.display()))
+    }
+
+    /// Parses settings text; an error carries the 1-based line it is about.
+    pub fn parse(text: &str) -> Result<Office, (usize, String)> {
+        let office: Office = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            (line, e.message().to_string())
+        })?;
+        let line_for = |needle: &str| text.find(needle).map(|at| line_of(text, at)).unwrap_or(1);
+        if office.office_name.trim().is_empty() {
+            return Err((
+                line_for("office_name"),
+                "office_name must not be empty".into(),
+            ));
+        }
+        if office.notice.trim().is_empty() {
+            return Err((line_for("notice"), "notice must not be empty".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in &office.resources {
+            let at = line_for(&format!("\"{}\"", r.id));
+            if r.id.trim().is_empty() || r.title.trim().is_empty() {
+                return Err((at, "every resource needs an id and a title".into()));
+            }
+            if !seen.insert(r.id.clone()) {
+                return Err((at, format!("resource id `{}` appears twice", r.id)));
+            }
+            if !(r.url.starts_with("https://") || r.url.starts_with("http://")) {
+                return Err((
+                    line_for(&r.url),
+                    format!("resource `{}` needs an http(s) url", r.id),
+                ));
+            }
+        }
+        let mut cats = std::collections::HashSet::new();
+        for c in &office.categories {
+            if c.trim().is_empty() || !cats.insert(c.clone()) {
+                return Err((
+                    line_for("categories"),
+                    format!("category `{c}` is empty or repeated"),
+                ));
+            }
+            if c.contains('|') {
+                return Err((line_for(c), format!("category `{c}` must not contain `|`")));
+            }
+        }
+        Ok(office)
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_name_the_line_and_problem() {
+        let text = "office_name = \"Ombuds\"\n\n[[resources]]\nid = \"eap\"\ntitle = \"EAP\"\ndescription = \"x\"\nurl = \"ftp://nope\"\n";
+        let (line, msg) = Office::parse(text).unwrap_err();
+        assert_eq!(line, 7);
+        assert!(msg.contains("http"), "{msg}");
+
+        let (line, msg) = Office::parse("office_name = \"A\"\nnotice = 3\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(msg.contains("string"), "{msg}");
+
+        let (line, msg) = Office::parse("office_name = \"A\"\nbogus = 1\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn empty_settings_take_the_defaults() {
+        let o = Office::parse("").unwrap();
+        assert!(!o.resources.is_empty() && !o.categories.is_empty());
+    }
+}

@@ -1,0 +1,235 @@
+//! The node's connection registry: which local websocket connections belong
+//! to which participant of which room, and the task that routes the store's
+//! notifications to them. Each connection has a bounded queue; a connection
+//! whose queue is full is dropped from the registry, and its handler closes it
+//! as too slow, so one slow reader never costs the relay unbounded memory.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use protocol::{CloseCode, ParticipantId, RoomId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use crate::room::logic::Signal;
+use crate::store::{Notification, Store};
+
+/// What the hub hands a connection.
+#[derive(Debug, Clone)]
+pub enum ConnMsg {
+    /// A sealed event from this participant's inbox.
+    Deliver {
+        seq: u64,
+        payload: Arc<Vec<u8>>,
+    },
+    /// A ready-to-send ephemeral frame.
+    Frame(Arc<str>),
+    Close(CloseCode),
+    RoomDeleted,
+}
+
+/// Ephemeral signal as carried between nodes (ids only, never bodies or names).
+#[derive(Debug, Serialize, Deserialize)]
+enum Wire {
+    Frame {
+        to: Vec<ParticipantId>,
+        frame: String,
+    },
+    Close {
+        participant: ParticipantId,
+        code: u16,
+    },
+}
+
+pub fn encode_signal(s: &Signal) -> Vec<u8> {
+    let w = match s {
+        Signal::Frame { to, frame } => Wire::Frame {
+            to: to.clone(),
+            frame: serde_json::to_string(frame).expect("frames serialise"),
+        },
+        Signal::Close { participant, code } => Wire::Close {
+            participant: *participant,
+            code: code.code(),
+        },
+    };
+    serde_json::to_vec(&w).expect("signals serialise")
+}
+
+type Conns = HashMap<ParticipantId, Vec<(u64, mpsc::Sender<ConnMsg>)>>;
+
+pub struct Hub {
+    store: Arc<dyn Store>,
+    rooms: Mutex<HashMap<RoomId, Conns>>,
+    next_id: AtomicU64,
+    /// Serialises watch/unwatch so an unwatch never undoes a newer watch.
+    watch_lock: tokio::sync::Mutex<()>,
+    queue: usize,
+}
+
+/// Unregisters its connection when dropped.
+pub struct Registration {
+    hub: Arc<Hub>,
+    room: RoomId,
+    participant: ParticipantId,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let now_empty = {
+            let mut rooms = self.hub.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(conns) = rooms.get_mut(&self.room) else {
+                return;
+            };
+            if let Some(list) = conns.get_mut(&self.participant) {
+                list.retain(|(id, _)| *id != self.id);
+                if list.is_empty() {
+                    conns.remove(&self.participant);
+                }
+            }
+            conns.is_empty()
+        };
+        if now_empty {
+            let hub = self.hub.clone();
+            let room = self.room;
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { hub.unwatch_if_idle(room).await });
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(store: Arc<dyn Store>, queue: usize) -> Arc<Hub> {
+        Arc::new(Hub {
+            store,
+            rooms: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            watch_lock: tokio::sync::Mutex::new(()),
+            queue,
+        })
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Conns>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection and makes sure this node receives the room's
+    /// notifications before returning, so a replay read afterwards misses nothing.
+    pub async fn register(
+        self: &Arc<Self>,
+        room: RoomId,
+        participant: ParticipantId,
+    ) -> Result<(Registration, mpsc::Receiver<ConnMsg>), crate::store::StoreError> {
+        let (tx, rx) = mpsc::channel(self.queue);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.rooms()
+            .entry(room)
+            .or_default()
+            .entry(participant)
+            .or_default()
+            .push((id, tx));
+        let reg = Registration {
+            hub: self.clone(),
+            room,
+            participant,
+            id,
+        };
+        {
+            let _g = self.watch_lock.lock().await;
+            self.store.watch(room).await?;
+        }
+        Ok((reg, rx))
+    }
+
+    async fn unwatch_if_idle(&self, room: RoomId) {
+        let _g = self.watch_lock.lock().await;
+        let idle = {
+            let mut rooms = self.rooms();
+            let idle = rooms.get(&room).is_none_or(|c| c.is_empty());
+            if idle {
+                rooms.remove(&room);
+            }
+            idle
+        };
+        if idle {
+            if let Err(e) = self.store.unwatch(room).await {
+                tracing::debug!(%room, error = %e, "unwatch failed");
+            }
+        }
+    }
+
+    /// Number of live connections on this node.
+    pub fn connections(&self) -> usize {
+        self.rooms()
+            .values()
+            .flat_map(|c| c.values())
+            .map(Vec::len)
+            .sum()
+    }
+
+    /// Routes the store's notifications until the stream ends.
+    pub async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Notification>) {
+        while let Some(n) = rx.recv().await {
+            self.route(n);
+        }
+    }
+
+    fn route(&self, n: Notification) {
+        let room = n.room();
+        let mut rooms = self.rooms();
+        let Some(conns) = rooms.get_mut(&room) else {
+            return;
+        };
+        let send = |p: &ParticipantId, msg: ConnMsg, conns: &mut Conns| {
+            if let Some(list) = conns.get_mut(p) {
+                list.retain(|(id, tx)| match tx.try_send(msg.clone()) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        tracing::info!(%room, conn = id, "client too slow; disconnecting");
+                        false
+                    }
+                    Err(TrySendError::Closed(_)) => false,
+                });
+            }
+        };
+        match n {
+            Notification::Delivered { deliveries, .. } => {
+                for d in deliveries {
+                    let msg = ConnMsg::Deliver {
+                        seq: d.seq,
+                        payload: Arc::new(d.payload),
+                    };
+                    send(&d.participant, msg, conns);
+                }
+            }
+            Notification::Signal { payload, .. } => {
+                match serde_json::from_slice::<Wire>(&payload) {
+                    Ok(Wire::Frame { to, frame }) => {
+                        let frame: Arc<str> = Arc::from(frame);
+                        for p in &to {
+                            send(p, ConnMsg::Frame(frame.clone()), conns);
+                        }
+                    }
+                    Ok(Wire::Close { participant, code }) => {
+                        let code = if code == CloseCode::Normal.code() {
+                            CloseCode::Normal
+                        } else {
+                            CloseCode::Forbidden
+                        };
+                        send(&participant, ConnMsg::Close(code), conns);
+                    }
+                    Err(e) => tracing::warn!(%room, error = %e, "unreadable signal"),
+                }
+            }
+            Notification::RoomDeleted { .. } => {
+                let all: Vec<ParticipantId> = conns.keys().copied().collect();
+                for p in &all {
+                    send(p, ConnMsg::RoomDeleted, conns);
+                }
+            }
+        }
+        conns.retain(|_, list| !list.is_empty());
+    }
+}

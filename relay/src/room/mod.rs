@@ -1,0 +1,18 @@
+//! Room logic: who may see what, forwards and consent revisions. No I/O.
+//!
+//! [`logic::apply`] takes the room document, the objects it asked for and a
+//! request, and returns what to write and which events go to whose inbox.
+//! Every event passes through [`logic::audience`], the one place that decides
+//! who may receive a channel's traffic.
+//!
+//! Architecture Invariant: a party's inbox only ever receives events whose
+//! audience includes it; a party's words reach another party only as a
+//! forward whose exact revision the author approved (or, in a room without
+//! consent, that the ombud sent).
+
+pub mod logic;
+pub mod records;
+pub mod redact;
+pub mod transcript;
+
+pub use records::*;

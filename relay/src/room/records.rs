@@ -1,0 +1,215 @@
+//! What the relay stores about a room (sealed by the codec before a store sees it).
+
+use chrono::{DateTime, Utc};
+use protocol::events::{Author, ForwardState, Message, RelayedFrom};
+use protocol::{
+    Attribution, Channel, ForwardId, MessageId, ParticipantId, ParticipantInfo, ParticipantSummary,
+    Resource, Role, RoomId, RoomInfo,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: ParticipantId,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartyRec {
+    pub id: ParticipantId,
+    pub display_name: String,
+    pub joined: bool,
+    pub left: bool,
+    pub notice_acknowledged: bool,
+}
+
+/// The room document: small, read by every action, guarded by its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomDoc {
+    pub id: RoomId,
+    pub title: String,
+    pub consent_required: bool,
+    pub attribution: Attribution,
+    pub retention_hours: u32,
+    pub created_at: DateTime<Utc>,
+    pub expire_at_ms: i64,
+    pub ombuds: Vec<Member>,
+    pub parties: Vec<PartyRec>,
+    pub joint_open: bool,
+    pub categories: Vec<String>,
+    pub sensitive_terms: Vec<String>,
+}
+
+impl RoomDoc {
+    pub fn info(&self) -> RoomInfo {
+        RoomInfo {
+            id: self.id,
+            title: self.title.clone(),
+            consent_required: self.consent_required,
+            attribution: self.attribution,
+            retention_hours: self.retention_hours,
+            created_at: self.created_at,
+            joint_open: self.joint_open,
+        }
+    }
+
+    pub fn party(&self, id: ParticipantId) -> Option<&PartyRec> {
+        self.parties.iter().find(|p| p.id == id)
+    }
+
+    pub fn party_mut(&mut self, id: ParticipantId) -> Option<&mut PartyRec> {
+        self.parties.iter_mut().find(|p| p.id == id)
+    }
+
+    pub fn ombud(&self, id: ParticipantId) -> Option<&Member> {
+        self.ombuds.iter().find(|o| o.id == id)
+    }
+
+    pub fn is_ombud(&self, id: ParticipantId) -> bool {
+        self.ombud(id).is_some()
+    }
+
+    /// Parties still in the room (joined or invited, not left).
+    pub fn active_parties(&self) -> impl Iterator<Item = &PartyRec> {
+        self.parties.iter().filter(|p| !p.left)
+    }
+
+    pub fn participants(&self) -> Vec<ParticipantSummary> {
+        let ombuds = self.ombuds.iter().map(|o| ParticipantSummary {
+            id: o.id,
+            role: Role::Ombud,
+            display_name: o.display_name.clone(),
+            joined: true,
+            left: false,
+            notice_acknowledged: true,
+        });
+        let parties = self.parties.iter().map(|p| ParticipantSummary {
+            id: p.id,
+            role: Role::Party,
+            display_name: p.display_name.clone(),
+            joined: p.joined,
+            left: p.left,
+            notice_acknowledged: p.notice_acknowledged,
+        });
+        ombuds.chain(parties).collect()
+    }
+
+    /// The participant behind a token, if it still belongs to the room.
+    pub fn actor(&self, id: ParticipantId, role: Role) -> Option<Actor> {
+        match role {
+            Role::Ombud => self.ombud(id).map(|o| Actor {
+                id,
+                role,
+                display_name: o.display_name.clone(),
+            }),
+            Role::Party => self.party(id).filter(|p| !p.left).map(|p| Actor {
+                id,
+                role,
+                display_name: p.display_name.clone(),
+            }),
+        }
+    }
+}
+
+/// The authenticated participant making a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: ParticipantId,
+    pub role: Role,
+    pub display_name: String,
+}
+
+impl Actor {
+    pub fn info(&self) -> ParticipantInfo {
+        ParticipantInfo {
+            id: self.id,
+            role: self.role,
+            display_name: self.display_name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRec {
+    pub id: MessageId,
+    pub channel: Channel,
+    pub author: ParticipantId,
+    pub author_role: Role,
+    pub author_name: String,
+    pub body: String,
+    pub sent_at: DateTime<Utc>,
+    pub client_id: Option<String>,
+    pub shareable: bool,
+    pub relayed_from: Option<RelayedFrom>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub retracted: bool,
+    pub resource: Option<Resource>,
+    /// Who received it, so edits and retractions reach exactly them.
+    pub recipients: Vec<ParticipantId>,
+    /// Forwards made from this message (so retracting it withdraws pending ones).
+    pub forwards: Vec<ForwardId>,
+}
+
+impl MessageRec {
+    /// The message as `viewer` sees it: only the author's copy carries `client_id`.
+    pub fn view(&self, viewer: ParticipantId) -> Message {
+        Message {
+            id: self.id,
+            channel: self.channel,
+            author: Author {
+                id: self.author,
+                role: self.author_role,
+                display_name: self.author_name.clone(),
+            },
+            body: self.body.clone(),
+            sent_at: self.sent_at,
+            client_id: self.client_id.clone().filter(|_| viewer == self.author),
+            relayed_from: self.relayed_from.clone(),
+            edited_at: self.edited_at,
+            shareable: self.shareable,
+            resource: self.resource.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForwardRec {
+    pub id: ForwardId,
+    pub source_message_id: MessageId,
+    pub source_author: ParticipantId,
+    pub source_author_name: String,
+    pub created_by: ParticipantId,
+    pub to: Vec<ParticipantId>,
+    pub revision: u32,
+    /// The current revision's text (what the author is asked about, or what was delivered).
+    pub body: String,
+    /// The text the recipients hold, once delivered.
+    pub delivered_body: Option<String>,
+    pub needs_consent: bool,
+    pub status: ForwardState,
+    /// The relayed copies, one per recipient.
+    pub delivered: Vec<MessageId>,
+}
+
+/// Store keys of room objects.
+pub fn message_key(id: MessageId) -> String {
+    format!("m:{id}")
+}
+pub fn forward_key(id: ForwardId) -> String {
+    format!("f:{id}")
+}
+pub fn client_key(author: ParticipantId, client_id: &str) -> String {
+    format!("c:{author}:{client_id}")
+}
+
+/// A decoded room object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Obj {
+    Message(MessageRec),
+    Forward(ForwardRec),
+    /// An idempotency key: the message a `client_id` created.
+    ClientId {
+        message_id: MessageId,
+    },
+}

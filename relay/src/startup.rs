@@ -1,0 +1,246 @@
+//! Building and running the relay: the same code path for the binary and the
+//! tests, which bind port 0 and read the real port back.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
+use uuid::Uuid;
+
+use crate::auth::Tokens;
+use crate::codec::Sealer;
+use crate::config::{Config, Office};
+use crate::hub::Hub;
+use crate::service::Rooms;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
+use crate::store::Store;
+
+/// How long shutdown waits for connections to say goodbye.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub rooms: Arc<Rooms>,
+    pub tokens: Arc<Tokens>,
+    pub hub: Arc<Hub>,
+    pub conn_limit: Arc<Semaphore>,
+    /// Cancelled at shutdown: every connection closes with 1012.
+    pub cancel: CancellationToken,
+    /// Tracks websocket tasks, which axum's graceful shutdown does not wait for.
+    pub tracker: TaskTracker,
+    pub node: Uuid,
+    pub dummy_hash: Arc<str>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// A relay running in the background (tests and the benchmark).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub node: Uuid,
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Graceful stop: clients are told to reconnect, connections drain.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.stop.cancel();
+        self.handle.await.map_err(std::io::Error::other)?
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow_like::Result<Application> {
+        config.validate().map_err(anyhow_like::msg)?;
+        let office = match &config.office_config {
+            Some(path) => Office::load(path).map_err(anyhow_like::msg)?,
+            None => Office::default(),
+        };
+        let node = Uuid::new_v4();
+        let store: Arc<dyn Store> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisStore::connect(url, &config.redis_prefix, node)
+                    .await
+                    .map_err(|e| anyhow_like::msg(format!("REDIS_URL: {e}")))?,
+            ),
+            None => Arc::new(MemoryStore::new()),
+        };
+        let sealer = match &config.data_key {
+            Some(k) => Sealer::from_base64(k, &config.data_keys_previous)
+                .map_err(|e| anyhow_like::msg(format!("RELAY_DATA_KEY: {e}")))?,
+            None => Sealer::random(),
+        };
+        let secret = match &config.jwt_secret {
+            Some(s) => s.as_bytes().to_vec(),
+            None => {
+                tracing::warn!("RELAY_JWT_SECRET is not set: using a random secret; tokens will not survive a restart or work on other nodes");
+                rand::random::<[u8; 32]>().to_vec()
+            }
+        };
+        let rooms = Arc::new(Rooms {
+            store: store.clone(),
+            sealer,
+            office,
+            default_retention_hours: config.retention_hours,
+        });
+        bootstrap_accounts(&config, &rooms).await?;
+        let hub = Hub::new(store.clone(), config.client_queue);
+        tokio::spawn(hub.clone().run(store.notifications()));
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|e| anyhow_like::msg(format!("RELAY_ADDR {}: {e}", config.addr)))?;
+        let state = AppState {
+            conn_limit: Arc::new(Semaphore::new(config.max_connections)),
+            config: Arc::new(config),
+            rooms,
+            tokens: Arc::new(Tokens::new(&secret)),
+            hub,
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            node,
+            dummy_hash: crate::auth::hash_password("not-a-real-password").into(),
+        };
+        Ok(Application { listener, state })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn router(state: AppState) -> Router {
+        let limit = state.config.max_frame_bytes;
+        crate::http::router()
+            .layer(axum::extract::DefaultBodyLimit::max(limit))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
+            .with_state(state)
+    }
+
+    /// Serves until `shutdown` resolves, then closes every websocket with 1012
+    /// ("reconnect") and waits for them to finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let cancel = state.cancel.clone();
+        let router = Application::router(state.clone());
+        tracing::info!(addr = %self.addr(), node = %state.node, "relay listening");
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                cancel.cancel();
+            })
+            .await?;
+        state.tracker.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, state.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time");
+        }
+        tracing::info!("relay stopped");
+        Ok(())
+    }
+
+    /// Runs in the background; for tests and the benchmark.
+    pub fn spawn(self) -> Running {
+        let stop = CancellationToken::new();
+        let addr = self.addr();
+        let node = self.state.node;
+        let s = stop.clone();
+        let handle = tokio::spawn(self.run_until(async move { s.cancelled().await }));
+        Running {
+            addr,
+            node,
+            stop,
+            handle,
+        }
+    }
+}
+
+/// `RELAY_BOOTSTRAP_OMBUD`, or a generated one-time login when no ombud exists.
+async fn bootstrap_accounts(config: &Config, rooms: &Rooms) -> anyhow_like::Result<()> {
+    if let Some((user, pass)) = config
+        .bootstrap_ombud
+        .as_deref()
+        .and_then(|b| b.split_once(':'))
+    {
+        rooms
+            .upsert_account(user, pass)
+            .await
+            .map_err(|e| anyhow_like::msg(e.to_string()))?;
+        tracing::info!("bootstrap ombud account ready");
+    } else if rooms
+        .store
+        .account_count()
+        .await
+        .map_err(|e| anyhow_like::msg(e.to_string()))?
+        == 0
+    {
+        let password: String = {
+            use rand::distributions::{Alphanumeric, DistString};
+            Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
+        };
+        rooms
+            .upsert_account("ombud", &password)
+            .await
+            .map_err(|e| anyhow_like::msg(e.to_string()))?;
+        // Printed, not logged: this is for the person starting the relay, once.
+        println!("\nNo ombud account existed, so one was created.\n  username: ombud\n  password: {password}\nLog in at the relay's address; set RELAY_BOOTSTRAP_OMBUD=user:password to choose your own.\n");
+    }
+    Ok(())
+}
+
+/// A tiny string error for start-up, printed as is.
+pub mod anyhow_like {
+    #[derive(Debug)]
+    pub struct Error(pub String);
+    impl std::fmt::Display for Error {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl std::error::Error for Error {}
+    pub type Result<T> = std::result::Result<T, Error>;
+    pub fn msg(m: impl Into<String>) -> Error {
+        Error(m.into())
+    }
+}

@@ -1,0 +1,281 @@
+//! The embedded store: everything in this process's memory, so `cargo run`
+//! needs nothing else. One lock per room (plus a map lock held only to find
+//! the room) keeps rooms from contending with each other. Expiry is enforced
+//! on every read and by a sweeper task that stops when the store is dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::*;
+
+#[derive(Default)]
+struct Room {
+    version: u64,
+    doc: Vec<u8>,
+    expire_at_ms: i64,
+    objects: HashMap<String, Vec<u8>>,
+    inboxes: HashMap<ParticipantId, Vec<Arc<[u8]>>>,
+    invites: HashMap<String, Option<Vec<u8>>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    rooms: Mutex<HashMap<RoomId, Arc<Mutex<Room>>>>,
+    accounts: Mutex<HashMap<String, Vec<u8>>>,
+    counters: Mutex<HashMap<String, i64>>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<Notification>>>,
+}
+
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a store lock is a bug elsewhere; the data itself
+    // is still consistent because every mutation is applied before unlocking.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        let inner = Arc::new(Inner::default());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(sweep(Arc::downgrade(&inner)));
+        }
+        MemoryStore { inner }
+    }
+
+    fn room(&self, room: RoomId) -> Option<Arc<Mutex<Room>>> {
+        let mut rooms = lock(&self.inner.rooms);
+        let entry = rooms.get(&room)?.clone();
+        if lock(&entry).expire_at_ms <= now_ms() {
+            rooms.remove(&room);
+            return None;
+        }
+        Some(entry)
+    }
+
+    fn publish(&self, n: Notification) {
+        lock(&self.inner.subscribers).retain(|tx| tx.send(n.clone()).is_ok());
+    }
+}
+
+/// Drops expired rooms every second; ends when the store is gone.
+async fn sweep(inner: Weak<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let now = now_ms();
+        lock(&inner.rooms).retain(|_, r| lock(r).expire_at_ms > now);
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn put_account(&self, username: &str, value: Vec<u8>) -> StoreResult<()> {
+        lock(&self.inner.accounts).insert(username.to_string(), value);
+        Ok(())
+    }
+
+    async fn get_account(&self, username: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(lock(&self.inner.accounts).get(username).cloned())
+    }
+
+    async fn account_count(&self) -> StoreResult<u64> {
+        Ok(lock(&self.inner.accounts).len() as u64)
+    }
+
+    async fn create_room(
+        &self,
+        room: RoomId,
+        doc: Vec<u8>,
+        expire_at_ms: i64,
+    ) -> StoreResult<bool> {
+        if self.room(room).is_some() {
+            return Ok(false);
+        }
+        let entry = Room {
+            version: 1,
+            doc,
+            expire_at_ms,
+            ..Room::default()
+        };
+        lock(&self.inner.rooms).insert(room, Arc::new(Mutex::new(entry)));
+        Ok(true)
+    }
+
+    async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>> {
+        Ok(self.room(room).map(|r| {
+            let r = lock(&r);
+            Versioned {
+                version: r.version,
+                doc: r.doc.clone(),
+            }
+        }))
+    }
+
+    async fn list_rooms(&self) -> StoreResult<Vec<RoomId>> {
+        let now = now_ms();
+        Ok(lock(&self.inner.rooms)
+            .iter()
+            .filter(|(_, r)| lock(r).expire_at_ms > now)
+            .map(|(id, _)| *id)
+            .collect())
+    }
+
+    async fn get_objects(
+        &self,
+        room: RoomId,
+        keys: &[String],
+    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        let Some(r) = self.room(room) else {
+            return Ok(vec![None; keys.len()]);
+        };
+        let r = lock(&r);
+        Ok(keys.iter().map(|k| r.objects.get(k).cloned()).collect())
+    }
+
+    async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome> {
+        let Some(entry) = self.room(room) else {
+            return Ok(CommitOutcome::Conflict);
+        };
+        let (version, deliveries) = {
+            let mut r = lock(&entry);
+            if r.version != commit.expect_version {
+                return Ok(CommitOutcome::Conflict);
+            }
+            r.version += 1;
+            if let Some(doc) = commit.doc {
+                r.doc = doc;
+            }
+            r.objects.extend(commit.puts);
+            let mut deliveries = Vec::with_capacity(commit.deliveries.len());
+            for (participant, payload) in commit.deliveries {
+                let inbox = r.inboxes.entry(participant).or_default();
+                inbox.push(Arc::from(payload.as_slice()));
+                deliveries.push(Delivery {
+                    participant,
+                    seq: inbox.len() as u64,
+                    payload,
+                });
+            }
+            (r.version, deliveries)
+        };
+        let seqs = deliveries.iter().map(|d| d.seq).collect();
+        if !deliveries.is_empty() {
+            self.publish(Notification::Delivered { room, deliveries });
+        }
+        Ok(CommitOutcome::Committed { version, seqs })
+    }
+
+    async fn read_inbox(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        let Some(r) = self.room(room) else {
+            return Ok(Vec::new());
+        };
+        let r = lock(&r);
+        let Some(inbox) = r.inboxes.get(&participant) else {
+            return Ok(Vec::new());
+        };
+        Ok(inbox
+            .iter()
+            .enumerate()
+            .skip(after as usize)
+            .take(limit)
+            .map(|(i, e)| (i as u64 + 1, e.to_vec()))
+            .collect())
+    }
+
+    async fn inbox_head(&self, room: RoomId, participant: ParticipantId) -> StoreResult<u64> {
+        Ok(self
+            .room(room)
+            .and_then(|r| lock(&r).inboxes.get(&participant).map(|i| i.len() as u64))
+            .unwrap_or(0))
+    }
+
+    async fn delete_room(&self, room: RoomId) -> StoreResult<bool> {
+        let existed = lock(&self.inner.rooms).remove(&room).is_some();
+        if existed {
+            self.publish(Notification::RoomDeleted { room });
+        }
+        Ok(existed)
+    }
+
+    async fn put_invite(&self, room: RoomId, code_key: &str, value: Vec<u8>) -> StoreResult<()> {
+        if let Some(r) = self.room(room) {
+            lock(&r).invites.insert(code_key.to_string(), Some(value));
+        }
+        Ok(())
+    }
+
+    async fn take_invite(&self, room: RoomId, code_key: &str) -> StoreResult<InviteTake> {
+        let Some(r) = self.room(room) else {
+            return Ok(InviteTake::Unknown);
+        };
+        let mut r = lock(&r);
+        Ok(match r.invites.get_mut(code_key) {
+            None => InviteTake::Unknown,
+            Some(slot) => match slot.take() {
+                Some(v) => InviteTake::Taken(v),
+                None => InviteTake::AlreadyUsed,
+            },
+        })
+    }
+
+    async fn incr_counter(&self, field: &str, by: i64) -> StoreResult<()> {
+        *lock(&self.inner.counters)
+            .entry(field.to_string())
+            .or_insert(0) += by;
+        Ok(())
+    }
+
+    async fn counters(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(lock(&self.inner.counters)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect())
+    }
+
+    async fn watch(&self, _room: RoomId) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn unwatch(&self, _room: RoomId) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn signal(&self, room: RoomId, payload: Vec<u8>) -> StoreResult<()> {
+        self.publish(Notification::Signal { room, payload });
+        Ok(())
+    }
+
+    fn notifications(&self) -> mpsc::UnboundedReceiver<Notification> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.inner.subscribers).push(tx);
+        rx
+    }
+}

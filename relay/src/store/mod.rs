@@ -1,0 +1,175 @@
+//! Storage: one trait, two implementations (embedded memory and Redis).
+//!
+//! The trait is deliberately low level: values are opaque byte strings that
+//! the [`crate::codec`] layer has already serialised and sealed (encrypted),
+//! so neither store ever sees a message body in plaintext and both stores
+//! stay small. Everything the room logic changes in one action is written by
+//! one [`Store::commit`], atomically, guarded by the room's version
+//! (optimistic concurrency): that is what lets any number of relay nodes
+//! share one Redis without a lock service.
+//!
+//! Every committed inbox append is also announced on the notification stream
+//! ([`Store::notifications`]) to every node that [`Store::watch`]es the room;
+//! connections fill any gap from the inbox itself, so a lost or reordered
+//! notification can delay but never drop or duplicate an event.
+
+pub mod memory;
+pub mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+pub type RoomId = Uuid;
+pub type ParticipantId = Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backing service cannot be reached (or timed out); retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Something in the store is not what this code wrote.
+    #[error("store data corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A room document with the version that guards the next commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub version: u64,
+    pub doc: Vec<u8>,
+}
+
+/// Everything one action writes in one room, applied atomically or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Commit {
+    /// The version the action read; the commit fails with `Conflict` if the
+    /// room has moved on (or no longer exists).
+    pub expect_version: u64,
+    /// The new room document, if the action changed it. The version is bumped
+    /// by every successful commit either way.
+    pub doc: Option<Vec<u8>>,
+    /// Room objects (messages, forwards, idempotency keys) to create or replace.
+    pub puts: Vec<(String, Vec<u8>)>,
+    /// Events to append, in order, to these participants' inboxes.
+    pub deliveries: Vec<(ParticipantId, Vec<u8>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Applied. `seqs[i]` is the inbox sequence number given to `deliveries[i]`.
+    Committed { version: u64, seqs: Vec<u64> },
+    /// The room's version was not `expect_version` (or the room is gone): reload and retry.
+    Conflict,
+}
+
+/// What happened to an invite code when someone tried to use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InviteTake {
+    /// First use: here is the invite's value. The code is now spent.
+    Taken(Vec<u8>),
+    /// The code was valid once and has been used.
+    AlreadyUsed,
+    Unknown,
+}
+
+/// One inbox append, as announced to the nodes watching the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub participant: ParticipantId,
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+/// Something every node with connections in `room` may need to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// Inbox appends from one commit, in commit order.
+    Delivered {
+        room: RoomId,
+        deliveries: Vec<Delivery>,
+    },
+    /// An ephemeral frame (presence, typing, a revoked participant): not stored.
+    /// `payload` is opaque to the store.
+    Signal { room: RoomId, payload: Vec<u8> },
+    /// The room was deleted; every connection in it must close.
+    RoomDeleted { room: RoomId },
+}
+
+impl Notification {
+    pub fn room(&self) -> RoomId {
+        match self {
+            Notification::Delivered { room, .. }
+            | Notification::Signal { room, .. }
+            | Notification::RoomDeleted { room } => *room,
+        }
+    }
+}
+
+/// The storage seam. Keys passed in (`key` arguments) are short relative
+/// names chosen by the caller, such as `m:<uuid>`; stores namespace them by
+/// room themselves.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap liveness check for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- ombud accounts (global, not room scoped) ----
+    async fn put_account(&self, username: &str, value: Vec<u8>) -> StoreResult<()>;
+    async fn get_account(&self, username: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn account_count(&self) -> StoreResult<u64>;
+
+    // ---- rooms ----
+    /// Create a room at version 1. Every key of the room expires at `expire_at`
+    /// (unix milliseconds). Returns false if it already exists.
+    async fn create_room(&self, room: RoomId, doc: Vec<u8>, expire_at_ms: i64)
+        -> StoreResult<bool>;
+    async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>>;
+    /// Ids of every live room (for listings; an office has hundreds, not millions).
+    async fn list_rooms(&self) -> StoreResult<Vec<RoomId>>;
+    /// Room objects by key, in the order asked; `None` where absent.
+    async fn get_objects(&self, room: RoomId, keys: &[String])
+        -> StoreResult<Vec<Option<Vec<u8>>>>;
+    /// Apply a commit atomically (see [`Commit`]) and announce its deliveries.
+    async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome>;
+    /// Inbox events with `seq > after`, oldest first, at most `limit`.
+    async fn read_inbox(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, Vec<u8>)>>;
+    /// The newest seq in a participant's inbox (0 when empty).
+    async fn inbox_head(&self, room: RoomId, participant: ParticipantId) -> StoreResult<u64>;
+    /// Remove every key of the room at once and announce `RoomDeleted`.
+    /// Returns false if there was no such room.
+    async fn delete_room(&self, room: RoomId) -> StoreResult<bool>;
+
+    // ---- invites (room scoped, single use) ----
+    async fn put_invite(&self, room: RoomId, code_key: &str, value: Vec<u8>) -> StoreResult<()>;
+    /// Atomically spend an invite code.
+    async fn take_invite(&self, room: RoomId, code_key: &str) -> StoreResult<InviteTake>;
+
+    // ---- aggregate counters (global; survive room deletion; hold no ids) ----
+    async fn incr_counter(&self, field: &str, by: i64) -> StoreResult<()>;
+    async fn counters(&self) -> StoreResult<Vec<(String, i64)>>;
+
+    // ---- notifications ----
+    /// Start receiving this room's notifications on this node. Resolves once
+    /// the subscription is live, so a read of the inbox after it misses nothing.
+    async fn watch(&self, room: RoomId) -> StoreResult<()>;
+    async fn unwatch(&self, room: RoomId) -> StoreResult<()>;
+    /// Broadcast an ephemeral signal to every node watching the room.
+    async fn signal(&self, room: RoomId, payload: Vec<u8>) -> StoreResult<()>;
+    /// The node's notification stream. Called once at start-up; later calls
+    /// may return a receiver that never yields.
+    fn notifications(&self) -> mpsc::UnboundedReceiver<Notification>;
+}
+
+/// How long a store operation may take before it counts as unavailable.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(2);

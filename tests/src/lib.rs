@@ -1,0 +1,7 @@
+//! Shared helpers for Caucus's end-to-end tests and the benchmark: start the
+//! relay (in-process on port 0, or as a process), a private redis-server,
+//! and clients that speak the real protocol over real sockets.
+
+pub mod app;
+pub mod client;
+pub mod redis_server;

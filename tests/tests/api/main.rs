@@ -1,0 +1,10 @@
+//! End-to-end tests over real sockets against the relay on port 0 (one test
+//! binary, as zero-to-production gathers its API tests). Each test starts its
+//! own relay with its own embedded store.
+
+mod bad_input;
+mod isolation;
+mod rest;
+mod resume;
+mod shuttle;
+mod workflow;
