@@ -112,6 +112,9 @@ impl Config {
                 return Err("RELAY_JWT_SECRET must be at least 32 characters".into());
             }
         }
+        if self.redis_prefix.is_empty() || self.redis_prefix.contains(['{', '}']) {
+            return Err("RELAY_REDIS_PREFIX must be non-empty and must not contain `{` or `}` (they delimit Redis Cluster hash tags)".into());
+        }
         if self.redis_url.is_some() && self.data_key.is_none() {
             return Err("RELAY_DATA_KEY is required with REDIS_URL: without it, data written by one process cannot be read by the next (generate one with `openssl rand -base64 32`)".into());
         }

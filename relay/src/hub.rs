@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use protocol::{CloseCode, ParticipantId, RoomId};
+use protocol::{CloseCode, ParticipantId, Role, RoomId, ServerFrame};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
@@ -27,6 +27,8 @@ pub enum ConnMsg {
     Frame(Arc<str>),
     Close(CloseCode),
     RoomDeleted,
+    /// Re-read the inbox: notifications may have been lost.
+    Resync,
 }
 
 /// Ephemeral signal as carried between nodes (ids only, never bodies or names).
@@ -40,6 +42,21 @@ enum Wire {
         participant: ParticipantId,
         code: u16,
     },
+    /// Someone just connected: every node answers with presence frames for
+    /// its local participants that the asker may see.
+    WhoIsHere {
+        asker: ParticipantId,
+        asker_is_ombud: bool,
+    },
+}
+
+/// Asks every node who is online in the room (answers arrive as presence frames).
+pub fn encode_who_is_here(asker: ParticipantId, role: Role) -> Vec<u8> {
+    let w = Wire::WhoIsHere {
+        asker,
+        asker_is_ombud: role == Role::Ombud,
+    };
+    serde_json::to_vec(&w).expect("signals serialise")
 }
 
 pub fn encode_signal(s: &Signal) -> Vec<u8> {
@@ -56,7 +73,14 @@ pub fn encode_signal(s: &Signal) -> Vec<u8> {
     serde_json::to_vec(&w).expect("signals serialise")
 }
 
-type Conns = HashMap<ParticipantId, Vec<(u64, mpsc::Sender<ConnMsg>)>>;
+/// One participant's connections on this node.
+#[derive(Default)]
+struct Peer {
+    role: Option<Role>,
+    conns: Vec<(u64, mpsc::Sender<ConnMsg>)>,
+}
+
+type Conns = HashMap<ParticipantId, Peer>;
 
 pub struct Hub {
     store: Arc<dyn Store>,
@@ -82,9 +106,9 @@ impl Drop for Registration {
             let Some(conns) = rooms.get_mut(&self.room) else {
                 return;
             };
-            if let Some(list) = conns.get_mut(&self.participant) {
-                list.retain(|(id, _)| *id != self.id);
-                if list.is_empty() {
+            if let Some(peer) = conns.get_mut(&self.participant) {
+                peer.conns.retain(|(id, _)| *id != self.id);
+                if peer.conns.is_empty() {
                     conns.remove(&self.participant);
                 }
             }
@@ -121,15 +145,20 @@ impl Hub {
         self: &Arc<Self>,
         room: RoomId,
         participant: ParticipantId,
+        role: Role,
     ) -> Result<(Registration, mpsc::Receiver<ConnMsg>), crate::store::StoreError> {
         let (tx, rx) = mpsc::channel(self.queue);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.rooms()
-            .entry(room)
-            .or_default()
-            .entry(participant)
-            .or_default()
-            .push((id, tx));
+        {
+            let mut rooms = self.rooms();
+            let peer = rooms
+                .entry(room)
+                .or_default()
+                .entry(participant)
+                .or_default();
+            peer.role = Some(role);
+            peer.conns.push((id, tx));
+        }
         let reg = Registration {
             hub: self.clone(),
             room,
@@ -165,7 +194,7 @@ impl Hub {
         self.rooms()
             .values()
             .flat_map(|c| c.values())
-            .map(Vec::len)
+            .map(|p| p.conns.len())
             .sum()
     }
 
@@ -183,15 +212,16 @@ impl Hub {
             return;
         };
         let send = |p: &ParticipantId, msg: ConnMsg, conns: &mut Conns| {
-            if let Some(list) = conns.get_mut(p) {
-                list.retain(|(id, tx)| match tx.try_send(msg.clone()) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) => {
-                        tracing::info!(%room, conn = id, "client too slow; disconnecting");
-                        false
-                    }
-                    Err(TrySendError::Closed(_)) => false,
-                });
+            if let Some(peer) = conns.get_mut(p) {
+                peer.conns
+                    .retain(|(id, tx)| match tx.try_send(msg.clone()) {
+                        Ok(()) => true,
+                        Err(TrySendError::Full(_)) => {
+                            tracing::info!(%room, conn = id, "client too slow; disconnecting");
+                            false
+                        }
+                        Err(TrySendError::Closed(_)) => false,
+                    });
             }
         };
         match n {
@@ -220,16 +250,48 @@ impl Hub {
                         };
                         send(&participant, ConnMsg::Close(code), conns);
                     }
+                    Ok(Wire::WhoIsHere {
+                        asker,
+                        asker_is_ombud,
+                    }) => {
+                        let visible: Vec<ParticipantId> = conns
+                            .iter()
+                            .filter(|(p, peer)| {
+                                **p != asker && (asker_is_ombud || peer.role == Some(Role::Ombud))
+                            })
+                            .map(|(p, _)| *p)
+                            .collect();
+                        if !visible.is_empty() {
+                            let store = self.store.clone();
+                            tokio::spawn(async move {
+                                for p in visible {
+                                    let frame = ServerFrame::Presence {
+                                        participant_id: p,
+                                        online: true,
+                                    };
+                                    let signal = Signal::Frame {
+                                        to: vec![asker],
+                                        frame,
+                                    };
+                                    let _ = store.signal(room, encode_signal(&signal)).await;
+                                }
+                            });
+                        }
+                    }
                     Err(e) => tracing::warn!(%room, error = %e, "unreadable signal"),
                 }
             }
-            Notification::RoomDeleted { .. } => {
+            Notification::RoomDeleted { .. } | Notification::Resync { .. } => {
+                let msg = match n {
+                    Notification::RoomDeleted { .. } => ConnMsg::RoomDeleted,
+                    _ => ConnMsg::Resync,
+                };
                 let all: Vec<ParticipantId> = conns.keys().copied().collect();
                 for p in &all {
-                    send(p, ConnMsg::RoomDeleted, conns);
+                    send(p, msg.clone(), conns);
                 }
             }
         }
-        conns.retain(|_, list| !list.is_empty());
+        conns.retain(|_, peer| !peer.conns.is_empty());
     }
 }

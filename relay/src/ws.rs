@@ -218,7 +218,7 @@ async fn handle(state: AppState, socket: WebSocket) {
             return close(&mut sink, code, why).await;
         }
     };
-    let (registration, rx) = match state.hub.register(room, actor.id).await {
+    let (registration, rx) = match state.hub.register(room, actor.id, actor.role).await {
         Ok(r) => r,
         Err(_) => {
             return close(
@@ -412,6 +412,10 @@ impl Conn {
                     Next::Continue
                 }
             }
+            ConnMsg::Resync => match self.catch_up(u64::MAX).await {
+                Ok(()) => Next::Continue,
+                Err(code) => Next::Close(code, "could not read inbox; reconnect with since"),
+            },
             ConnMsg::Frame(text) => self.send(Message::text(text.to_string())).await,
             ConnMsg::Close(CloseCode::Normal) => {
                 Next::Close(CloseCode::Normal, "you left the room")
@@ -512,6 +516,11 @@ impl Conn {
         let to = to.into_iter().filter(|p| *p != self.actor.id).collect();
         let signal = crate::room::logic::Signal::Frame { to, frame };
         self.state.rooms.publish(self.room, vec![signal]).await;
+        if online {
+            // And learn who is already here, on every node.
+            let ask = crate::hub::encode_who_is_here(self.actor.id, self.actor.role);
+            let _ = self.state.rooms.store.signal(self.room, ask).await;
+        }
     }
 }
 

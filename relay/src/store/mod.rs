@@ -98,6 +98,9 @@ pub enum Notification {
     Signal { room: RoomId, payload: Vec<u8> },
     /// The room was deleted; every connection in it must close.
     RoomDeleted { room: RoomId },
+    /// Notifications for this room may have been lost (the store's subscriber
+    /// reconnected): connections must re-read their inboxes.
+    Resync { room: RoomId },
 }
 
 impl Notification {
@@ -105,7 +108,8 @@ impl Notification {
         match self {
             Notification::Delivered { room, .. }
             | Notification::Signal { room, .. }
-            | Notification::RoomDeleted { room } => *room,
+            | Notification::RoomDeleted { room }
+            | Notification::Resync { room } => *room,
         }
     }
 }

@@ -791,6 +791,13 @@ async fn run_subscriber(
             }
         };
         tracing::info!("redis notification connection restored");
+        // Anything published while we were away was lost: tell every watched
+        // room's connections to re-read their inboxes.
+        let rooms: Vec<RoomId> = shared.subs.lock().await.rooms.iter().copied().collect();
+        let mut listeners = lock(&shared.listeners);
+        for room in rooms {
+            listeners.retain(|tx| tx.send(Notification::Resync { room }).is_ok());
+        }
     }
 }
 

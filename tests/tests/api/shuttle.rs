@@ -377,3 +377,24 @@ async fn closing_a_room_tells_everyone_and_closes_every_connection() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_new_connection_learns_who_is_already_online() {
+    let relay = spawn_relay().await;
+    let s = Shuttle::open(&relay.api, consent_room()).await;
+    let mut late = caucus_tests::client::Ws::connect(&s.ws_url, json!({"token": s.ombud_token, "room_id": s.room})).await;
+    let mut online = std::collections::HashSet::new();
+    while online.len() < 2 {
+        let f = late.next_frame().await.unwrap();
+        if f["type"] == "presence" && f["online"] == true {
+            online.insert(f["participant_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(online.contains(&s.a.0) && online.contains(&s.b.0));
+    // A party learns only about the ombuds, never about the other party.
+    let mut pa2 = caucus_tests::client::Ws::connect(&s.ws_url, json!({"token": s.a.1})).await;
+    pa2.no_event_within(Duration::from_millis(400)).await;
+    let presences: Vec<&String> = pa2.received.iter().filter(|f| f.contains("\"presence\"")).collect();
+    assert!(presences.iter().any(|f| f.contains(&s.ombud.welcome["participant"]["id"].as_str().unwrap().to_string())));
+    assert!(!presences.iter().any(|f| f.contains(s.b.0.as_str())), "{presences:?}");
+}
