@@ -1,0 +1,437 @@
+// The web client end to end, in headless Chromium, against the real relay.
+//
+// Three browser contexts act as people would: the ombud signs in, creates a
+// room and invites two parties; both join from their links and acknowledge
+// the office notice; party A writes a message containing a secret phrase;
+// the ombud asks for redaction suggestions on another message, redacts the
+// phrase and relays the message to B; A approves; B sees the relayed text,
+// and neither B's page nor any websocket frame B received ever contained the
+// phrase. Then edits, a reload, markup shown as text, a referral, the joint
+// session, categories and the trends chart, leaving, and closing the room.
+//
+// Run: CAUCUS_BASE_URL=http://127.0.0.1:18080 CAUCUS_OMBUD_USER=ombud \
+//      CAUCUS_OMBUD_PASSWORD=secret-pass node tests/browser/e2e.mjs
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, startProxy, sleep } from './lib.mjs';
+
+const cfg = settings();
+
+const NAME_A = 'Zoë Martín';
+const NAME_B = 'Ben Okafor';
+const SECRET = 'harbour-lights-4471';
+const SECRET_MESSAGE = `My manager mentioned the ${SECRET} file to me on Monday, and I would like an apology for how it was handled.`;
+const PII_MESSAGE = '😀 Zoë Martín here: write to zoë@exämple.org or call +44 20 7946 0958 🎉 when you can.';
+const PII_EXPECTED = [
+  { text: 'Zoë Martín', kind: 'name' },
+  { text: 'zoë@exämple.org', kind: 'email' },
+  { text: '+44 20 7946 0958', kind: 'phone' },
+];
+const XSS = '<img src=x onerror=alert(1)>';
+const EDITED_SUFFIX = ' (The ombud clarified: this happened last week.)';
+const PRIVATE_NOTE = 'Just for you: I am thinking of leaving the team.';
+const MISSED = 'Ben, I have passed on what Zoë said; take your time to reply.';
+const QUEUED = 'Written on the train, while my connection was down.';
+
+const browser = await launch(cfg);
+const ombudContext = await browser.newContext({ viewport: { width: 1440, height: 960 } });
+const partyOptions = { viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+const aContext = await browser.newContext(partyOptions);
+const bContext = await browser.newContext(partyOptions);
+
+// B reaches the relay through a proxy the test can cut, to drop B's connection.
+const proxyB = await startProxy(cfg.baseUrl);
+
+const ombud = await watchedPage(ombudContext, 'ombud');
+const partyA = await watchedPage(aContext, 'party A');
+const partyB = await watchedPage(bContext, 'party B');
+
+// Every websocket frame B's browser receives, across reloads.
+const framesB = [];
+partyB.on('websocket', (ws) => {
+  ws.on('framereceived', (frame) => framesB.push(typeof frame.payload === 'string' ? frame.payload : frame.payload.toString('utf8')));
+});
+
+const column = (name) => ombud.locator(`[data-testid="column"][data-name="${name}"]`);
+const messageIn = (scope, text) => scope.locator('[data-testid="message"]', { hasText: text });
+const privateThread = (page) => page.locator('[data-testid="private-thread"]');
+
+let links = {};
+let redactedBody = '';
+
+async function bodyTexts(page) {
+  return page.locator('[data-testid="private-thread"] [data-testid="message-body"]').allInnerTexts();
+}
+
+try {
+  await step('the ombud signs in', async () => {
+    await ombud.goto(`${cfg.baseUrl}/`);
+    await ombud.getByLabel('Username', { exact: true }).fill(cfg.username);
+    await ombud.getByLabel('Password', { exact: true }).fill(cfg.password);
+    await ombud.getByRole('button', { name: 'Sign in' }).click();
+    await ombud.getByRole('heading', { name: 'Rooms' }).waitFor();
+  });
+
+  await step('the ombud creates a room that needs consent', async () => {
+    await ombud.getByLabel('Title').fill('Workplace concern, spring');
+    assert.equal(await ombud.getByTestId('room-consent').isChecked(), true);
+    await ombud.getByRole('button', { name: 'Create room' }).click();
+    await ombud.getByTestId('room-heading').filter({ hasText: 'Workplace concern, spring' }).waitFor();
+    await ombud.getByTestId('connection-status').and(ombud.locator('[data-state="online"]')).waitFor();
+  });
+
+  await step('the ombud invites two parties and gets their links', async () => {
+    for (const name of [NAME_A, NAME_B]) {
+      await ombud.getByLabel('Name the party will be shown as').fill(name);
+      await ombud.getByRole('button', { name: 'Create invitation link' }).click();
+      const link = ombud.locator(`[data-testid="invite-link"][data-name="${name}"]`);
+      await link.waitFor();
+      links[name] = await link.inputValue();
+      assert.match(links[name], new RegExp(`^${cfg.baseUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/join#.+`));
+      await column(name).waitFor();
+    }
+  });
+
+  for (const [page, name] of [[partyA, NAME_A], [partyB, NAME_B]]) {
+    await step(`${name} joins from the link and must acknowledge the notice before writing`, async () => {
+      await page.goto(page === partyB ? links[name].replace(cfg.baseUrl, proxyB.url) : links[name]);
+      const notice = page.getByTestId('notice');
+      await notice.waitFor();
+      assert.ok((await page.getByTestId('notice-text').innerText()).length > 20, 'the notice text is shown');
+      assert.ok((await page.getByTestId('notice-office').innerText()).trim().length > 0, 'the office name is shown');
+      assert.equal(await page.getByTestId('composer-input').isDisabled(), true, 'cannot write before acknowledging');
+      assert.ok(!page.url().includes('#'), 'the spent invite code is removed from the address bar');
+      await page.getByRole('button', { name: 'I understand' }).click();
+      await notice.waitFor({ state: 'hidden' });
+      assert.equal(await page.getByTestId('composer-input').isEnabled(), true);
+      await eventually(
+        async () => /acknowledged/.test(await column(name).innerText()),
+        `the ombud sees that ${name} acknowledged the notice`,
+      );
+    });
+  }
+
+  await step('the ombud sees presence and typing', async () => {
+    await eventually(async () => (await column(NAME_A).getByTestId('presence').innerText()).startsWith('Online'), 'A online');
+    await partyA.getByTestId('composer-input').pressSequentially('Hel');
+    await eventually(async () => /Zoë Martín is typing/.test(await column(NAME_A).getByTestId('typing').innerText()), 'typing indicator');
+    await partyA.getByTestId('composer-input').fill('');
+  });
+
+  await step('party A writes a message containing a secret phrase', async () => {
+    await partyA.getByTestId('composer-input').fill(SECRET_MESSAGE);
+    await partyA.getByRole('button', { name: 'Send', exact: true }).click();
+    await messageIn(privateThread(partyA), SECRET).locator('time').waitFor();
+    await messageIn(column(NAME_A), SECRET).waitFor();
+  });
+
+  await step('redaction suggestions land exactly on the name, e-mail and phone number (UTF-16, emoji)', async () => {
+    await partyA.getByTestId('composer-input').fill(PII_MESSAGE);
+    await partyA.getByRole('button', { name: 'Send', exact: true }).click();
+    const msg = messageIn(column(NAME_A), 'exämple');
+    await msg.waitFor();
+    await msg.getByRole('button', { name: 'Relay to…' }).click();
+    const dialog = ombud.getByTestId('relay-dialog');
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Suggest redactions' }).click();
+    const suggestions = dialog.getByTestId('suggestion');
+    await eventually(async () => (await suggestions.count()) === PII_EXPECTED.length, 'three suggestions');
+    const found = [];
+    for (let i = 0; i < PII_EXPECTED.length; i += 1) {
+      const s = suggestions.nth(i);
+      found.push({ text: await s.getByTestId('suggestion-text').innerText(), kind: await s.getAttribute('data-kind') });
+      const start = Number(await s.getAttribute('data-start'));
+      const end = Number(await s.getAttribute('data-end'));
+      assert.equal(PII_MESSAGE.slice(start, end), PII_EXPECTED[i].text, 'offsets are UTF-16 into the original');
+    }
+    assert.deepEqual(found, PII_EXPECTED);
+    // Nothing is redacted until the ombud clicks.
+    assert.equal(await dialog.getByTestId('relay-preview').innerText(), PII_MESSAGE);
+    await suggestions.nth(1).click();
+    const preview = await dialog.getByTestId('relay-preview').innerText();
+    assert.equal(preview, PII_MESSAGE.replace('zoë@exämple.org', '█████'));
+    assert.equal(await dialog.getByTestId('relay-text').inputValue(), preview, 'the preview is exactly the text to send');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  });
+
+  await step('the ombud redacts the secret phrase and sends the relay to B for consent', async () => {
+    const msg = messageIn(column(NAME_A), SECRET);
+    await msg.getByRole('button', { name: 'Relay to…' }).click();
+    const dialog = ombud.getByTestId('relay-dialog');
+    await dialog.waitFor();
+    const text = dialog.getByTestId('relay-text');
+    assert.equal(await text.inputValue(), SECRET_MESSAGE, 'the editor starts from the original text');
+    // Select the phrase, as a person would by dragging over it.
+    await text.evaluate((el, phrase) => {
+      const at = el.value.indexOf(phrase);
+      el.focus();
+      el.setSelectionRange(at, at + phrase.length);
+    }, SECRET);
+    await dialog.getByRole('button', { name: 'Redact selection' }).click();
+    redactedBody = SECRET_MESSAGE.replace(SECRET, '█████');
+    assert.equal(await text.inputValue(), redactedBody);
+    assert.equal(await dialog.getByTestId('relay-preview').innerText(), redactedBody);
+    assert.equal(await dialog.getByTestId('relay-preview-label').innerText(), `Relayed by the ombud from ${NAME_A}`);
+    const recipients = dialog.getByTestId('relay-recipient');
+    assert.equal(await recipients.count(), 1, 'only the other party can be chosen');
+    assert.equal(await recipients.first().getAttribute('data-name'), NAME_B);
+    assert.equal(await recipients.first().isChecked(), true);
+    await dialog.getByRole('button', { name: 'Send for consent' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const status = msg.getByTestId('forward-status');
+    await eventually(async () => (await status.innerText()) === `Waiting for ${NAME_A}'s consent`, 'awaiting consent status');
+  });
+
+  await step('party A sees the exact text in a consent card and approves', async () => {
+    const card = partyA.getByTestId('consent-card');
+    await card.waitFor();
+    assert.equal(await card.getByTestId('consent-body').innerText(), redactedBody);
+    assert.equal(await card.getByTestId('consent-to').innerText(), NAME_B);
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await eventually(async () => (await card.getAttribute('data-state')) === 'approved', 'card shows approved');
+  });
+
+  await step('B sees the relayed text without the phrase; the ombud sees it delivered', async () => {
+    const relayed = partyB.locator('[data-testid="message"].relayed');
+    await relayed.waitFor();
+    assert.equal(await relayed.getByTestId('message-body').innerText(), redactedBody);
+    assert.equal(await relayed.getByTestId('relayed-label').innerText(), `Relayed by the ombud from ${NAME_A}`);
+    const status = messageIn(column(NAME_A), SECRET).getByTestId('forward-status');
+    await eventually(async () => (await status.innerText()) === 'Delivered', 'delivered status');
+  });
+
+  await step('the ombud edits the relayed message, A approves the change, B sees the edit', async () => {
+    const copy = column(NAME_B).locator('[data-testid="message"].relayed');
+    await copy.waitFor();
+    await copy.getByRole('button', { name: 'Edit' }).click();
+    const dialog = ombud.getByTestId('relay-dialog');
+    await dialog.waitFor();
+    const text = dialog.getByTestId('relay-text');
+    assert.equal(await text.inputValue(), redactedBody);
+    await text.press('Control+End');
+    await text.pressSequentially(EDITED_SUFFIX);
+    assert.equal(await dialog.getByTestId('relay-preview').innerText(), redactedBody + EDITED_SUFFIX);
+    await dialog.getByRole('button', { name: 'Send change for consent' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await copy.getByTestId('edit-pending').waitFor();
+
+    // In a consent room the change is a new revision A must approve first.
+    const card = partyA.locator('[data-testid="consent-card"][data-state="pending"]');
+    await card.waitFor();
+    assert.equal(await card.getByTestId('consent-body').innerText(), redactedBody + EDITED_SUFFIX);
+    assert.match(await card.innerText(), /change a message/);
+    assert.equal(
+      await partyB.locator('[data-testid="message"].relayed [data-testid="message-body"]').innerText(),
+      redactedBody,
+      'B still sees the approved text until A approves the change',
+    );
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await copy.getByTestId('edit-pending').waitFor({ state: 'detached' });
+    const relayed = partyB.locator('[data-testid="message"].relayed');
+    await eventually(
+      async () => (await relayed.getByTestId('message-body').innerText()) === redactedBody + EDITED_SUFFIX,
+      'B sees the edited text',
+    );
+    await relayed.getByTestId('edited').waitFor();
+  });
+
+  await step('screenshots of the console and of a party page at 375 px', async () => {
+    await fs.mkdir(cfg.screenshots, { recursive: true });
+    // The invitations are sent; fold that panel away as an ombud would.
+    await ombud.getByText('Invite a party', { exact: true }).click();
+    await ombud.evaluate(() => window.scrollTo(0, 0));
+    await ombud.screenshot({ path: path.join(cfg.screenshots, 'console.png') });
+    await partyA.evaluate(() => window.scrollTo(0, 0));
+    await partyA.screenshot({ path: path.join(cfg.screenshots, 'party.png') });
+  });
+
+  await step('a message marked "Do not share" cannot be relayed', async () => {
+    await partyA.getByTestId('composer-input').fill(PRIVATE_NOTE);
+    await partyA.getByLabel(/Do not share/).check();
+    await partyA.getByRole('button', { name: 'Send', exact: true }).click();
+    const own = messageIn(privateThread(partyA), PRIVATE_NOTE);
+    await own.locator('time').waitFor();
+    await own.getByTestId('not-shared').waitFor();
+    const seen = messageIn(column(NAME_A), PRIVATE_NOTE);
+    await seen.getByTestId('not-shared').waitFor();
+    assert.equal(await seen.getByRole('button', { name: 'Relay to…' }).count(), 0);
+  });
+
+  await step('the ombud withdraws a relay awaiting consent, and A declines another', async () => {
+    const msg = messageIn(column(NAME_A), 'exämple');
+    const dialog = ombud.getByTestId('relay-dialog');
+    await msg.getByRole('button', { name: 'Relay to…' }).click();
+    await dialog.getByRole('button', { name: 'Send for consent' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const first = msg.getByTestId('forward').first();
+    await first.getByRole('button', { name: 'Withdraw' }).click();
+    await eventually(async () => (await first.getByTestId('forward-status').innerText()) === 'Withdrawn', 'withdrawn status');
+    const card = partyA.getByTestId('consent-card').filter({ hasText: 'exämple' });
+    await eventually(async () => (await card.getAttribute('data-state')) === 'withdrawn', "A's card says withdrawn");
+
+    await msg.getByRole('button', { name: 'Relay to…' }).click();
+    await dialog.getByRole('button', { name: 'Send for consent' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await partyA.locator('[data-testid="consent-card"][data-state="pending"]').getByRole('button', { name: 'Decline' }).click();
+    const second = msg.getByTestId('forward').nth(1);
+    await eventually(async () => (await second.getByTestId('forward-status').innerText()) === `Declined by ${NAME_A}`, 'declined status');
+    assert.equal(await messageIn(privateThread(partyB), 'exämple').count(), 0, 'B received neither');
+  });
+
+  await step('markup in a message is shown as text and runs nothing', async () => {
+    await partyB.getByTestId('composer-input').fill(XSS);
+    await partyB.getByRole('button', { name: 'Send', exact: true }).click();
+    const own = messageIn(privateThread(partyB), 'onerror');
+    await own.locator('time').waitFor();
+    assert.equal(await own.getByTestId('message-body').innerText(), XSS);
+    const inConsole = messageIn(column(NAME_B), 'onerror');
+    await inConsole.waitFor();
+    assert.equal(await inConsole.getByTestId('message-body').innerText(), XSS);
+    assert.equal(await partyB.locator('[data-testid="private-thread"] img').count(), 0);
+    assert.equal(await ombud.locator('[data-testid="columns"] img').count(), 0);
+  });
+
+  await step("A downloads a transcript of A's own view, and nothing of B's thread", async () => {
+    const [download] = await Promise.all([
+      partyA.waitForEvent('download'),
+      partyA.getByRole('button', { name: 'Download my transcript' }).click(),
+    ]);
+    const html = await fs.readFile(await download.path(), 'utf8');
+    assert.ok(html.includes(SECRET), "A's own words are in A's transcript");
+    assert.ok(!html.includes('onerror'), "B's private message is not");
+  });
+
+  await step('a referral reaches A as a resource card', async () => {
+    await ombud.getByText('Send a resource', { exact: true }).click();
+    await ombud.getByTestId('refer-party').selectOption({ label: NAME_A });
+    await ombud.getByRole('button', { name: 'Send resource' }).click();
+    const card = privateThread(partyA).getByTestId('resource-card');
+    await card.waitFor();
+    assert.ok((await card.getByTestId('resource-link').getAttribute('href')).startsWith('http'));
+  });
+
+  await step('the joint session opens for both parties and closes again', async () => {
+    await ombud.getByRole('button', { name: 'Open joint session' }).click();
+    await partyA.getByTestId('joint-thread').waitFor();
+    await partyB.getByTestId('joint-thread').waitFor();
+    await partyA.getByTestId('joint-input').fill('Thank you both for being here.');
+    await partyA.getByRole('button', { name: 'Send to everyone' }).click();
+    await messageIn(partyB.getByTestId('joint-thread'), 'Thank you both').waitFor();
+    await ombud.getByRole('button', { name: 'Close joint session' }).click();
+    await partyB.getByTestId('joint-composer').waitFor({ state: 'hidden' });
+  });
+
+  await step("B's connection drops: B sees it, reconnects by itself, and nothing is lost or repeated", async () => {
+    const thread = privateThread(partyB);
+    const ids = () => thread.locator('[data-testid="message"]').evaluateAll((els) => els.map((e) => e.dataset.messageId || e.dataset.clientId));
+    const before = await ids();
+    proxyB.cut();
+    await partyB.locator('[data-testid="connection-status"][data-state="reconnecting"]').waitFor();
+    assert.match(await partyB.getByTestId('connection-status').innerText(), /Reconnecting/);
+    // The ombud writes to B while B is away ...
+    const composer = column(NAME_B).getByTestId('composer-input');
+    await composer.fill(MISSED);
+    await composer.press('Control+Enter');
+    await messageIn(column(NAME_B), MISSED).locator('time').waitFor();
+    // ... and B writes while offline: kept as "sending", delivered after the reconnect.
+    await partyB.getByTestId('composer-input').fill(QUEUED);
+    await partyB.getByRole('button', { name: 'Send', exact: true }).click();
+    await messageIn(thread, QUEUED).waitFor();
+    await sleep(1000);
+    proxyB.restore();
+    await partyB.locator('[data-testid="connection-status"][data-state="online"]').waitFor({ timeout: 20_000 });
+    await messageIn(thread, MISSED).locator('time').waitFor();
+    await messageIn(thread, QUEUED).locator('time').waitFor();
+    const after = await ids();
+    assert.equal(new Set(after).size, after.length, 'no message shown twice');
+    assert.deepEqual(after.slice(0, before.length), before, 'what was there stays, in order');
+    assert.equal(after.length, before.length + 2, 'exactly the missed message and the queued one were added');
+    await messageIn(column(NAME_B), QUEUED).waitFor();
+    assert.equal(await messageIn(column(NAME_B), QUEUED).count(), 1, 'the ombud got the queued message once');
+  });
+
+  await step("B's page reloaded mid-session shows the same thread", async () => {
+    const before = await bodyTexts(partyB);
+    assert.ok(before.length >= 2);
+    await partyB.reload();
+    await partyB.getByTestId('connection-status').and(partyB.locator('[data-state="online"]')).waitFor();
+    await eventually(async () => (await bodyTexts(partyB)).length === before.length, 'the thread is rebuilt');
+    assert.deepEqual(await bodyTexts(partyB), before);
+    await partyB.getByTestId('notice').waitFor({ state: 'hidden' });
+    assert.equal(await partyB.getByTestId('composer-input').isEnabled(), true, 'no second notice after a reload');
+    assert.equal(await partyB.locator('[data-testid="message"].relayed [data-testid="edited"]').count(), 1);
+  });
+
+  await step("neither B's page nor any frame B received ever contained the secret phrase", async () => {
+    const text = await partyB.locator('body').innerText();
+    const html = await partyB.content();
+    assert.ok(!text.includes(SECRET) && !html.includes(SECRET), "B's page never shows the phrase");
+    assert.ok(framesB.length > 5, `frames were captured (${framesB.length})`);
+    assert.ok(framesB.some((f) => f.includes('█████')), 'the capture saw the relayed text');
+    const leaking = framesB.filter((f) => f.includes(SECRET) || f.includes('harbour-lights'));
+    assert.deepEqual(leaking, [], 'no frame B received contained the phrase');
+  });
+
+  await step('the ombud tags the room and the trends chart renders', async () => {
+    await ombud.getByText('Categories and sensitive terms', { exact: true }).click();
+    const box = ombud.getByTestId('category').first();
+    const category = await box.getAttribute('value');
+    await box.check();
+    await ombud.getByRole('button', { name: 'Save categories' }).click();
+    await eventually(async () => /Saved/.test(await ombud.locator('#categories-status').innerText()), 'categories saved');
+
+    await ombud.getByRole('link', { name: 'Trends' }).click();
+    const chart = ombud.getByTestId('trends-chart');
+    await chart.waitFor();
+    const bar = chart.locator(`[data-testid="trends-bar"][data-category="${category}"]`);
+    assert.ok((await bar.count()) >= 1, 'a bar for the tagged category');
+    const labels = await chart.getByTestId('trends-bar-label').allTextContents();
+    assert.ok(labels.some((l) => /^<\d+$/.test(l)), `a small count is shown as <threshold (${labels.join(', ')})`);
+    await ombud.getByRole('link', { name: 'Rooms' }).click();
+    await ombud.getByTestId('room-link').first().click();
+    await ombud.getByTestId('connection-status').and(ombud.locator('[data-state="online"]')).waitFor();
+  });
+
+  await step('B leaves after confirming; the ombud sees it', async () => {
+    await partyB.getByRole('button', { name: 'Leave' }).click();
+    const dialog = partyB.getByTestId('leave-dialog');
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Leave' }).click();
+    await partyB.getByTestId('ended').waitFor();
+    await eventually(async () => /Has left/.test(await column(NAME_B).getByTestId('presence').innerText()), 'B shown as left');
+  });
+
+  await step('closing the room says everything is deleted, and A is told it closed', async () => {
+    await ombud.getByRole('button', { name: 'Close room' }).click();
+    const dialog = ombud.getByTestId('close-room-dialog');
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), /Everything in this room will be deleted/);
+    await dialog.getByRole('button', { name: 'Close and delete everything' }).click();
+    await ombud.getByRole('heading', { name: 'Rooms' }).waitFor();
+    await partyA.getByTestId('ended').waitFor();
+    assert.match(await partyA.getByTestId('ended').innerText(), /closed/);
+  });
+
+  await step('no page error, CSP violation or JavaScript dialog on any page', async () => {
+    assert.deepEqual([...ombud.problems, ...partyA.problems, ...partyB.problems], []);
+  });
+
+  console.log(`${stepCount()} passed, 0 failed`);
+} catch (err) {
+  const shots = path.join(repoRoot, 'target', 'browser-failure');
+  await fs.mkdir(shots, { recursive: true }).catch(() => {});
+  for (const [page, name] of [[ombud, 'ombud'], [partyA, 'party-a'], [partyB, 'party-b']]) {
+    await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true }).catch(() => {});
+  }
+  console.error(err);
+  console.error(`problems seen: ${JSON.stringify([...ombud.problems, ...partyA.problems, ...partyB.problems], null, 2)}`);
+  console.error(`failure screenshots in ${shots}`);
+  console.log(`${stepCount()} passed, 1 failed`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  proxyB.close();
+}

@@ -1,0 +1,153 @@
+// Helpers for the browser tests: launching Debian's Chromium through
+// playwright-core, reading the relay's address from the environment,
+// watching pages for errors, and polling until something is true.
+
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..');
+
+/** Settings from the environment (set by tests/tests/browser.rs). */
+export function settings() {
+  const baseUrl = process.env.CAUCUS_BASE_URL;
+  assert.ok(baseUrl, 'CAUCUS_BASE_URL must be set, e.g. http://127.0.0.1:18080');
+  return {
+    baseUrl: baseUrl.replace(/\/$/, ''),
+    username: process.env.CAUCUS_OMBUD_USER || 'ombud',
+    password: process.env.CAUCUS_OMBUD_PASSWORD || '',
+    chromium: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    screenshots: process.env.CAUCUS_SCREENSHOTS || path.join(repoRoot, 'docs', 'screenshots'),
+    headed: process.env.HEADED === '1',
+  };
+}
+
+export async function launch(cfg) {
+  return chromium.launch({
+    executablePath: cfg.chromium,
+    headless: !cfg.headed,
+    args: [
+      ...(cfg.headed ? [] : ['--headless']),
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/**
+ * A page that records what must never happen: uncaught errors, CSP
+ * violations and any JavaScript dialog (an injected `alert(1)` would be one).
+ */
+export async function watchedPage(context, name) {
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`${name}: page error: ${err.message}`));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (msg.type() === 'error' && /Content Security Policy|Refused to/i.test(text)) {
+      problems.push(`${name}: CSP violation: ${text}`);
+    }
+  });
+  page.on('dialog', async (dialog) => {
+    problems.push(`${name}: a JavaScript dialog fired: ${dialog.type()} ${dialog.message()}`);
+    await dialog.dismiss().catch(() => {});
+  });
+  page.problems = problems;
+  page.setDefaultTimeout(15_000);
+  return page;
+}
+
+/** Poll `fn` until it returns a truthy value (or stops throwing). */
+export async function eventually(fn, what, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+      last = new Error(`not yet: ${what}`);
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}: ${last && last.message}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+let steps = 0;
+/** Run one named step and print it, so a failure says where it happened. */
+export async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+  } catch (err) {
+    console.log(`not ok - ${name}`);
+    throw err;
+  }
+  steps += 1;
+  console.log(`ok ${steps} - ${name} (${Date.now() - started} ms)`);
+}
+
+export function stepCount() {
+  return steps;
+}
+
+/**
+ * A TCP proxy in front of the relay, so a test can cut a browser's network
+ * the way a train tunnel does: `cut()` drops every open connection and
+ * refuses new ones until `restore()`. (Chromium's offline emulation leaves
+ * open websockets alone, so it cannot simulate a drop.)
+ */
+export async function startProxy(target) {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set();
+  let refusing = false;
+  const server = net.createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(port), hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    const cleanup = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const s of [client, upstream]) {
+      s.on('error', cleanup);
+      s.on('close', cleanup);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    cut() {
+      refusing = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      refusing = false;
+    },
+    close() {
+      this.cut();
+      server.close();
+    },
+  };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,161 @@
+// Small DOM helpers shared by the party page and the ombud console.
+//
+// Everything a person typed reaches the page through `textContent` (the `h`
+// helper turns every string child into a text node): this file never sets
+// innerHTML, and neither does any other file of the web client.
+
+/** Properties set as DOM properties rather than attributes. */
+const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'selected', 'open']);
+
+/**
+ * Create an element. `props` keys: `class`, `testid` (data-testid), `on`
+ * (event listeners), `dataset`, DOM properties (value, checked, ...), and any
+ * other attribute. Children: strings (rendered as text), nodes, arrays, null.
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  setProps(el, props);
+  append(el, children);
+  return el;
+}
+
+/** Like `h` but in the SVG namespace (for charts). */
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  setProps(el, attrs);
+  append(el, children);
+  return el;
+}
+
+function setProps(el, props) {
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) {
+      if (PROPS.has(key)) el[key] = false;
+      continue;
+    }
+    if (key === 'on') {
+      for (const [type, fn] of Object.entries(value)) el.addEventListener(type, fn);
+    } else if (key === 'dataset') {
+      for (const [k, v] of Object.entries(value)) el.dataset[k] = v;
+    } else if (key === 'testid') {
+      el.setAttribute('data-testid', value);
+    } else if (key === 'class') {
+      el.setAttribute('class', Array.isArray(value) ? value.filter(Boolean).join(' ') : value);
+    } else if (PROPS.has(key)) {
+      el[key] = value;
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+}
+
+/** Append children; strings and numbers become text nodes. */
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** Replace an element's children. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+export function $(selector, root = document) {
+  const el = root.querySelector(selector);
+  if (!el) throw new Error(`missing element ${selector}`);
+  return el;
+}
+
+/** Show or hide with the `hidden` attribute (no inline styles: the CSP forbids them). */
+export function show(el, visible = true) {
+  el.hidden = !visible;
+}
+
+/** A short local time, with the full date in the `datetime` attribute. */
+export function timeEl(iso) {
+  const d = new Date(iso);
+  const valid = !Number.isNaN(d.getTime());
+  return h(
+    'time',
+    { datetime: valid ? d.toISOString() : '', title: valid ? d.toLocaleString() : '' },
+    valid ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '',
+  );
+}
+
+/** Split a plain text into paragraphs on blank lines, as text nodes. */
+export function paragraphs(text, props = {}) {
+  return String(text)
+    .split(/\n\s*\n/)
+    .filter((p) => p.trim() !== '')
+    .map((p) => h('p', props, p));
+}
+
+/**
+ * A modal confirmation built on <dialog>. Resolves true when confirmed.
+ * (Native `confirm()` is avoided: it blocks the page and cannot be styled.)
+ */
+export function confirmDialog({ title, body, confirmLabel, cancelLabel = 'Cancel', danger = false, testid }) {
+  return new Promise((resolve) => {
+    const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
+    const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': titleId, testid: testid || 'confirm-dialog' });
+    const cancel = h('button', { type: 'button', class: 'secondary', testid: 'confirm-cancel' }, cancelLabel);
+    const ok = h('button', { type: 'button', class: danger ? 'danger' : 'primary', testid: 'confirm-ok' }, confirmLabel);
+    append(dialog, [
+      h('h2', { id: titleId }, title),
+      (Array.isArray(body) ? body : [body]).map((p) => h('p', {}, p)),
+      h('div', { class: 'actions' }, cancel, ok),
+    ]);
+    let answer = false;
+    cancel.addEventListener('click', () => dialog.close());
+    ok.addEventListener('click', () => {
+      answer = true;
+      dialog.close();
+    });
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      resolve(answer);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+/** Offer a Blob as a file download. */
+export function downloadBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = h('a', { href: url, download: filename, class: 'visually-hidden' }, filename);
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 30_000);
+}
+
+/** Copy text to the clipboard; falls back to selecting it in `input`. */
+export async function copyText(text, input) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    if (input) {
+      input.focus();
+      input.select();
+      try {
+        return document.execCommand('copy');
+      } catch {
+        return false;
+      }
+    }
+    return false;
+  }
+}
+
+/** A random id for `client_id` (idempotent sends). */
+export function randomId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}

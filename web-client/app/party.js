@@ -1,0 +1,478 @@
+// The party's page (`/join#<invite code>`): exchanges the code for a token,
+// keeps it in sessionStorage (so a reload shows the same thread, rebuilt from
+// the relay's replay), shows the office notice, the private thread with the
+// ombud, the joint thread while it is open, and consent requests.
+
+import { api, describeError, RelayError } from './api.js';
+import { $, h, replace, show, paragraphs, confirmDialog, downloadBlob, randomId } from './dom.js';
+import { Connection, statusReporter } from './ws.js';
+import { Thread } from './thread.js';
+
+const STORAGE_KEY = 'caucus.party';
+
+const state = {
+  session: null, // {token, room_id, party_id, code}
+  me: null,
+  room: null,
+  conn: null,
+  noticePending: false,
+  jointOpen: false,
+  consent: new Map(), // forward_id -> {revision, li, state, source}
+  ended: false,
+};
+
+const privateThread = new Thread($('#private-messages'), {
+  me: () => state.me,
+  authorLabel,
+  empty: $('#private-empty'),
+});
+const jointThread = new Thread($('#joint-messages'), { me: () => state.me, authorLabel });
+
+function authorLabel(author) {
+  if (!author) return '';
+  if (author.id === state.me) return 'You';
+  if (author.role === 'ombud') return `${author.display_name} (ombud)`;
+  return author.display_name;
+}
+
+// ---- joining ----
+
+function loadStored() {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || 'null');
+    return s && s.token ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+async function obtainSession() {
+  const code = decodeURIComponent(location.hash.replace(/^#/, '')).trim();
+  const stored = loadStored();
+  if (!code) {
+    if (stored) return stored;
+    throw ownText('no_code', 'This page needs the full invitation link your ombud sent you. Please open that link again.');
+  }
+  if (stored && stored.code === code) return forgetCode(stored);
+  try {
+    const res = await api('POST', '/api/join', { body: { invite_code: code } });
+    const session = { token: res.token, room_id: res.room_id, party_id: res.party_id, code };
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+    return forgetCode(session);
+  } catch (err) {
+    if (err.code === 'gone' && stored) return forgetCode(stored);
+    if (err.code === 'gone') {
+      throw ownText('gone', 'This invitation link has already been used. If that was you in another window or browser, continue there; otherwise ask your ombud for a new link.');
+    }
+    if (err.code === 'not_found' || err.code === 'unauthorized' || err.code === 'invalid') {
+      throw ownText(err.code, 'This invitation link is not valid. Please check that you opened the whole link, or ask your ombud for a new one.');
+    }
+    throw err;
+  }
+}
+
+/** An error whose message is already written for the party. */
+function ownText(code, message) {
+  const err = new RelayError(code, message);
+  err.ownText = true;
+  return err;
+}
+
+/** The code is spent once exchanged: take it out of the address bar. */
+function forgetCode(session) {
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+  return session;
+}
+
+function showProblem(text, title) {
+  show($('#loading'), false);
+  show($('#conversation'), false);
+  show($('#notice'), false);
+  if (title) $('#problem-title').textContent = title;
+  $('#problem-text').textContent = text;
+  show($('#problem'), true);
+}
+
+function endConversation(title, text) {
+  state.ended = true;
+  if (state.conn) state.conn.stop(title);
+  show($('#loading'), false);
+  show($('#conversation'), false);
+  show($('#notice'), false);
+  $('#ended-title').textContent = title;
+  $('#ended-text').textContent = text;
+  show($('#ended'), true);
+}
+
+// ---- the connection ----
+
+function connect() {
+  const reportStatus = statusReporter($('#conn-status'));
+  state.conn = new Connection({
+    token: state.session.token,
+    since: null, // a fresh page rebuilds the whole thread from the replay
+    onWelcome,
+    onEvent,
+    onStatus(status) {
+      reportStatus(status);
+      $('#conversation').classList.toggle('offline', status.state !== 'online');
+      if (status.state === 'closed' && status.code && !state.ended) {
+        // The token will never work again: forget it.
+        if ([4001, 4003, 4004, 4009, 4010].includes(status.code)) sessionStorage.removeItem(STORAGE_KEY);
+        endConversation('This conversation is no longer available', status.message);
+      }
+    },
+    onError(err) {
+      flash($('#actions-error'), describeError(err));
+    },
+    onEphemeral,
+  });
+  state.conn.start();
+}
+
+function onWelcome(welcome) {
+  state.me = welcome.participant.id;
+  state.room = welcome.room;
+  $('#room-title').textContent = welcome.room.title;
+  setJoint(Boolean(welcome.room.joint_open));
+  show($('#loading'), false);
+  show($('#conversation'), true);
+  if (welcome.notice) {
+    state.noticePending = true;
+    $('#notice-office').textContent = welcome.notice.office_name;
+    replace($('#notice-text'), paragraphs(welcome.notice.text));
+    show($('#notice'), true);
+    lockComposers();
+    $('#notice-ack').focus();
+  } else {
+    acknowledged();
+  }
+}
+
+function onEvent(seq, event, { replay }) {
+  switch (event.kind) {
+    case 'message':
+      if (event.author && event.author.id !== state.me) names.set(event.author.id, event.author.display_name);
+      if (event.channel === 'joint') {
+        jointThread.upsert(event);
+        show($('#joint-panel'), true);
+      } else {
+        privateThread.upsert(event);
+      }
+      break;
+    case 'message_edited':
+      threadFor(event.channel).edit(event.message_id, event.body, event.edited_at);
+      break;
+    case 'message_retracted':
+      threadFor(event.channel).retract(event.message_id);
+      for (const card of state.consent.values()) {
+        if (card.source === event.message_id && card.state === 'pending') setCardState(card, 'withdrawn');
+      }
+      break;
+    case 'consent_requested':
+      consentRequested(event, replay);
+      break;
+    case 'consent_decided': {
+      const card = state.consent.get(event.forward_id);
+      if (card && card.revision === event.revision) setCardState(card, event.decision === 'approve' ? 'approved' : 'declined');
+      break;
+    }
+    case 'forward_status': {
+      // A request still open here that the relay reports as settled without
+      // our decision was withdrawn by the ombud (a withdrawn change leaves
+      // the earlier version delivered).
+      const card = state.consent.get(event.forward_id);
+      if (card && card.state === 'pending' && (event.status === 'withdrawn' || event.status === 'delivered')) {
+        setCardState(card, 'withdrawn');
+      }
+      break;
+    }
+    case 'notice_acknowledged':
+      if (event.participant_id === state.me) acknowledged();
+      break;
+    case 'joint_opened':
+      setJoint(true);
+      break;
+    case 'joint_closed':
+      setJoint(false);
+      break;
+    case 'room_closed':
+      sessionStorage.removeItem(STORAGE_KEY);
+      endConversation('This conversation has been closed', 'The ombud closed this conversation and everything in it has been deleted. Thank you for taking part.');
+      break;
+    default:
+      break;
+  }
+}
+
+// ---- typing ----
+
+const TYPING_SEND_EVERY_MS = 3000;
+const TYPING_SHOW_MS = 5000;
+const typingSent = new Map(); // channel -> last sent
+const typers = { private: new Map(), joint: new Map() }; // participant -> {name, timer}
+const names = new Map(); // participant id -> display name, from messages seen
+
+function sendTyping(channel) {
+  const now = Date.now();
+  if (!state.conn || now - (typingSent.get(channel) || 0) < TYPING_SEND_EVERY_MS) return;
+  typingSent.set(channel, now);
+  state.conn.notify({ type: 'typing', channel });
+}
+
+function onEphemeral(frame) {
+  if (frame.type !== 'typing' || frame.participant_id === state.me) return;
+  const which = frame.channel === 'joint' ? 'joint' : 'private';
+  const map = typers[which];
+  clearTimeout(map.get(frame.participant_id));
+  map.set(frame.participant_id, setTimeout(() => {
+    map.delete(frame.participant_id);
+    renderTyping(which);
+  }, TYPING_SHOW_MS));
+  renderTyping(which);
+}
+
+function renderTyping(which) {
+  const who = [...typers[which].keys()].map((id) => names.get(id) || (which === 'private' ? 'The ombud' : 'Someone'));
+  $(`#${which}-typing`).textContent = who.length ? `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…` : '';
+}
+
+function threadFor(channel) {
+  return channel === 'joint' ? jointThread : privateThread;
+}
+
+// ---- notice ----
+
+function lockComposers() {
+  $('#private-fieldset').disabled = true;
+  $('#joint-fieldset').disabled = true;
+  show($('#private-locked'), true);
+}
+
+function acknowledged() {
+  state.noticePending = false;
+  show($('#notice'), false);
+  show($('#private-locked'), false);
+  $('#private-fieldset').disabled = false;
+  $('#joint-fieldset').disabled = !state.jointOpen;
+}
+
+$('#notice-ack').addEventListener('click', async () => {
+  const button = $('#notice-ack');
+  button.disabled = true;
+  show($('#notice-error'), false);
+  try {
+    await state.conn.request({ type: 'acknowledge_notice' });
+    acknowledged();
+    $('#private-input').focus();
+  } catch (err) {
+    flash($('#notice-error'), describeError(err));
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// ---- joint session ----
+
+function setJoint(open) {
+  state.jointOpen = open;
+  const panel = $('#joint-panel');
+  if (open) show(panel, true);
+  else if (jointThread.size === 0) show(panel, false);
+  panel.classList.toggle('closed', !open);
+  $('#joint-state').textContent = open
+    ? 'The joint session is open: everyone in this conversation can read what is written here.'
+    : 'The joint session has ended. You can keep writing to the ombud privately above.';
+  show($('#joint-composer'), open);
+  $('#joint-fieldset').disabled = !open || state.noticePending;
+}
+
+// ---- composing ----
+
+function wireComposer(form, input, channel, thread, noShare) {
+  const submit = (ev) => {
+    ev.preventDefault();
+    const body = input.value.trim();
+    if (!body) return;
+    const shareable = noShare ? !noShare.checked : true;
+    send(thread, channel(), body, shareable, randomId());
+    input.value = '';
+    if (noShare) noShare.checked = false;
+    input.focus();
+  };
+  form.addEventListener('submit', submit);
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) submit(ev);
+  });
+  input.addEventListener('input', () => sendTyping(channel()));
+}
+
+function send(thread, channel, body, shareable, clientId) {
+  if (!thread.byClientId.has(clientId)) {
+    thread.addPending({ clientId, body, shareable, author: { id: state.me, role: 'party', display_name: 'You' } });
+  } else {
+    thread.markPendingSending(clientId);
+  }
+  state.conn
+    .request({ type: 'send', channel, body, client_id: clientId, shareable }, { retry: true })
+    .then((result) => {
+      // The message event normally arrives first; the ack may carry it too.
+      const msg = result && (result.message || (result.id && result.body !== undefined ? result : null));
+      if (msg && msg.id) thread.upsert({ ...msg, client_id: clientId });
+    })
+    .catch((err) => {
+      thread.failPending(clientId, describeError(err), () => send(thread, channel, body, shareable, clientId));
+    });
+}
+
+wireComposer($('#private-composer'), $('#private-input'), () => `private:${state.me}`, privateThread, $('#private-noshare'));
+wireComposer($('#joint-composer'), $('#joint-input'), () => 'joint', jointThread, null);
+
+// ---- consent requests ----
+
+function consentRequested(event, replay) {
+  const existing = state.consent.get(event.forward_id);
+  if (existing && existing.revision > event.revision) return;
+  const card = { revision: event.revision, state: 'pending', source: event.source_message_id, li: null, event };
+  const li = renderCard(card);
+  if (existing) {
+    existing.li.remove();
+    // A newer revision replaces the old card, at the end where it is noticed.
+  }
+  card.li = li;
+  state.consent.set(event.forward_id, card);
+  privateThread.appendItem(li);
+  if (!replay) li.querySelector('[data-testid="consent-approve"]').focus({ preventScroll: true });
+}
+
+function renderCard(card) {
+  const ev = card.event;
+  const titleId = `consent-${ev.forward_id}-${ev.revision}`;
+  const names = ev.to_names && ev.to_names.length ? ev.to_names.join(', ') : 'the other party';
+  const note = h('input', { type: 'text', id: `${titleId}-note`, maxlength: 2000, testid: 'consent-note' });
+  const approve = h('button', { type: 'button', class: 'primary', testid: 'consent-approve' }, 'Approve');
+  const decline = h('button', { type: 'button', class: 'secondary', testid: 'consent-decline' }, 'Decline');
+  const outcome = h('p', { class: 'consent-outcome', role: 'status', testid: 'consent-outcome' });
+  const li = h(
+    'li',
+    {
+      class: 'consent-card',
+      testid: 'consent-card',
+      'aria-labelledby': titleId,
+      dataset: { forwardId: ev.forward_id, revision: String(ev.revision), state: 'pending' },
+    },
+    h('h3', { id: titleId }, ev.is_edit ? 'The ombud would like to change a message they passed on' : 'May the ombud pass this on?'),
+    h('p', {}, 'To: ', h('strong', { testid: 'consent-to' }, names)),
+    h('p', {}, ev.is_edit ? 'They would see this new version, exactly:' : 'They would see exactly this:'),
+    h('blockquote', { class: 'consent-body', testid: 'consent-body' }, ev.body),
+    h('p', { class: 'hint decision' }, 'Nothing is passed on unless you approve. You may decline; the ombud will be told.'),
+    h('div', { class: 'field decision' }, h('label', { for: `${titleId}-note` }, 'Note to the ombud (optional)'), note),
+    h('div', { class: 'button-row decision' }, approve, decline),
+    outcome,
+  );
+  const decide = async (decision) => {
+    approve.disabled = true;
+    decline.disabled = true;
+    const frame = { type: 'consent', forward_id: ev.forward_id, revision: ev.revision, decision };
+    if (note.value.trim()) frame.note = note.value.trim();
+    try {
+      await state.conn.request(frame);
+      if (card.state === 'pending') setCardState(card, decision === 'approve' ? 'approved' : 'declined');
+    } catch (err) {
+      if (err.code === 'conflict') {
+        setCardState(card, 'superseded');
+      } else {
+        outcome.textContent = describeError(err);
+        approve.disabled = false;
+        decline.disabled = false;
+      }
+    }
+  };
+  approve.addEventListener('click', () => decide('approve'));
+  decline.addEventListener('click', () => decide('decline'));
+  return li;
+}
+
+const CARD_OUTCOMES = {
+  approved: 'You approved this text. It has been passed on exactly as shown.',
+  declined: 'You declined. Nothing was passed on.',
+  declined_edit: 'You declined the change. The earlier version stays as it was.',
+  withdrawn: 'The ombud withdrew this request. Nothing was passed on.',
+  withdrawn_edit: 'The ombud withdrew this change. The earlier version stays as it was.',
+  superseded: 'This request has changed in the meantime; please look at the newer version.',
+};
+
+function setCardState(card, newState) {
+  card.state = newState;
+  if (!card.li) return;
+  card.li.dataset.state = newState;
+  const hadFocus = card.li.contains(document.activeElement);
+  for (const el of card.li.querySelectorAll('button, input')) el.disabled = true;
+  for (const el of card.li.querySelectorAll('.decision')) el.hidden = true;
+  const key = card.event.is_edit && (newState === 'declined' || newState === 'withdrawn') ? `${newState}_edit` : newState;
+  const outcome = card.li.querySelector('[data-testid="consent-outcome"]');
+  outcome.textContent = CARD_OUTCOMES[key] || '';
+  if (hadFocus) {
+    outcome.tabIndex = -1;
+    outcome.focus({ preventScroll: true });
+  }
+}
+
+// ---- transcript and leaving ----
+
+async function downloadTranscript(format) {
+  show($('#actions-error'), false);
+  try {
+    const res = await api('GET', `/api/transcript?format=${format}`, { token: state.session.token, raw: true });
+    const blob = await res.blob();
+    downloadBlob(blob, `caucus-transcript.${format === 'txt' ? 'txt' : 'html'}`);
+  } catch (err) {
+    flash($('#actions-error'), describeError(err));
+  }
+}
+
+$('#transcript-html').addEventListener('click', () => downloadTranscript('html'));
+$('#transcript-txt').addEventListener('click', () => downloadTranscript('txt'));
+
+$('#leave').addEventListener('click', async () => {
+  const ok = await confirmDialog({
+    title: 'Leave this conversation?',
+    body: [
+      'You will not be able to come back with this link, and the ombud will see that you left.',
+      'If you want a copy of your conversation, download your transcript first.',
+    ],
+    confirmLabel: 'Leave',
+    cancelLabel: 'Stay',
+    danger: true,
+    testid: 'leave-dialog',
+  });
+  if (!ok) return;
+  try {
+    await state.conn.request({ type: 'leave' });
+  } catch (err) {
+    flash($('#actions-error'), describeError(err));
+    return;
+  }
+  sessionStorage.removeItem(STORAGE_KEY);
+  endConversation('You have left the conversation', 'Thank you for taking part. You can close this page now.');
+});
+
+function flash(el, text) {
+  el.textContent = text;
+  show(el, true);
+}
+
+// ---- start ----
+
+(async () => {
+  try {
+    state.session = await obtainSession();
+  } catch (err) {
+    showProblem(err.ownText ? err.message : describeError(err));
+    $('#conn-status').hidden = true;
+    return;
+  }
+  state.me = state.session.party_id;
+  connect();
+})();
+

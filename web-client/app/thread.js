@@ -1,0 +1,199 @@
+// One conversation thread on screen: an ordered list of messages keyed by
+// message id, so a message replayed after a reconnect (or echoed back after
+// a local "sending…" placeholder) never appears twice.
+
+import { h, replace, timeEl } from './dom.js';
+
+/** "Relayed by the ombud from Ana", or without a name under anonymous attribution. */
+export function relayedLabel(relayedFrom) {
+  const name = relayedFrom && relayedFrom.display_name;
+  return name ? `Relayed by the ombud from ${name}` : 'Relayed by the ombud';
+}
+
+export class Thread {
+  /**
+   * @param {HTMLElement} list  a <ol>/<ul> (role="log") holding the messages
+   * @param {object} opts
+   * @param {() => string} opts.me           the viewer's participant id
+   * @param {(author) => string} [opts.authorLabel]
+   * @param {(msg, li) => void} [opts.decorate]  add actions (console)
+   * @param {HTMLElement} [opts.empty]       shown while the thread has no messages
+   */
+  constructor(list, opts) {
+    this.list = list;
+    this.opts = opts;
+    this.byId = new Map(); // message id -> {msg, li}
+    this.byClientId = new Map(); // client_id -> li (local placeholder)
+    // Follow new messages unless the reader has scrolled up to read back.
+    this.stick = true;
+    const scroller = this.scroller();
+    if (scroller) {
+      scroller.addEventListener('scroll', () => {
+        this.stick = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+      });
+    }
+  }
+
+  has(id) {
+    return this.byId.has(id);
+  }
+
+  get(id) {
+    return this.byId.get(id);
+  }
+
+  get size() {
+    return this.byId.size + this.byClientId.size;
+  }
+
+  /** Add or replace a message (dedupe by id; replaces a local placeholder with the same client_id). */
+  upsert(msg) {
+    const existing = this.byId.get(msg.id);
+    if (existing) {
+      // Same message again (replay, or our own echo): keep the newest state.
+      const merged = { ...existing.msg, ...msg, retracted: existing.msg.retracted };
+      const li = this.render(merged);
+      existing.li.replaceWith(li);
+      this.byId.set(msg.id, { msg: merged, li });
+      if (this.stick) this.scrollToEnd();
+      return li;
+    }
+    const li = this.render(msg);
+    // Our own message coming back replaces its "sending…" placeholder, but
+    // takes its place in the relay's order (what everyone else saw), so the
+    // thread looks the same after a reload.
+    const placeholder = msg.client_id ? this.byClientId.get(msg.client_id) : null;
+    if (placeholder) {
+      placeholder.remove();
+      this.byClientId.delete(msg.client_id);
+    }
+    this.appendItem(li);
+    this.byId.set(msg.id, { msg, li });
+    return li;
+  }
+
+  /** A local "sending…" placeholder until the relay echoes the message back. */
+  addPending({ clientId, body, shareable, author }) {
+    const li = h(
+      'li',
+      { class: ['msg', 'mine', 'pending'], testid: 'message', dataset: { clientId, state: 'sending' } },
+      h('div', { class: 'msg-meta' }, h('span', { class: 'msg-author' }, this.label(author)), h('span', { class: 'msg-state' }, 'Sending…')),
+      h('p', { class: 'msg-body', testid: 'message-body' }, body),
+      shareable === false ? h('p', { class: 'badge', testid: 'not-shared' }, 'Do not share') : null,
+    );
+    this.byClientId.set(clientId, li);
+    this.list.append(li);
+    this.refreshEmpty();
+    if (this.stick) this.scrollToEnd();
+    return li;
+  }
+
+  /** Mark a placeholder as failed, with a retry button. */
+  failPending(clientId, reason, retry) {
+    const li = this.byClientId.get(clientId);
+    if (!li) return;
+    li.dataset.state = 'failed';
+    const state = li.querySelector('.msg-state');
+    replace(state, 'Not sent. ', reason, ' ', h('button', { type: 'button', class: 'link', on: { click: retry } }, 'Try again'));
+  }
+
+  markPendingSending(clientId) {
+    const li = this.byClientId.get(clientId);
+    if (!li) return;
+    li.dataset.state = 'sending';
+    replace(li.querySelector('.msg-state'), 'Sending…');
+  }
+
+  edit(messageId, body, editedAt) {
+    const entry = this.byId.get(messageId);
+    if (!entry) return false;
+    this.upsert({ ...entry.msg, body, edited_at: editedAt });
+    return true;
+  }
+
+  retract(messageId) {
+    const entry = this.byId.get(messageId);
+    if (!entry) return false;
+    const msg = { ...entry.msg, retracted: true };
+    const li = this.render(msg);
+    entry.li.replaceWith(li);
+    this.byId.set(messageId, { msg, li });
+    return true;
+  }
+
+  /**
+   * Append an item from the relay (message, consent card, notice line) in
+   * timeline order: after everything confirmed, before local placeholders.
+   */
+  appendItem(li) {
+    const firstPending = this.list.querySelector(':scope > .pending');
+    this.list.insertBefore(li, firstPending);
+    this.refreshEmpty();
+    if (this.stick) this.scrollToEnd();
+  }
+
+  refreshEmpty() {
+    if (this.opts.empty) this.opts.empty.hidden = this.list.children.length > 0;
+  }
+
+  scrollToEnd() {
+    const scroller = this.scroller();
+    if (scroller) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  scroller() {
+    return this.list.closest('.scroll') || null;
+  }
+
+  label(author) {
+    if (this.opts.authorLabel) return this.opts.authorLabel(author);
+    return author.display_name;
+  }
+
+  render(msg) {
+    const mine = msg.author && msg.author.id === this.opts.me();
+    const li = h('li', {
+      class: ['msg', mine && 'mine', msg.relayed_from && 'relayed', msg.retracted && 'retracted', msg.author && `role-${msg.author.role}`],
+      testid: 'message',
+      dataset: { messageId: msg.id, channel: msg.channel },
+    });
+    const meta = h(
+      'div',
+      { class: 'msg-meta' },
+      h('span', { class: 'msg-author', testid: 'message-author' }, this.label(msg.author)),
+      ' ',
+      timeEl(msg.sent_at),
+      msg.edited_at && !msg.retracted ? h('span', { class: 'msg-edited', testid: 'edited' }, ' · edited') : null,
+    );
+    li.append(meta);
+    if (msg.relayed_from) {
+      li.append(h('p', { class: 'relayed-label', testid: 'relayed-label' }, relayedLabel(msg.relayed_from)));
+    }
+    if (msg.retracted) {
+      li.append(h('p', { class: 'msg-body retracted-note', testid: 'message-retracted' }, 'This message was withdrawn.'));
+    } else {
+      if (msg.body) li.append(h('p', { class: 'msg-body', testid: 'message-body' }, msg.body));
+      if (msg.resource) li.append(resourceCard(msg.resource));
+    }
+    if (msg.shareable === false) {
+      li.append(h('p', { class: 'badge', testid: 'not-shared' }, 'Do not share'));
+    }
+    if (this.opts.decorate) this.opts.decorate(msg, li);
+    return li;
+  }
+}
+
+/** A referral resource as a card with its link. */
+export function resourceCard(resource) {
+  const safeUrl = /^https?:\/\//i.test(resource.url) ? resource.url : null;
+  return h(
+    'div',
+    { class: 'resource-card', testid: 'resource-card' },
+    h('p', { class: 'resource-kicker' }, 'Resource'),
+    h('h4', { class: 'resource-title' }, resource.title),
+    resource.description ? h('p', {}, resource.description) : null,
+    safeUrl
+      ? h('a', { href: safeUrl, target: '_blank', rel: 'noopener noreferrer', testid: 'resource-link' }, safeUrl)
+      : h('p', {}, resource.url),
+  );
+}
