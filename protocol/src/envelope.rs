@@ -59,6 +59,7 @@ pub enum ServerFrame {
     Event { seq: u64, event: Event },
     /// A request succeeded.
     Ack {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<ReqId>,
         result: serde_json::Value,
     },

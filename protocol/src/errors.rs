@@ -59,6 +59,8 @@ impl ErrorCode {
 pub enum CloseCode {
     /// Normal close, e.g. after `leave`.
     Normal = 1000,
+    /// A frame over the hard cap (1 MiB); the socket layer cannot read it.
+    MessageTooBig = 1009,
     /// The relay is shutting down or restarting: reconnect (elsewhere) with `since`.
     Restart = 1012,
     /// The first frame was not a valid `hello`.

@@ -101,8 +101,8 @@ pub struct Author {
     pub display_name: String,
 }
 
-/// Where a relayed message came from. Under anonymous attribution only
-/// `message_id` is present.
+/// Where a relayed message came from. Under anonymous attribution
+/// `party_id` and `display_name` are absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RelayedFrom {
     pub message_id: MessageId,

@@ -90,8 +90,8 @@ impl Config {
 
     /// Checks what clap cannot; the message names the setting.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_frame_bytes < 1024 {
-            return Err("RELAY_MAX_FRAME_BYTES must be at least 1024".into());
+        if !(1024..=1024 * 1024).contains(&self.max_frame_bytes) {
+            return Err("RELAY_MAX_FRAME_BYTES must be between 1024 and 1048576".into());
         }
         if self.retention_hours == 0 {
             return Err("RELAY_RETENTION_HOURS must be at least 1".into());

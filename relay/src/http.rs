@@ -76,7 +76,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RoomPath {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.rooms.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response(),
+        Err(e) => Error::from(e).into_response(),
     }
 }
 

@@ -189,6 +189,14 @@ impl Hub {
         }
     }
 
+    /// Does this participant still have a connection on this node?
+    pub fn is_connected(&self, room: RoomId, participant: ParticipantId) -> bool {
+        self.rooms()
+            .get(&room)
+            .and_then(|c| c.get(&participant))
+            .is_some_and(|p| !p.conns.is_empty())
+    }
+
     /// Number of live connections on this node.
     pub fn connections(&self) -> usize {
         self.rooms()

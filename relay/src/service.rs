@@ -382,32 +382,56 @@ impl Rooms {
             .account(username)
             .await?
             .ok_or_else(|| Error::not_found("no ombud with that username"))?;
-        let mut result = None;
-        self.mutate(room, |doc, out| {
-            if !doc.is_ombud(account.id) {
-                doc.ombuds.push(Member {
-                    id: account.id,
-                    display_name: account.display_name.clone(),
-                });
-                let info = protocol::ParticipantInfo {
-                    id: account.id,
-                    role: Role::Ombud,
-                    display_name: account.display_name.clone(),
+        for attempt in 0..MAX_ATTEMPTS {
+            let (version, mut doc) = self.load(room).await?.ok_or(Error::RoomClosed)?;
+            if doc.is_ombud(account.id) {
+                return Ok(doc);
+            }
+            // The colleague sees every thread from the start: its inbox begins
+            // with a copy of the adding ombud's, read at the same room version
+            // as the commit below, so nothing falls between the two.
+            let history = self.inbox(room, by).await?;
+            let mut out = Outcome::default();
+            for (_, event) in history {
+                let event = match event {
+                    Event::Message(mut m) => {
+                        m.client_id = None;
+                        Event::Message(m)
+                    }
+                    other => other,
                 };
-                for p in logic::everyone(doc) {
-                    out.deliveries.push((
-                        p,
-                        Event::ParticipantJoined {
-                            participant: info.clone(),
-                        },
-                    ));
+                out.deliveries.push((account.id, event));
+            }
+            doc.ombuds.push(Member {
+                id: account.id,
+                display_name: account.display_name.clone(),
+            });
+            let info = protocol::ParticipantInfo {
+                id: account.id,
+                role: Role::Ombud,
+                display_name: account.display_name.clone(),
+            };
+            for p in logic::everyone(&doc) {
+                let participant = info.clone();
+                out.deliveries
+                    .push((p, Event::ParticipantJoined { participant }));
+            }
+            out.doc = Some(doc.clone());
+            match self
+                .store
+                .commit(room, self.seal_outcome(room, version, &out))
+                .await?
+            {
+                CommitOutcome::Committed { .. } => return Ok(doc),
+                CommitOutcome::Conflict => {
+                    let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
             }
-            result = Some(doc.clone());
-            Ok(())
-        })
-        .await?;
-        result.ok_or_else(|| Error::internal("no room"))
+        }
+        Err(Error::conflict(
+            "the room is too busy right now; please retry",
+        ))
     }
 
     /// Tags a room with trend categories; counters move with the tags and hold no room id.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -38,10 +38,10 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&state, &headers) {
-        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+        return Error::forbidden("this origin may not open websockets here").into_response();
     }
     let Ok(permit) = state.conn_limit.clone().try_acquire_owned() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+        return Error::Unavailable.into_response();
     };
     let token = state.tracker.token();
     ws.max_message_size(HARD_FRAME_CAP)
@@ -160,10 +160,19 @@ async fn authenticate(
         Ok(None) => return Err(Reject(CloseCode::NotFound, "no such room")),
         Err(_) => return Err(Reject(CloseCode::Unavailable, "store unavailable; retry")),
     };
-    let actor = doc.actor(claims.sub, claims.role).ok_or(Reject(
-        CloseCode::Forbidden,
-        "not a participant of this room",
-    ))?;
+    let actor = match doc.actor(claims.sub, claims.role) {
+        Some(actor) => actor,
+        // To an ombud outside the room, a room it may not see does not exist.
+        None if claims.role == Role::Ombud => {
+            return Err(Reject(CloseCode::NotFound, "no such room"))
+        }
+        None => {
+            return Err(Reject(
+                CloseCode::Forbidden,
+                "you are no longer in this room",
+            ))
+        }
+    };
     Ok((room, actor, doc))
 }
 
@@ -290,7 +299,9 @@ async fn serve(
                 Some(Ok(Message::Close(_))) | None => break None,
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "websocket read failed");
-                    break None;
+                    // Over the hard cap the socket layer refuses the frame itself.
+                    let too_big = e.to_string().contains("Space limit exceeded");
+                    break too_big.then_some((CloseCode::MessageTooBig, "frame over the hard size cap"));
                 }
             },
         };
@@ -299,7 +310,10 @@ async fn serve(
         }
     };
     drop(registration);
-    conn.presence(false).await;
+    // Another tab of the same participant may still be connected here.
+    if !state.hub.is_connected(conn.room, conn.actor.id) {
+        conn.presence(false).await;
+    }
     if let Some((code, why)) = next {
         close(&mut conn.sink, code, why).await;
     }
@@ -464,7 +478,7 @@ impl Conn {
                     .await
             }
         };
-        let leaving = matches!(frame.request, Request::Leave {});
+        let mut leaving = false;
         let kind = request_kind(&frame.request);
         let started = Instant::now();
         let answer = match self
@@ -474,6 +488,7 @@ impl Conn {
             .await
         {
             Ok(out) => {
+                leaving = matches!(frame.request, Request::Leave {});
                 self.state.rooms.publish(self.room, out.signals).await;
                 frame_text(&ServerFrame::Ack {
                     req: frame.req,

@@ -349,9 +349,12 @@ fn send(
     let ckey = client_key(ctx.actor.id, client_id);
     if let Some(Obj::ClientId { message_id }) = view.get(ckey.clone())? {
         // A resend: answer with the original, deliver nothing again.
-        let m = view.message(*message_id)?.ok_or_else(|| {
-            Error::conflict("that client_id was used for a message since retracted")
-        })?;
+        let m = view
+            .message(*message_id)?
+            .filter(|m| !m.retracted)
+            .ok_or_else(|| {
+                Error::conflict("that client_id was used for a message since retracted")
+            })?;
         return Ok(Outcome {
             result: json!({ "message": m.view(ctx.actor.id), "duplicate": true }),
             ..Outcome::default()
@@ -397,6 +400,14 @@ fn forward(
     require_ombud(ctx)?;
     check_body(body)?;
     let source = visible(ctx, view.message(source_id)?)?;
+    if source.author_role != Role::Party || source.relayed_from.is_some() {
+        // Consent belongs to the words' author: relaying a relayed copy or an
+        // ombud's own message would skip it. Ombuds write directly instead.
+        return Err(Error::invalid(
+            "only a party's own message can be relayed; to pass on your own words, send them",
+        )
+        .into());
+    }
     if !source.shareable {
         return Err(Error::forbidden("the author marked this message \"do not share\"").into());
     }
@@ -533,19 +544,7 @@ fn edit_copies(ctx: &Ctx, view: &View, f: &mut ForwardRec, out: &mut Outcome) ->
     }
     for id in &f.delivered {
         if let Some(m) = view.message(*id)?.filter(|m| !m.retracted) {
-            let mut m = m.clone();
-            m.body = f.body.clone();
-            m.edited_at = Some(ctx.now);
-            out.send(
-                m.recipients.clone(),
-                Event::MessageEdited {
-                    message_id: m.id,
-                    channel: m.channel,
-                    body: m.body.clone(),
-                    edited_at: ctx.now,
-                },
-            );
-            out.puts.push((message_key(m.id), Obj::Message(m)));
+            edit_message(ctx, m.clone(), &f.body, out);
         }
     }
     f.delivered_body = Some(f.body.clone());
@@ -588,6 +587,12 @@ fn update_forward(
     body: &str,
     new_id: &mut dyn FnMut() -> Uuid,
 ) -> Result<Outcome, Flow> {
+    let source_gone = view
+        .message(f.source_message_id)?
+        .is_none_or(|m| m.retracted);
+    if source_gone {
+        return Err(Error::conflict("the author retracted the source message").into());
+    }
     let mut out = Outcome::default();
     f.revision += 1;
     f.body = body.to_string();
@@ -627,8 +632,7 @@ fn withdraw(ctx: &Ctx, view: &View, forward_id: Uuid) -> Result<Outcome, Flow> {
         }
         ForwardState::EditAwaitingConsent => {
             // Withdrawing a proposed edit leaves the delivered text as it was.
-            f.body = f.delivered_body.clone().unwrap_or_default();
-            f.status = ForwardState::Delivered;
+            f.keep_delivered_text();
         }
         ForwardState::Delivered => {
             for id in f.delivered.clone() {
@@ -687,8 +691,7 @@ fn consent(
         (Decision::Approve, _) => edit_copies(ctx, view, &mut f, &mut out)?,
         (Decision::Decline, ForwardState::AwaitingConsent) => f.status = ForwardState::Declined,
         (Decision::Decline, _) => {
-            f.body = f.delivered_body.clone().unwrap_or_default();
-            f.status = ForwardState::Delivered;
+            f.keep_delivered_text();
         }
     }
     let mut to = ombuds(ctx.doc);
@@ -715,7 +718,7 @@ fn edit(
 ) -> Result<Outcome, Flow> {
     check_body(body)?;
     let m = visible(ctx, view.message(message_id)?)?;
-    if m.author != ctx.actor.id {
+    if !may_change(ctx, m) {
         return Err(Error::forbidden("only the author may edit a message").into());
     }
     if let Some(rf) = &m.relayed_from {
@@ -725,13 +728,18 @@ fn edit(
             .ok_or_else(|| Error::not_found("no such forward"))?;
         return update_forward(ctx, view, f.clone(), body, new_id);
     }
-    let mut m = m.clone();
-    m.body = body.to_string();
-    m.edited_at = Some(ctx.now);
     let mut out = Outcome {
         result: json!({ "message_id": m.id, "edited_at": ctx.now }),
         ..Outcome::default()
     };
+    edit_message(ctx, m.clone(), body, &mut out);
+    Ok(out)
+}
+
+/// Replace a message's text and tell everyone who had it.
+fn edit_message(ctx: &Ctx, mut m: MessageRec, body: &str, out: &mut Outcome) {
+    m.body = body.to_string();
+    m.edited_at = Some(ctx.now);
     out.send(
         m.recipients.clone(),
         Event::MessageEdited {
@@ -742,7 +750,6 @@ fn edit(
         },
     );
     out.puts.push((message_key(m.id), Obj::Message(m)));
-    Ok(out)
 }
 
 /// Erase a message's text and tell everyone who had it.
@@ -759,15 +766,36 @@ fn retract_message(mut m: MessageRec, out: &mut Outcome) {
     out.puts.push((message_key(m.id), Obj::Message(m)));
 }
 
+/// The author may change a message; any ombud of the room may change a relayed copy.
+fn may_change(ctx: &Ctx, m: &MessageRec) -> bool {
+    m.author == ctx.actor.id || (m.relayed_from.is_some() && ctx.actor.role == Role::Ombud)
+}
+
 fn retract(ctx: &Ctx, view: &View, message_id: Uuid) -> Result<Outcome, Flow> {
     let m = visible(ctx, view.message(message_id)?)?;
-    if m.author != ctx.actor.id {
+    if !may_change(ctx, m) {
         return Err(Error::forbidden("only the author may retract a message").into());
     }
     let mut out = Outcome {
         result: json!({ "message_id": m.id }),
         ..Outcome::default()
     };
+    if let Some(rf) = &m.relayed_from {
+        // A relayed copy: its forward no longer reaches that recipient.
+        let mut f = view
+            .forward(rf.forward_id)?
+            .ok_or_else(|| Error::not_found("no such forward"))?
+            .clone();
+        f.delivered.retain(|id| *id != m.id);
+        if f.delivered.is_empty() {
+            f.status = ForwardState::Withdrawn;
+        }
+        retract_message(m.clone(), &mut out);
+        let result = out.result.clone();
+        finish_forward(ctx, f, &mut out);
+        out.result = result;
+        return Ok(out);
+    }
     // Retracting a source withdraws every forward still waiting for consent.
     let pending_keys: Vec<String> = m.forwards.iter().map(|f| forward_key(*f)).collect();
     let missing: Vec<String> = pending_keys
@@ -790,8 +818,7 @@ fn retract(ctx: &Ctx, view: &View, message_id: Uuid) -> Result<Outcome, Flow> {
                 statuses.push(f);
             } else if f.status == ForwardState::EditAwaitingConsent {
                 let mut f = f.clone();
-                f.body = f.delivered_body.clone().unwrap_or_default();
-                f.status = ForwardState::Delivered;
+                f.keep_delivered_text();
                 statuses.push(f);
             }
         }

@@ -191,6 +191,14 @@ pub struct ForwardRec {
     pub delivered: Vec<MessageId>,
 }
 
+impl ForwardRec {
+    /// Drop a proposed edit: the forward stays delivered with the text the recipients hold.
+    pub fn keep_delivered_text(&mut self) {
+        self.body = self.delivered_body.clone().unwrap_or_default();
+        self.status = ForwardState::Delivered;
+    }
+}
+
 /// Store keys of room objects.
 pub fn message_key(id: MessageId) -> String {
     format!("m:{id}")

@@ -321,3 +321,18 @@ async fn bad_rest_bodies_get_documented_errors() {
         (401, Some("unauthorized"))
     );
 }
+
+#[tokio::test]
+async fn frames_over_the_hard_cap_close_with_1009() {
+    let relay = spawn_relay().await;
+    let mut s = Shuttle::open(&relay.api, room()).await;
+    let huge = format!(
+        r#"{{"type":"send","channel":"notes","body":"{}","client_id":"h"}}"#,
+        "x".repeat(1_100_000)
+    );
+    s.ombud.send_raw(&huge).await;
+    assert_eq!(s.ombud.closed().await, 1009);
+    // The relay is unharmed.
+    s.pa.ok(json!({"type": "send", "channel": s.chan_a(), "body": "fine", "client_id": "f"}))
+        .await;
+}

@@ -382,7 +382,11 @@ async fn closing_a_room_tells_everyone_and_closes_every_connection() {
 async fn a_new_connection_learns_who_is_already_online() {
     let relay = spawn_relay().await;
     let s = Shuttle::open(&relay.api, consent_room()).await;
-    let mut late = caucus_tests::client::Ws::connect(&s.ws_url, json!({"token": s.ombud_token, "room_id": s.room})).await;
+    let mut late = caucus_tests::client::Ws::connect(
+        &s.ws_url,
+        json!({"token": s.ombud_token, "room_id": s.room}),
+    )
+    .await;
     let mut online = std::collections::HashSet::new();
     while online.len() < 2 {
         let f = late.next_frame().await.unwrap();
@@ -394,7 +398,94 @@ async fn a_new_connection_learns_who_is_already_online() {
     // A party learns only about the ombuds, never about the other party.
     let mut pa2 = caucus_tests::client::Ws::connect(&s.ws_url, json!({"token": s.a.1})).await;
     pa2.no_event_within(Duration::from_millis(400)).await;
-    let presences: Vec<&String> = pa2.received.iter().filter(|f| f.contains("\"presence\"")).collect();
-    assert!(presences.iter().any(|f| f.contains(&s.ombud.welcome["participant"]["id"].as_str().unwrap().to_string())));
-    assert!(!presences.iter().any(|f| f.contains(s.b.0.as_str())), "{presences:?}");
+    let presences: Vec<&String> = pa2
+        .received
+        .iter()
+        .filter(|f| f.contains("\"presence\""))
+        .collect();
+    assert!(presences.iter().any(|f| f.contains(
+        &s.ombud.welcome["participant"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    )));
+    assert!(
+        !presences.iter().any(|f| f.contains(s.b.0.as_str())),
+        "{presences:?}"
+    );
+}
+
+#[tokio::test]
+async fn only_a_partys_own_words_can_be_relayed() {
+    let relay = spawn_relay().await;
+    let mut s = Shuttle::open(
+        &relay.api,
+        json!({"title": "Loop", "consent_required": false}),
+    )
+    .await;
+    let sent = s
+        .pa
+        .ok(json!({"type": "send", "channel": s.chan_a(), "body": "words of A", "client_id": "1"}))
+        .await;
+    s.ombud.ok(json!({"type": "forward", "source_message_id": sent["message"]["id"], "to": [s.b.0], "body": "A says"})).await;
+    let copy = s.pb.event_of("message").await;
+    // Relaying B's copy onwards would bypass A's consent.
+    let code = s
+        .ombud
+        .err(
+            json!({"type": "forward", "source_message_id": copy["id"], "to": [s.a.0], "body": "x"}),
+        )
+        .await;
+    assert_eq!(code, "invalid");
+    let note = s
+        .ombud
+        .ok(json!({"type": "send", "channel": "notes", "body": "my note", "client_id": "n"}))
+        .await;
+    let code = s.ombud.err(json!({"type": "forward", "source_message_id": note["message"]["id"], "to": [s.a.0], "body": "x"})).await;
+    assert_eq!(code, "invalid");
+}
+
+#[tokio::test]
+async fn retracting_a_relayed_copy_withdraws_its_forward() {
+    let relay = spawn_relay().await;
+    let mut s = Shuttle::open(
+        &relay.api,
+        json!({"title": "Oops", "consent_required": false}),
+    )
+    .await;
+    let sent =
+        s.pa.ok(json!({"type": "send", "channel": s.chan_a(), "body": "w", "client_id": "1"}))
+            .await;
+    let fwd = s.ombud.ok(json!({"type": "forward", "source_message_id": sent["message"]["id"], "to": [s.b.0], "body": "r"})).await;
+    let copy = s.pb.event_of("message").await;
+    s.ombud
+        .ok(json!({"type": "retract", "message_id": copy["id"]}))
+        .await;
+    assert_eq!(
+        s.pb.event_of("message_retracted").await["message_id"],
+        copy["id"]
+    );
+    loop {
+        let st = s.ombud.event_of("forward_status").await;
+        if st["forward_id"] == fwd["forward_id"] && st["status"] == "withdrawn" {
+            break;
+        }
+    }
+    // The same client_id after a retraction is not a silent duplicate.
+    s.pa.ok(json!({"type": "retract", "message_id": sent["message"]["id"]}))
+        .await;
+    let code =
+        s.pa.err(json!({"type": "send", "channel": s.chan_a(), "body": "w", "client_id": "1"}))
+            .await;
+    assert_eq!(code, "conflict");
+}
+
+#[tokio::test]
+async fn a_refused_leave_keeps_the_connection() {
+    let relay = spawn_relay().await;
+    let mut s = Shuttle::open(&relay.api, consent_room()).await;
+    assert_eq!(s.ombud.err(json!({"type": "leave"})).await, "forbidden");
+    s.ombud
+        .ok(json!({"type": "send", "channel": "notes", "body": "still here", "client_id": "n"}))
+        .await;
 }

@@ -62,6 +62,12 @@ async fn a_co_ombud_added_later_sees_every_thread_and_forward() {
     );
     let ctoken = relay.api.login("colleague", "colleague-pass").await;
     let mut co = Ws::connect(&s.ws_url, json!({"token": ctoken, "room_id": s.room})).await;
+    // The colleague's replay already holds the thread from before it was added.
+    co.drain_replay().await;
+    assert!(
+        co.saw("before colleague"),
+        "history of every thread is visible to a co-ombud"
+    );
     s.pb.ok(
         json!({"type": "send", "channel": s.chan_b(), "body": "after colleague", "client_id": "2"}),
     )
@@ -86,6 +92,18 @@ async fn a_co_ombud_added_later_sees_every_thread_and_forward() {
     )
     .await;
     assert_eq!(co2.event_of("message").await["body"], "to both ombuds");
+}
+
+async fn transcript(base: &str, token: &str, format: &str) -> String {
+    let url = format!("{base}/api/transcript?format={format}");
+    let resp = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
 }
 
 fn utf16_slice(s: &str, start: usize, end: usize) -> String {
@@ -206,26 +224,10 @@ async fn a_party_transcript_holds_exactly_that_partys_view() {
             "A's transcript must not contain {absent:?}:\n{txt}"
         );
     }
-    let html = http
-        .get(format!("{}/api/transcript?format=html", relay.api.base))
-        .bearer_auth(&s.b.1)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = transcript(&relay.api.base, &s.b.1, "html").await;
     assert!(html.contains("bravo private words") && html.contains("relayed alpha"));
     assert!(!html.contains("alpha words</li>") && !html.contains("note words"));
-    let a_html = http
-        .get(format!("{}/api/transcript?format=html", relay.api.base))
-        .bearer_auth(&s.a.1)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let a_html = transcript(&relay.api.base, &s.a.1, "html").await;
     assert!(
         !a_html.contains("<script>") && a_html.contains("ombud reply &lt;script&gt;"),
         "user text is escaped"
@@ -354,4 +356,44 @@ fn chrono_month() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
     format!("{y:04}-{m:02}")
+}
+
+#[tokio::test]
+async fn a_bad_settings_file_stops_startup_naming_file_line_and_problem() {
+    let dir = std::env::temp_dir().join(format!("caucus-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("relay.toml");
+    std::fs::write(
+        &path,
+        "office_name = \"Ombuds\"\n\n[[resources]]\nid = \"eap\"\ntitle = \"EAP\"\ndescription = \"x\"\nurl = \"ftp://nope\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(caucus_tests::app::relay_binary())
+        .env_clear()
+        .env("RELAY_ADDR", "127.0.0.1:0")
+        .env("RELAY_CONFIG", &path)
+        .output()
+        .expect("relay runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:7:", path.display())) && stderr.contains("http(s) url"),
+        "{stderr}"
+    );
+
+    // A good file is taken: its resources are what the office API returns.
+    std::fs::write(
+        &path,
+        "office_name = \"Harbour Ombuds\"\ncategories = [\"Noise\"]\n",
+    )
+    .unwrap();
+    let relay = caucus_tests::app::spawn_relay_with(|c| c.office_config = Some(path.clone())).await;
+    let token = relay.api.login(OMBUD.0, OMBUD.1).await;
+    let office = relay
+        .api
+        .ok(Method::GET, "/api/office", Some(&token), None)
+        .await;
+    assert_eq!(office["office_name"], "Harbour Ombuds");
+    assert_eq!(office["categories"], json!(["Noise"]));
+    std::fs::remove_dir_all(&dir).ok();
 }
