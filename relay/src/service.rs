@@ -490,6 +490,52 @@ impl Rooms {
         Ok(())
     }
 
+    /// A page of a participant's inbox as JSON events for replay. A message
+    /// retracted since it was stored is replayed with an empty body: words
+    /// their author withdrew are never sent again.
+    pub async fn replay(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>> {
+        let page = self
+            .store
+            .read_inbox(room, participant, after, limit)
+            .await?;
+        let aad = inbox_aad(room, participant);
+        let mut events = Vec::with_capacity(page.len());
+        for (seq, sealed) in page {
+            events.push((seq, self.sealer.open::<Event>(&aad, &sealed)?));
+        }
+        let keys: Vec<String> = events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Message(m) => Some(crate::room::message_key(m.id)),
+                _ => None,
+            })
+            .collect();
+        if !keys.is_empty() {
+            let mut view = View::default();
+            self.fill(room, &mut view, keys).await?;
+            for (_, e) in events.iter_mut() {
+                if let Event::Message(m) = e {
+                    let key = crate::room::message_key(m.id);
+                    if let Some(Some(Obj::Message(rec))) = view.objs.get(&key) {
+                        if rec.retracted {
+                            m.body.clear();
+                        }
+                    }
+                }
+            }
+        }
+        Ok(events
+            .into_iter()
+            .map(|(seq, e)| (seq, serde_json::to_string(&e).expect("events serialise")))
+            .collect())
+    }
+
     /// Every event in a participant's inbox, opened.
     pub async fn inbox(
         &self,

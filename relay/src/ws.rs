@@ -368,15 +368,14 @@ impl Conn {
             let page = self
                 .state
                 .rooms
-                .store
-                .read_inbox(self.room, self.actor.id, self.last, REPLAY_PAGE)
+                .replay(self.room, self.actor.id, self.last, REPLAY_PAGE)
                 .await
                 .map_err(|_| CloseCode::Unavailable)?;
             if page.is_empty() {
                 break;
             }
-            for (seq, sealed) in page {
-                if let Next::Close(code, _) = self.send_event(seq, &sealed).await {
+            for (seq, json) in page {
+                if let Next::Close(code, _) = self.send_json(seq, &json).await {
                     return Err(code);
                 }
             }
@@ -384,30 +383,34 @@ impl Conn {
         Ok(())
     }
 
-    async fn send_event(&mut self, seq: u64, sealed: &[u8]) -> Next {
+    /// Sends one event frame, unless the client already has this `seq`.
+    async fn send_json(&mut self, seq: u64, json: &str) -> Next {
         if seq <= self.last {
             return Next::Continue;
         }
-        let json = match self
-            .state
-            .rooms
-            .sealer
-            .open_bytes(&inbox_aad(self.room, self.actor.id), sealed)
-        {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::error!(seq, error = %e, "inbox entry does not open");
-                return Next::Close(CloseCode::Unavailable, "inbox unreadable");
-            }
-        };
-        let Ok(json) = std::str::from_utf8(&json) else {
-            return Next::Close(CloseCode::Unavailable, "inbox unreadable");
-        };
         self.last = seq;
         self.send(Message::text(format!(
             r#"{{"type":"event","seq":{seq},"event":{json}}}"#
         )))
         .await
+    }
+
+    async fn send_event(&mut self, seq: u64, sealed: &[u8]) -> Next {
+        if seq <= self.last {
+            return Next::Continue;
+        }
+        let opened = self
+            .state
+            .rooms
+            .sealer
+            .open_bytes(&inbox_aad(self.room, self.actor.id), sealed);
+        match opened.ok().and_then(|j| String::from_utf8(j).ok()) {
+            Some(json) => self.send_json(seq, &json).await,
+            None => {
+                tracing::error!(seq, "inbox entry does not open");
+                Next::Close(CloseCode::Unavailable, "inbox unreadable")
+            }
+        }
     }
 
     async fn on_hub(&mut self, msg: ConnMsg) -> Next {

@@ -15,4 +15,7 @@ pub mod records;
 pub mod redact;
 pub mod transcript;
 
+#[cfg(test)]
+mod sim_tests;
+
 pub use records::*;

@@ -89,7 +89,8 @@ async fn run(actions: Vec<Action>) {
         n += 1;
         match act {
             Action::Send(p) => {
-                let secret = format!("SECRET-{}-{n}", ["A", "B"][p]);
+                // Terminated, so no secret is a prefix of another (-1 of -10).
+                let secret = format!("SECRET-{}-{n}.", ["A", "B"][p]);
                 let ws = if p == 0 { &mut s.pa } else { &mut s.pb };
                 let r = ws.ok(json!({"type": "send", "channel": format!("private:{}", ids[p]), "body": format!("my words {secret}"), "client_id": format!("c{n}")})).await;
                 st[p].last = Some((r["message"]["id"].clone(), secret.clone()));

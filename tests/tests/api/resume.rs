@@ -92,3 +92,23 @@ async fn graceful_shutdown_tells_clients_to_reconnect() {
     relay.running.stop().await.unwrap();
     assert_eq!(s.pa.closed().await, 1012);
 }
+
+#[tokio::test]
+async fn a_replay_never_resends_retracted_words() {
+    let relay = spawn_relay().await;
+    let mut s = Shuttle::open(&relay.api, json!({"title": "Regret"})).await;
+    let sent = s.pa.ok(json!({"type": "send", "channel": s.chan_a(), "body": "words I regret", "client_id": "r"})).await;
+    s.pa.ok(json!({"type": "retract", "message_id": sent["message"]["id"]}))
+        .await;
+    let mut again = Ws::connect(
+        &s.ws_url,
+        json!({"token": s.ombud_token, "room_id": s.room, "since": 0}),
+    )
+    .await;
+    again.drain_replay().await;
+    assert!(again.saw("message_retracted"));
+    assert!(
+        !again.saw("words I regret"),
+        "the retracted text is not replayed"
+    );
+}
