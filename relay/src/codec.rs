@@ -19,6 +19,8 @@ use crate::store::StoreError;
 struct SealKey {
     id: [u8; 4],
     cipher: Aes256Gcm,
+    /// Keys the hashes that stand in for names in store keys.
+    blinding: [u8; 32],
 }
 
 impl SealKey {
@@ -26,9 +28,17 @@ impl SealKey {
         let digest = Sha256::digest(raw);
         let mut id = [0u8; 4];
         id.copy_from_slice(&digest[..4]);
+        let mut blinding = [0u8; 32];
+        blinding.copy_from_slice(
+            &Sha256::new()
+                .chain_update(b"caucus-blind")
+                .chain_update(raw)
+                .finalize(),
+        );
         SealKey {
             id,
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(raw)),
+            blinding,
         }
     }
 }
@@ -55,6 +65,22 @@ impl Sealer {
         Sealer {
             keys: vec![SealKey::new(&raw)],
         }
+    }
+
+    /// A keyed hash of `name` under every key, current first: a store key
+    /// that finds a value by name without holding the name.
+    pub fn blind(&self, name: &str) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| {
+                hex::encode(
+                    Sha256::new()
+                        .chain_update(k.blinding)
+                        .chain_update(name.as_bytes())
+                        .finalize(),
+                )
+            })
+            .collect()
     }
 
     pub fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {

@@ -11,7 +11,7 @@
 //! | `P:{R}:o`           | hash   | room objects by caller key                   |
 //! | `P:{R}:inv`         | hash   | invite code -> `+value` (live) or `-` (spent) |
 //! | `P:{R}:in:<participant>` | stream | inbox; entry id `<seq>-0`, field `e`     |
-//! | `P:accounts`        | hash   | ombud accounts by username                   |
+//! | `P:accounts`        | hash   | ombud accounts by keyed hash of username     |
 //! | `P:counters`        | hash   | aggregate counters                           |
 //!
 //! Channel `P:{R}:n` carries the room's notifications. Every key of a room
