@@ -51,6 +51,36 @@ pub struct Rooms {
     pub sealer: Sealer,
     pub office: Office,
     pub default_retention_hours: u32,
+    /// The last room documents this node read or wrote, with their versions.
+    /// Safe to act on: a commit succeeds only if the store is still at that
+    /// version, and a conflict drops the entry and reloads.
+    pub docs: DocCache,
+}
+
+/// Most rooms' documents, by room: saves a store read and a decryption per action.
+#[derive(Default)]
+pub struct DocCache(std::sync::Mutex<HashMap<RoomId, (u64, Arc<RoomDoc>)>>);
+
+/// Beyond this many rooms the cache starts over (an office has far fewer).
+const DOC_CACHE_ROOMS: usize = 50_000;
+
+impl DocCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, (u64, Arc<RoomDoc>)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn get(&self, room: RoomId) -> Option<(u64, Arc<RoomDoc>)> {
+        self.lock().get(&room).cloned()
+    }
+    fn put(&self, room: RoomId, version: u64, doc: Arc<RoomDoc>) {
+        let mut map = self.lock();
+        if map.len() >= DOC_CACHE_ROOMS {
+            map.clear();
+        }
+        map.insert(room, (version, doc));
+    }
+    pub fn forget(&self, room: RoomId) {
+        self.lock().remove(&room);
+    }
 }
 
 fn obj_aad(room: RoomId, key: &str) -> Vec<u8> {
@@ -141,22 +171,53 @@ impl Rooms {
         F: FnMut(&RoomDoc, &View) -> Result<Outcome, Flow>,
     {
         for attempt in 0..MAX_ATTEMPTS {
-            let (version, doc) = self.load(room).await?.ok_or(Error::RoomClosed)?;
-            let mut view = View::default();
-            let out = loop {
-                match decide(&doc, &view) {
-                    Ok(out) => break out,
-                    Err(Flow::Need(keys)) => self.fill(room, &mut view, keys).await?,
-                    Err(Flow::Fail(e)) => return Err(e),
+            let cached = if attempt == 0 {
+                self.docs.get(room)
+            } else {
+                None
+            };
+            let from_cache = cached.is_some();
+            let (version, doc) = match cached {
+                Some(hit) => hit,
+                None => {
+                    let Some((version, doc)) = self.load(room).await? else {
+                        self.docs.forget(room);
+                        return Err(Error::RoomClosed);
+                    };
+                    let doc = Arc::new(doc);
+                    self.docs.put(room, version, doc.clone());
+                    (version, doc)
                 }
             };
-            if out.writes_nothing() {
-                return Ok(out);
+            let mut view = View::default();
+            let decided = loop {
+                match decide(&doc, &view) {
+                    Ok(out) => break Ok(out),
+                    Err(Flow::Need(keys)) => self.fill(room, &mut view, keys).await?,
+                    Err(Flow::Fail(e)) => break Err(e),
+                }
+            };
+            // Only a commit proves a cached document current: a refusal or a
+            // read-only answer made from the cache is checked against the store.
+            let writes = matches!(&decided, Ok(out) if !out.writes_nothing());
+            if from_cache && !writes {
+                self.docs.forget(room);
+                continue;
             }
+            let out = match decided {
+                Err(e) => return Err(e),
+                Ok(out) if !writes => return Ok(out),
+                Ok(out) => out,
+            };
             let commit = self.seal_outcome(room, version, &out);
             match self.store.commit(room, commit).await? {
-                CommitOutcome::Committed { .. } => return Ok(out),
+                CommitOutcome::Committed { version, .. } => {
+                    let doc = out.doc.clone().map(Arc::new).unwrap_or(doc);
+                    self.docs.put(room, version, doc);
+                    return Ok(out);
+                }
                 CommitOutcome::Conflict => {
+                    self.docs.forget(room);
                     // Someone else wrote first: back off a little, jittered, and redo.
                     let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
                     tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -429,7 +490,10 @@ impl Rooms {
                 .commit(room, self.seal_outcome(room, version, &out))
                 .await?
             {
-                CommitOutcome::Committed { .. } => return Ok(doc),
+                CommitOutcome::Committed { version, .. } => {
+                    self.docs.put(room, version, Arc::new(doc.clone()));
+                    return Ok(doc);
+                }
                 CommitOutcome::Conflict => {
                     let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
                     tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -494,6 +558,7 @@ impl Rooms {
     pub async fn delete_room(&self, room: RoomId, by: Uuid) -> Result<()> {
         self.room_for_ombud(room, by).await?;
         self.store.delete_room(room).await?;
+        self.docs.forget(room);
         Ok(())
     }
 

@@ -99,6 +99,7 @@ impl Application {
             sealer,
             office,
             default_retention_hours: config.retention_hours,
+            docs: Default::default(),
         });
         bootstrap_accounts(&config, &rooms).await?;
         let hub = Hub::new(store.clone(), config.client_queue);
