@@ -5,6 +5,11 @@ use relay::config::Config;
 use relay::startup::Application;
 use tracing_subscriber::EnvFilter;
 
+/// The relay allocates many small, short-lived buffers per frame; glibc's
+/// malloc was a quarter of its CPU under load (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let config = Config::parse();

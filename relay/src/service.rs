@@ -55,6 +55,27 @@ pub struct Rooms {
     /// Safe to act on: a commit succeeds only if the store is still at that
     /// version, and a conflict drops the entry and reloads.
     pub docs: DocCache,
+    /// Serialises actions on one room within this node, so a node's own
+    /// requests never conflict with each other; conflicts (and retries) are
+    /// left to writers on other nodes.
+    pub locks: RoomLocks,
+}
+
+/// A fixed set of async locks, one picked by the room id: bounded memory
+/// whatever the number of rooms, and rooms rarely share one.
+pub struct RoomLocks(Vec<tokio::sync::Mutex<()>>);
+
+impl Default for RoomLocks {
+    fn default() -> Self {
+        RoomLocks((0..1024).map(|_| tokio::sync::Mutex::new(())).collect())
+    }
+}
+
+impl RoomLocks {
+    async fn lock(&self, room: RoomId) -> tokio::sync::MutexGuard<'_, ()> {
+        let slot = (room.as_u128() % self.0.len() as u128) as usize;
+        self.0[slot].lock().await
+    }
 }
 
 /// Most rooms' documents, by room: saves a store read and a decryption per action.
@@ -170,6 +191,7 @@ impl Rooms {
     where
         F: FnMut(&RoomDoc, &View) -> Result<Outcome, Flow>,
     {
+        let _turn = self.locks.lock(room).await;
         for attempt in 0..MAX_ATTEMPTS {
             let cached = if attempt == 0 {
                 self.docs.get(room)

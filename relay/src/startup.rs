@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -100,6 +101,7 @@ impl Application {
             office,
             default_retention_hours: config.retention_hours,
             docs: Default::default(),
+            locks: Default::default(),
         });
         bootstrap_accounts(&config, &rooms).await?;
         let hub = Hub::new(store.clone(), config.client_queue);
@@ -164,7 +166,14 @@ impl Application {
         let cancel = state.cancel.clone();
         let router = Application::router(state.clone());
         tracing::info!(addr = %self.addr(), node = %state.node, "relay listening");
-        axum::serve(self.listener, router)
+        // Frames are batched and flushed by the writer; Nagle would only hold
+        // the last one back for the client's delayed ACK (about 40 ms).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
+        axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 cancel.cancel();

@@ -17,6 +17,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ClientFrame, CloseCode, ErrorCode, ReqId, Request, Role, ServerFrame};
 use serde_json::Value;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -47,7 +48,8 @@ pub async fn upgrade(
     ws.max_message_size(HARD_FRAME_CAP)
         .max_frame_size(HARD_FRAME_CAP)
         .read_buffer_size(4096)
-        .write_buffer_size(0)
+        // Frames queue here until the writer flushes once per wakeup.
+        .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
             handle(state, socket).await;
             drop(permit);
@@ -199,13 +201,36 @@ impl RateLimit {
     }
 }
 
-struct Conn {
+/// What the request side hands the writer.
+enum Out {
+    Frame(Message),
+    /// Close with this code (after everything queued before it).
+    Close(CloseCode, &'static str),
+}
+
+/// Frames the request side may queue before it waits for the writer.
+const OUT_QUEUE: usize = 32;
+
+/// The sending half of a connection: the only code that writes to the
+/// socket. It drains the hub queue and the request side's answers, writes
+/// every frame that is ready, then flushes once; and it owns `last`, the
+/// newest `seq` sent, so events go out strictly in order, exactly once.
+struct Writer {
+    state: AppState,
+    room: Uuid,
+    participant: Uuid,
+    sink: Sink,
+    last: u64,
+}
+
+/// The request half: parses and answers client frames. It never writes to
+/// the socket itself, so a request waiting on the store never stops the
+/// writer from draining this connection's queue.
+struct Requests {
     state: AppState,
     room: Uuid,
     actor: Actor,
-    sink: Sink,
-    /// The newest `seq` this client has been sent.
-    last: u64,
+    out: mpsc::Sender<Out>,
 }
 
 /// What to do after handling something.
@@ -239,83 +264,60 @@ async fn handle(state: AppState, socket: WebSocket) {
         }
     };
     let span = tracing::info_span!("conn", %room, participant = %actor.id, role = ?actor.role);
-    serve(
-        Conn {
-            state: state.clone(),
-            room,
-            actor,
-            sink,
-            last: 0,
-        },
-        doc,
-        hello.since,
-        stream,
-        registration,
-        rx,
-    )
-    .instrument(span)
-    .await;
-}
-
-/// The life of an authenticated connection: welcome, replay, then live traffic.
-async fn serve(
-    mut conn: Conn,
-    doc: crate::room::RoomDoc,
-    since: Option<u64>,
-    mut stream: SplitStream<WebSocket>,
-    registration: crate::hub::Registration,
-    mut rx: tokio::sync::mpsc::Receiver<ConnMsg>,
-) {
-    let state = conn.state.clone();
-    if let Err(code) = conn.welcome(&doc, since.unwrap_or(0)).await {
-        return close(&mut conn.sink, code, "could not load your inbox; retry").await;
-    }
-    conn.presence(true).await;
-    let mut limiter = RateLimit {
-        tokens: f64::from(state.config.rate_burst),
-        last: Instant::now(),
-        rate: f64::from(state.config.rate_per_sec),
-        burst: f64::from(state.config.rate_burst),
+    let (me, role) = (actor.id, actor.role);
+    let (out, out_rx) = mpsc::channel(OUT_QUEUE);
+    let writer = Writer {
+        state: state.clone(),
+        room,
+        participant: me,
+        sink,
+        last: 0,
     };
-    let next = loop {
-        let step = tokio::select! {
-            _ = state.cancel.cancelled() => Next::Close(CloseCode::Restart, "relay restarting; reconnect"),
-            msg = rx.recv() => match msg {
-                None => Next::Close(CloseCode::TooSlow, "too slow to read; reconnect with since"),
-                Some(m) => conn.on_hub(m).await,
-            },
-            frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if limiter.allow() {
-                        conn.on_text(text.as_str()).await
-                    } else {
-                        conn.send(error_frame(req_of(text.as_str()), &Error::RateLimited)).await
-                    }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    conn.send(error_frame(None, &Error::invalid("binary frames are not supported; send JSON text"))).await
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => Next::Continue,
-                Some(Ok(Message::Close(_))) | None => break None,
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "websocket read failed");
-                    // Over the hard cap the socket layer refuses the frame itself.
-                    let too_big = e.to_string().contains("Space limit exceeded");
-                    break too_big.then_some((CloseCode::MessageTooBig, "frame over the hard size cap"));
-                }
-            },
-        };
-        if let Next::Close(code, why) = step {
-            break Some((code, why));
-        }
+    let requests = Requests {
+        state: state.clone(),
+        room,
+        actor,
+        out,
     };
+    serve(writer, requests, doc, hello.since, stream, rx, out_rx)
+        .instrument(span)
+        .await;
     drop(registration);
     // Another tab of the same participant may still be connected here.
-    if !state.hub.is_connected(conn.room, conn.actor.id) {
-        conn.presence(false).await;
+    if !state.hub.is_connected(room, me) {
+        presence(&state, room, me, role, false).await;
     }
-    if let Some((code, why)) = next {
-        close(&mut conn.sink, code, why).await;
+}
+
+/// The life of an authenticated connection: welcome and replay, then live
+/// traffic, with the two halves running side by side in this task.
+async fn serve(
+    writer: Writer,
+    requests: Requests,
+    doc: crate::room::RoomDoc,
+    since: Option<u64>,
+    stream: SplitStream<WebSocket>,
+    rx: mpsc::Receiver<ConnMsg>,
+    out_rx: mpsc::Receiver<Out>,
+) {
+    let welcome = requests.welcome_frame(&doc).await;
+    let writing = writer.run(welcome, since.unwrap_or(0), rx, out_rx);
+    let reading = async {
+        requests.presence(true).await;
+        requests.read(stream).await;
+        requests
+    };
+    tokio::pin!(writing, reading);
+    // The writer ends the connection (shutdown, too slow, room closed, or the
+    // request side asked it to); the reader ends when the client goes away.
+    let requests = tokio::select! {
+        () = &mut writing => None,
+        requests = &mut reading => Some(requests),
+    };
+    if let Some(requests) = requests {
+        // Dropping the request side tells the writer to finish what it has.
+        drop(requests);
+        writing.await;
     }
 }
 
@@ -325,41 +327,101 @@ fn req_of(text: &str) -> Option<ReqId> {
     serde_json::from_value(v.get("req")?.clone()).ok()
 }
 
-impl Conn {
-    async fn send(&mut self, msg: Message) -> Next {
-        match self.sink.send(msg).await {
-            Ok(()) => Next::Continue,
-            Err(_) => Next::Close(CloseCode::Normal, "send failed"),
+impl Writer {
+    /// Sends the welcome and the replay, then live frames until the
+    /// connection ends; always says goodbye with a close frame it can name.
+    async fn run(
+        mut self,
+        welcome: Result<(ServerFrame, u64), CloseCode>,
+        since: u64,
+        mut rx: mpsc::Receiver<ConnMsg>,
+        mut out_rx: mpsc::Receiver<Out>,
+    ) {
+        let ended = match self.start(welcome, since).await {
+            Err(code) => Some((code, "could not load your inbox; retry")),
+            Ok(()) => self.live(&mut rx, &mut out_rx).await,
+        };
+        if let Some((code, why)) = ended {
+            close(&mut self.sink, code, why).await;
         }
     }
 
-    async fn welcome(&mut self, doc: &crate::room::RoomDoc, since: u64) -> Result<(), CloseCode> {
-        let store = &self.state.rooms.store;
-        let head = store
-            .inbox_head(self.room, self.actor.id)
-            .await
-            .map_err(|_| CloseCode::Unavailable)?;
-        let notice = (self.actor.role == Role::Party
-            && !doc
-                .party(self.actor.id)
-                .is_some_and(|p| p.notice_acknowledged))
-        .then(|| protocol::Notice {
-            office_name: self.state.rooms.office.office_name.clone(),
-            text: self.state.rooms.office.notice.clone(),
-        });
-        let welcome = ServerFrame::Welcome {
-            participant: self.actor.info(),
-            room: doc.info(),
-            seq: head,
-            notice,
-            node: self.state.node,
-        };
-        if let Next::Close(..) = self.send(frame_text(&welcome)).await {
-            return Err(CloseCode::Normal);
-        }
+    async fn start(
+        &mut self,
+        welcome: Result<(ServerFrame, u64), CloseCode>,
+        since: u64,
+    ) -> Result<(), CloseCode> {
+        let (frame, head) = welcome?;
+        self.feed(frame_text(&frame)).await?;
         // A `since` beyond the inbox is a client bug; replay from what exists.
         self.last = since.min(head);
-        self.catch_up(head).await
+        self.catch_up(head).await?;
+        self.flush().await
+    }
+
+    /// Live traffic: wait for something to send, send all that is ready, flush.
+    async fn live(
+        &mut self,
+        rx: &mut mpsc::Receiver<ConnMsg>,
+        out_rx: &mut mpsc::Receiver<Out>,
+    ) -> Option<(CloseCode, &'static str)> {
+        let cancel = self.state.cancel.clone();
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return Some((CloseCode::Restart, "relay restarting; reconnect")),
+                msg = rx.recv() => match msg {
+                    // The hub dropped us: our queue was full.
+                    None => return Some((CloseCode::TooSlow, "too slow to read; reconnect with since")),
+                    Some(m) => self.on_hub(m).await,
+                },
+                out = out_rx.recv() => match out {
+                    // The request side is gone: the client left.
+                    None => return None,
+                    Some(o) => self.on_out(o).await,
+                },
+            };
+            if let Next::Close(code, why) = next {
+                return Some((code, why));
+            }
+            // Everything else already waiting goes out in the same flush.
+            loop {
+                let next = if let Ok(m) = rx.try_recv() {
+                    self.on_hub(m).await
+                } else if let Ok(o) = out_rx.try_recv() {
+                    self.on_out(o).await
+                } else {
+                    break;
+                };
+                if let Next::Close(code, why) = next {
+                    return Some((code, why));
+                }
+            }
+            if self.flush().await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    async fn feed(&mut self, msg: Message) -> Result<(), CloseCode> {
+        self.sink.feed(msg).await.map_err(|_| CloseCode::Normal)
+    }
+
+    async fn flush(&mut self) -> Result<(), CloseCode> {
+        self.sink.flush().await.map_err(|_| CloseCode::Normal)
+    }
+
+    fn next_of(r: Result<(), CloseCode>) -> Next {
+        match r {
+            Ok(()) => Next::Continue,
+            Err(code) => Next::Close(code, "send failed"),
+        }
+    }
+
+    async fn on_out(&mut self, out: Out) -> Next {
+        match out {
+            Out::Frame(msg) => Self::next_of(self.feed(msg).await),
+            Out::Close(code, why) => Next::Close(code, why),
+        }
     }
 
     /// Sends every stored event after `self.last` up to at least `upto`.
@@ -368,28 +430,26 @@ impl Conn {
             let page = self
                 .state
                 .rooms
-                .replay(self.room, self.actor.id, self.last, REPLAY_PAGE)
+                .replay(self.room, self.participant, self.last, REPLAY_PAGE)
                 .await
                 .map_err(|_| CloseCode::Unavailable)?;
             if page.is_empty() {
                 break;
             }
             for (seq, json) in page {
-                if let Next::Close(code, _) = self.send_json(seq, &json).await {
-                    return Err(code);
-                }
+                self.send_json(seq, &json).await?;
             }
         }
         Ok(())
     }
 
-    /// Sends one event frame, unless the client already has this `seq`.
-    async fn send_json(&mut self, seq: u64, json: &str) -> Next {
+    /// Queues one event frame, unless the client already has this `seq`.
+    async fn send_json(&mut self, seq: u64, json: &str) -> Result<(), CloseCode> {
         if seq <= self.last {
-            return Next::Continue;
+            return Ok(());
         }
         self.last = seq;
-        self.send(Message::text(format!(
+        self.feed(Message::text(format!(
             r#"{{"type":"event","seq":{seq},"event":{json}}}"#
         )))
         .await
@@ -403,9 +463,9 @@ impl Conn {
             .state
             .rooms
             .sealer
-            .open_bytes(&inbox_aad(self.room, self.actor.id), sealed);
+            .open_bytes(&inbox_aad(self.room, self.participant), sealed);
         match opened.ok().and_then(|j| String::from_utf8(j).ok()) {
-            Some(json) => self.send_json(seq, &json).await,
+            Some(json) => Self::next_of(self.send_json(seq, &json).await),
             None => {
                 tracing::error!(seq, "inbox entry does not open");
                 Next::Close(CloseCode::Unavailable, "inbox unreadable")
@@ -414,26 +474,21 @@ impl Conn {
     }
 
     async fn on_hub(&mut self, msg: ConnMsg) -> Next {
+        let gap = |code| Next::Close(code, "could not read inbox; reconnect with since");
         match msg {
-            ConnMsg::Deliver { seq, payload } => {
-                if seq == self.last + 1 {
-                    self.send_event(seq, &payload).await
-                } else if seq > self.last {
-                    match self.catch_up(seq).await {
-                        Ok(()) => Next::Continue,
-                        Err(code) => {
-                            Next::Close(code, "could not read inbox; reconnect with since")
-                        }
-                    }
-                } else {
-                    Next::Continue
-                }
+            ConnMsg::Deliver { seq, payload } if seq == self.last + 1 => {
+                self.send_event(seq, &payload).await
             }
+            ConnMsg::Deliver { seq, .. } if seq > self.last => match self.catch_up(seq).await {
+                Ok(()) => Next::Continue,
+                Err(code) => gap(code),
+            },
+            ConnMsg::Deliver { .. } => Next::Continue,
             ConnMsg::Resync => match self.catch_up(u64::MAX).await {
                 Ok(()) => Next::Continue,
-                Err(code) => Next::Close(code, "could not read inbox; reconnect with since"),
+                Err(code) => gap(code),
             },
-            ConnMsg::Frame(text) => self.send(Message::text(text.to_string())).await,
+            ConnMsg::Frame(text) => Self::next_of(self.feed(Message::text(text.to_string())).await),
             ConnMsg::Close(CloseCode::Normal) => {
                 Next::Close(CloseCode::Normal, "you left the room")
             }
@@ -442,13 +497,95 @@ impl Conn {
                 let seq = self.last + 1;
                 let frame =
                     format!(r#"{{"type":"event","seq":{seq},"event":{{"kind":"room_closed"}}}}"#);
-                let _ = self.send(Message::text(frame)).await;
+                let _ = self.feed(Message::text(frame)).await;
                 Next::Close(CloseCode::RoomClosed, "the room was closed")
             }
         }
     }
+}
 
-    async fn on_text(&mut self, text: &str) -> Next {
+impl Requests {
+    /// The welcome frame and the inbox head it announces.
+    async fn welcome_frame(
+        &self,
+        doc: &crate::room::RoomDoc,
+    ) -> Result<(ServerFrame, u64), CloseCode> {
+        let head = self
+            .state
+            .rooms
+            .store
+            .inbox_head(self.room, self.actor.id)
+            .await
+            .map_err(|_| CloseCode::Unavailable)?;
+        let notice = (self.actor.role == Role::Party
+            && !doc
+                .party(self.actor.id)
+                .is_some_and(|p| p.notice_acknowledged))
+        .then(|| protocol::Notice {
+            office_name: self.state.rooms.office.office_name.clone(),
+            text: self.state.rooms.office.notice.clone(),
+        });
+        let frame = ServerFrame::Welcome {
+            participant: self.actor.info(),
+            room: doc.info(),
+            seq: head,
+            notice,
+            node: self.state.node,
+        };
+        Ok((frame, head))
+    }
+
+    /// Hands a frame to the writer; false once the writer has gone.
+    async fn send(&self, msg: Message) -> Next {
+        match self.out.send(Out::Frame(msg)).await {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Close(CloseCode::Normal, "writer gone"),
+        }
+    }
+
+    /// Reads client frames until the client goes or a request ends the connection.
+    async fn read(&self, mut stream: SplitStream<WebSocket>) {
+        let config = &self.state.config;
+        let mut limiter = RateLimit {
+            tokens: f64::from(config.rate_burst),
+            last: Instant::now(),
+            rate: f64::from(config.rate_per_sec),
+            burst: f64::from(config.rate_burst),
+        };
+        loop {
+            let next = match stream.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if limiter.allow() {
+                        self.on_text(text.as_str()).await
+                    } else {
+                        self.send(error_frame(req_of(text.as_str()), &Error::RateLimited))
+                            .await
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let e = Error::invalid("binary frames are not supported; send JSON text");
+                    self.send(error_frame(None, &e)).await
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => Next::Continue,
+                Some(Ok(Message::Close(_))) | None => return,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "websocket read failed");
+                    // Over the hard cap the socket layer refuses the frame itself.
+                    if e.to_string().contains("Space limit exceeded") {
+                        Next::Close(CloseCode::MessageTooBig, "frame over the hard size cap")
+                    } else {
+                        return;
+                    }
+                }
+            };
+            if let Next::Close(code, why) = next {
+                let _ = self.out.send(Out::Close(code, why)).await;
+                return;
+            }
+        }
+    }
+
+    async fn on_text(&self, text: &str) -> Next {
         if text.len() > self.state.config.max_frame_bytes {
             let e = Error::TooLarge(format!(
                 "frame is over {} bytes",
@@ -459,12 +596,8 @@ impl Conn {
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
-                return self
-                    .send(error_frame(
-                        None,
-                        &Error::invalid(format!("malformed JSON: {e}")),
-                    ))
-                    .await
+                let e = Error::invalid(format!("malformed JSON: {e}"));
+                return self.send(error_frame(None, &e)).await;
             }
         };
         let req: Option<ReqId> = value
@@ -473,72 +606,80 @@ impl Conn {
         let frame: ClientFrame = match serde_json::from_value(value) {
             Ok(f) => f,
             Err(e) => {
-                return self
-                    .send(error_frame(
-                        req,
-                        &Error::invalid(describe_parse_error(&e.to_string())),
-                    ))
-                    .await
+                let e = Error::invalid(describe_parse_error(&e.to_string()));
+                return self.send(error_frame(req, &e)).await;
             }
         };
-        let mut leaving = false;
         let kind = request_kind(&frame.request);
         let started = Instant::now();
-        let answer = match self
+        let result = self
             .state
             .rooms
             .act(self.room, self.actor.id, self.actor.role, &frame.request)
-            .await
-        {
-            Ok(out) => {
-                leaving = matches!(frame.request, Request::Leave {});
-                self.state.rooms.publish(self.room, out.signals).await;
-                frame_text(&ServerFrame::Ack {
-                    req: frame.req,
-                    result: out.result,
-                })
-            }
-            Err(e) => {
-                tracing::debug!(kind, code = e.code().as_str(), "request refused");
-                if e.code() == ErrorCode::RoomClosed {
-                    let _ = self.send(error_frame(frame.req, &e)).await;
-                    return Next::Close(CloseCode::RoomClosed, "the room is closed");
-                }
-                error_frame(frame.req, &e)
-            }
-        };
+            .await;
         tracing::trace!(
             kind,
             micros = started.elapsed().as_micros() as u64,
             "request handled"
         );
-        match self.send(answer).await {
-            Next::Continue if leaving => Next::Close(CloseCode::Normal, "you left the room"),
-            other => other,
+        match result {
+            Ok(out) => {
+                self.state.rooms.publish(self.room, out.signals).await;
+                let ack = frame_text(&ServerFrame::Ack {
+                    req: frame.req,
+                    result: out.result,
+                });
+                match self.send(ack).await {
+                    Next::Continue if matches!(frame.request, Request::Leave {}) => {
+                        Next::Close(CloseCode::Normal, "you left the room")
+                    }
+                    other => other,
+                }
+            }
+            Err(e) => {
+                tracing::debug!(kind, code = e.code().as_str(), "request refused");
+                let answer = self.send(error_frame(frame.req, &e)).await;
+                if e.code() == ErrorCode::RoomClosed {
+                    return Next::Close(CloseCode::RoomClosed, "the room is closed");
+                }
+                answer
+            }
         }
     }
 
     async fn presence(&self, online: bool) {
-        let frame = ServerFrame::Presence {
-            participant_id: self.actor.id,
+        presence(
+            &self.state,
+            self.room,
+            self.actor.id,
+            self.actor.role,
             online,
-        };
-        let Ok(Some((_, doc))) = self.state.rooms.load(self.room).await else {
-            return;
-        };
-        // Parties learn about the ombuds; the ombuds learn about everyone.
-        let to = match self.actor.role {
-            Role::Party => crate::room::logic::audience(&doc, protocol::Channel::Notes),
-            Role::Ombud => crate::room::logic::everyone(&doc),
-        };
-        let to = to.into_iter().filter(|p| *p != self.actor.id).collect();
-        let signal = crate::room::logic::Signal::Frame { to, frame };
-        self.state.rooms.publish(self.room, vec![signal]).await;
-        if online {
-            // And learn who is already here, on every node.
-            let ask = crate::hub::encode_who_is_here(self.actor.id, self.actor.role);
-            let _ = self.state.rooms.store.signal(self.room, ask).await;
-        }
+        )
+        .await;
+    }
+}
+
+/// Tells the room someone came or went; on arrival, also asks who is here.
+async fn presence(state: &AppState, room: Uuid, who: Uuid, role: Role, online: bool) {
+    let frame = ServerFrame::Presence {
+        participant_id: who,
+        online,
+    };
+    let Ok(Some((_, doc))) = state.rooms.load(room).await else {
+        return;
+    };
+    // Parties learn about the ombuds; the ombuds learn about everyone.
+    let to = match role {
+        Role::Party => crate::room::logic::audience(&doc, protocol::Channel::Notes),
+        Role::Ombud => crate::room::logic::everyone(&doc),
+    };
+    let to = to.into_iter().filter(|p| *p != who).collect();
+    let signal = crate::room::logic::Signal::Frame { to, frame };
+    state.rooms.publish(room, vec![signal]).await;
+    if online {
+        // And learn who is already here, on every node.
+        let ask = crate::hub::encode_who_is_here(who, role);
+        let _ = state.rooms.store.signal(room, ask).await;
     }
 }
 
