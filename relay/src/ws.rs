@@ -47,7 +47,9 @@ pub async fn upgrade(
     let token = state.tracker.token();
     ws.max_message_size(HARD_FRAME_CAP)
         .max_frame_size(HARD_FRAME_CAP)
-        .read_buffer_size(4096)
+        // Allocated up front for every connection, and client frames are
+        // small; a larger frame grows it as needed.
+        .read_buffer_size(1024)
         // Frames queue here until the writer flushes once per wakeup.
         .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
@@ -203,7 +205,8 @@ impl RateLimit {
 
 /// What the request side hands the writer.
 enum Out {
-    Frame(Message),
+    /// Boxed: every connection's queue allocates its slots up front.
+    Frame(Box<Message>),
     /// Close with this code (after everything queued before it).
     Close(CloseCode, &'static str),
 }
@@ -419,7 +422,7 @@ impl Writer {
 
     async fn on_out(&mut self, out: Out) -> Next {
         match out {
-            Out::Frame(msg) => Self::next_of(self.feed(msg).await),
+            Out::Frame(msg) => Self::next_of(self.feed(*msg).await),
             Out::Close(code, why) => Next::Close(code, why),
         }
     }
@@ -537,7 +540,7 @@ impl Requests {
 
     /// Hands a frame to the writer; false once the writer has gone.
     async fn send(&self, msg: Message) -> Next {
-        match self.out.send(Out::Frame(msg)).await {
+        match self.out.send(Out::Frame(Box::new(msg))).await {
             Ok(()) => Next::Continue,
             Err(_) => Next::Close(CloseCode::Normal, "writer gone"),
         }
