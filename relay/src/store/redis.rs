@@ -351,7 +351,9 @@ for k = 3, #KEYS do
   if newest then seq = tonumber(string.match(newest[1], '^%d+')) + 1 end
   local id = string.format('%d', seq)
   redis.call('XADD', inbox, id .. '-0', 'e', payload)
-  redis.call('PEXPIREAT', inbox, expire_at)
+  -- Expiry is absolute and the same for every key of the room: set it once,
+  -- when the inbox is created.
+  if not newest then redis.call('PEXPIREAT', inbox, expire_at) end
   result[#result + 1] = seq
   announced[#announced + 1] =
     participant .. id .. ':' .. string.format('%d', #payload) .. ':' .. payload
