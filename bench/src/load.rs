@@ -244,6 +244,37 @@ fn lost(stats: &Stats, shutdown: &watch::Receiver<bool>, why: &str) {
     }
 }
 
+/// What a read from a websocket gave.
+enum Got {
+    Text(tokio_tungstenite::tungstenite::Utf8Bytes),
+    /// A ping, pong or binary frame: nothing to do.
+    Other,
+    /// The connection is gone (and the loss is counted).
+    Gone,
+}
+
+/// The text of a frame; a close or an error counts as a lost connection.
+fn text_of(
+    msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    stats: &Stats,
+    shutdown: &watch::Receiver<bool>,
+    who: &str,
+) -> Got {
+    match msg {
+        Some(Ok(Message::Text(t))) => Got::Text(t),
+        Some(Ok(Message::Close(c))) => {
+            let code = c.map_or(1005, |c| u16::from(c.code));
+            lost(stats, shutdown, &format!("{who}closed by relay ({code})"));
+            Got::Gone
+        }
+        Some(Ok(_)) => Got::Other,
+        Some(Err(_)) | None => {
+            lost(stats, shutdown, &format!("{who}connection lost"));
+            Got::Gone
+        }
+    }
+}
+
 /// Handles one frame for a party; false when the connection is gone.
 fn party_frame(
     msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
@@ -253,18 +284,10 @@ fn party_frame(
     out: &mut Vec<Message>,
     shutdown: &watch::Receiver<bool>,
 ) -> bool {
-    let text = match msg {
-        Some(Ok(Message::Text(t))) => t,
-        Some(Ok(Message::Close(c))) => {
-            let code = c.map_or(1005, |c| u16::from(c.code));
-            lost(stats, shutdown, &format!("closed by relay ({code})"));
-            return false;
-        }
-        Some(Ok(_)) => return true,
-        Some(Err(_)) | None => {
-            lost(stats, shutdown, "connection lost");
-            return false;
-        }
+    let text = match text_of(msg, stats, shutdown, "") {
+        Got::Text(t) => t,
+        Got::Other => return true,
+        Got::Gone => return false,
     };
     let f = match wire::parse(text.as_str()) {
         Ok(f) => f,
@@ -339,18 +362,10 @@ fn ombud_frame(
     out: &mut Vec<Message>,
     shutdown: &watch::Receiver<bool>,
 ) -> bool {
-    let text = match msg {
-        Some(Ok(Message::Text(t))) => t,
-        Some(Ok(Message::Close(c))) => {
-            let code = c.map_or(1005, |c| u16::from(c.code));
-            lost(stats, shutdown, &format!("ombud closed by relay ({code})"));
-            return false;
-        }
-        Some(Ok(_)) => return true,
-        Some(Err(_)) | None => {
-            lost(stats, shutdown, "ombud connection lost");
-            return false;
-        }
+    let text = match text_of(msg, stats, shutdown, "ombud ") {
+        Got::Text(t) => t,
+        Got::Other => return true,
+        Got::Gone => return false,
     };
     let Ok(f) = wire::parse(text.as_str()) else {
         stats.error("unreadable frame");
