@@ -146,11 +146,23 @@ impl Hub {
         room: RoomId,
         participant: ParticipantId,
         role: Role,
+        expires_in: std::time::Duration,
     ) -> Result<(Registration, mpsc::Receiver<ConnMsg>), crate::store::StoreError> {
         let (tx, rx) = mpsc::channel(self.queue);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut rooms = self.rooms();
+            if !rooms.contains_key(&room) {
+                // A room that reaches its retention end vanishes from the store
+                // without a word: close its connections here when it does.
+                let hub = Arc::downgrade(self);
+                tokio::spawn(async move {
+                    tokio::time::sleep(expires_in).await;
+                    if let Some(hub) = hub.upgrade() {
+                        hub.route(Notification::RoomDeleted { room });
+                    }
+                });
+            }
             let peer = rooms
                 .entry(room)
                 .or_default()
@@ -301,5 +313,32 @@ impl Hub {
             }
         }
         conns.retain(|_, peer| !peer.conns.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn connections_are_closed_when_their_room_reaches_its_retention_end() {
+        let hub = Hub::new(Arc::new(MemoryStore::new()), 8);
+        let room = uuid::Uuid::new_v4();
+        let (_reg, mut rx) = hub
+            .register(
+                room,
+                uuid::Uuid::new_v4(),
+                Role::Party,
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3599)).await;
+        assert!(rx.try_recv().is_err(), "nothing before the end");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert!(matches!(got, Ok(Some(ConnMsg::RoomDeleted))));
     }
 }

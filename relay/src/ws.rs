@@ -255,7 +255,13 @@ async fn handle(state: AppState, socket: WebSocket) {
             return close(&mut sink, code, why).await;
         }
     };
-    let (registration, rx) = match state.hub.register(room, actor.id, actor.role).await {
+    let left_ms = doc.expire_at_ms - chrono::Utc::now().timestamp_millis();
+    let expires_in = std::time::Duration::from_millis(left_ms.max(0) as u64);
+    let (registration, rx) = match state
+        .hub
+        .register(room, actor.id, actor.role, expires_in)
+        .await
+    {
         Ok(r) => r,
         Err(_) => {
             return close(
