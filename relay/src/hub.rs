@@ -244,6 +244,12 @@ impl Hub {
                     });
             }
         };
+        let everyone = |msg: ConnMsg, conns: &mut Conns| {
+            let all: Vec<ParticipantId> = conns.keys().copied().collect();
+            for p in &all {
+                send(p, msg.clone(), conns);
+            }
+        };
         match n {
             Notification::Delivered { deliveries, .. } => {
                 for d in deliveries {
@@ -301,16 +307,8 @@ impl Hub {
                     Err(e) => tracing::warn!(%room, error = %e, "unreadable signal"),
                 }
             }
-            Notification::RoomDeleted { .. } | Notification::Resync { .. } => {
-                let msg = match n {
-                    Notification::RoomDeleted { .. } => ConnMsg::RoomDeleted,
-                    _ => ConnMsg::Resync,
-                };
-                let all: Vec<ParticipantId> = conns.keys().copied().collect();
-                for p in &all {
-                    send(p, msg.clone(), conns);
-                }
-            }
+            Notification::RoomDeleted { .. } => everyone(ConnMsg::RoomDeleted, conns),
+            Notification::Resync { .. } => everyone(ConnMsg::Resync, conns),
         }
         conns.retain(|_, peer| !peer.conns.is_empty());
     }

@@ -231,24 +231,41 @@ impl Rooms {
                 Ok(out) if !writes => return Ok(out),
                 Ok(out) => out,
             };
-            let commit = self.seal_outcome(room, version, &out);
-            match self.store.commit(room, commit).await? {
-                CommitOutcome::Committed { version, .. } => {
-                    let doc = out.doc.clone().map(Arc::new).unwrap_or(doc);
-                    self.docs.put(room, version, doc);
-                    return Ok(out);
-                }
-                CommitOutcome::Conflict => {
-                    self.docs.forget(room);
-                    // Someone else wrote first: back off a little, jittered, and redo.
-                    let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                }
+            if self.try_commit(room, version, doc, &out, attempt).await? {
+                return Ok(out);
             }
         }
-        Err(Error::conflict(
-            "the room is too busy right now; please retry",
-        ))
+        Err(too_busy())
+    }
+
+    /// Commits `out`, decided from the room at `version`, and caches the
+    /// document it leaves. On a conflict it drops the cached document, backs
+    /// off a little (jittered) and returns false: the caller starts again.
+    async fn try_commit(
+        &self,
+        room: RoomId,
+        version: u64,
+        doc: Arc<RoomDoc>,
+        out: &Outcome,
+        attempt: usize,
+    ) -> Result<bool> {
+        match self
+            .store
+            .commit(room, self.seal_outcome(room, version, out))
+            .await?
+        {
+            CommitOutcome::Committed { version, .. } => {
+                let doc = out.doc.clone().map(Arc::new).unwrap_or(doc);
+                self.docs.put(room, version, doc);
+                Ok(true)
+            }
+            CommitOutcome::Conflict => {
+                self.docs.forget(room);
+                let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(false)
+            }
+        }
     }
 
     fn seal_outcome(&self, room: RoomId, version: u64, out: &Outcome) -> Commit {
@@ -446,15 +463,10 @@ impl Rooms {
                 role: Role::Party,
                 display_name: p.display_name.clone(),
             };
-            let ombuds = logic::audience(doc, protocol::Channel::Notes);
-            for o in ombuds {
-                out.deliveries.push((
-                    o,
-                    Event::ParticipantJoined {
-                        participant: info.clone(),
-                    },
-                ));
-            }
+            out.send(
+                logic::audience(doc, protocol::Channel::Notes),
+                Event::ParticipantJoined { participant: info },
+            );
             joined_doc = Some(doc.clone());
             Ok(())
         })
@@ -472,6 +484,7 @@ impl Rooms {
             .account(username)
             .await?
             .ok_or_else(|| Error::not_found("no ombud with that username"))?;
+        let _turn = self.locks.lock(room).await;
         for attempt in 0..MAX_ATTEMPTS {
             let (version, mut doc) = self.load(room).await?.ok_or(Error::RoomClosed)?;
             if doc.is_ombud(account.id) {
@@ -501,30 +514,19 @@ impl Rooms {
                 role: Role::Ombud,
                 display_name: account.display_name.clone(),
             };
-            for p in logic::everyone(&doc) {
-                let participant = info.clone();
-                out.deliveries
-                    .push((p, Event::ParticipantJoined { participant }));
-            }
+            out.send(
+                logic::everyone(&doc),
+                Event::ParticipantJoined { participant: info },
+            );
             out.doc = Some(doc.clone());
-            match self
-                .store
-                .commit(room, self.seal_outcome(room, version, &out))
+            if self
+                .try_commit(room, version, Arc::new(doc.clone()), &out, attempt)
                 .await?
             {
-                CommitOutcome::Committed { version, .. } => {
-                    self.docs.put(room, version, Arc::new(doc.clone()));
-                    return Ok(doc);
-                }
-                CommitOutcome::Conflict => {
-                    let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                }
+                return Ok(doc);
             }
         }
-        Err(Error::conflict(
-            "the room is too busy right now; please retry",
-        ))
+        Err(too_busy())
     }
 
     /// Tags a room with trend categories; counters move with the tags and hold no room id.
@@ -594,15 +596,7 @@ impl Rooms {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, String)>> {
-        let page = self
-            .store
-            .read_inbox(room, participant, after, limit)
-            .await?;
-        let aad = inbox_aad(room, participant);
-        let mut events = Vec::with_capacity(page.len());
-        for (seq, sealed) in page {
-            events.push((seq, self.sealer.open::<Event>(&aad, &sealed)?));
-        }
+        let mut events = self.open_page(room, participant, after, limit).await?;
         let keys: Vec<String> = events
             .iter()
             .filter_map(|(_, e)| match e {
@@ -637,21 +631,32 @@ impl Rooms {
         participant: ParticipantId,
     ) -> Result<Vec<(u64, Event)>> {
         let mut events = Vec::new();
-        let mut after = 0;
         loop {
-            let page = self
-                .store
-                .read_inbox(room, participant, after, 1000)
-                .await?;
-            let Some((last, _)) = page.last() else { break };
-            after = *last;
-            for (seq, sealed) in page {
-                events.push((
-                    seq,
-                    self.sealer
-                        .open::<Event>(&inbox_aad(room, participant), &sealed)?,
-                ));
+            let after = events.last().map_or(0, |(seq, _)| *seq);
+            let page = self.open_page(room, participant, after, 1000).await?;
+            if page.is_empty() {
+                return Ok(events);
             }
+            events.extend(page);
+        }
+    }
+
+    /// Inbox events with `seq > after`, opened.
+    async fn open_page(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Event)>> {
+        let aad = inbox_aad(room, participant);
+        let page = self
+            .store
+            .read_inbox(room, participant, after, limit)
+            .await?;
+        let mut events = Vec::with_capacity(page.len());
+        for (seq, sealed) in page {
+            events.push((seq, self.sealer.open::<Event>(&aad, &sealed)?));
         }
         Ok(events)
     }
@@ -695,6 +700,10 @@ impl Rooms {
             }
         }
     }
+}
+
+fn too_busy() -> Error {
+    Error::conflict("the room is too busy right now; please retry")
 }
 
 /// Store key of an invite: a hash, so the code itself is never stored.

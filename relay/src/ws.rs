@@ -294,7 +294,9 @@ async fn handle(state: AppState, socket: WebSocket) {
     drop(registration);
     // Another tab of the same participant may still be connected here.
     if !state.hub.is_connected(room, me) {
-        presence(&state, room, me, role, false).await;
+        if let Ok(Some((_, doc))) = state.rooms.load(room).await {
+            presence(&state, &doc, me, role, false).await;
+        }
     }
 }
 
@@ -312,7 +314,8 @@ async fn serve(
     let welcome = requests.welcome_frame(&doc).await;
     let writing = writer.run(welcome, since.unwrap_or(0), rx, out_rx);
     let reading = async {
-        requests.presence(true).await;
+        let me = &requests.actor;
+        presence(&requests.state, &doc, me.id, me.role, true).await;
         requests.read(stream).await;
         requests
     };
@@ -655,32 +658,25 @@ impl Requests {
             }
         }
     }
-
-    async fn presence(&self, online: bool) {
-        presence(
-            &self.state,
-            self.room,
-            self.actor.id,
-            self.actor.role,
-            online,
-        )
-        .await;
-    }
 }
 
 /// Tells the room someone came or went; on arrival, also asks who is here.
-async fn presence(state: &AppState, room: Uuid, who: Uuid, role: Role, online: bool) {
+async fn presence(
+    state: &AppState,
+    doc: &crate::room::RoomDoc,
+    who: Uuid,
+    role: Role,
+    online: bool,
+) {
+    let room = doc.id;
     let frame = ServerFrame::Presence {
         participant_id: who,
         online,
     };
-    let Ok(Some((_, doc))) = state.rooms.load(room).await else {
-        return;
-    };
     // Parties learn about the ombuds; the ombuds learn about everyone.
     let to = match role {
-        Role::Party => crate::room::logic::audience(&doc, protocol::Channel::Notes),
-        Role::Ombud => crate::room::logic::everyone(&doc),
+        Role::Party => crate::room::logic::audience(doc, protocol::Channel::Notes),
+        Role::Ombud => crate::room::logic::everyone(doc),
     };
     let to = to.into_iter().filter(|p| *p != who).collect();
     let signal = crate::room::logic::Signal::Frame { to, frame };

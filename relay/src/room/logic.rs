@@ -64,7 +64,8 @@ impl Outcome {
         self.doc.is_none() && self.puts.is_empty() && self.deliveries.is_empty()
     }
 
-    fn send(&mut self, to: impl IntoIterator<Item = ParticipantId>, event: Event) {
+    /// Delivers `event` to each of `to`.
+    pub fn send(&mut self, to: impl IntoIterator<Item = ParticipantId>, event: Event) {
         for p in to {
             self.deliveries.push((p, event.clone()));
         }

@@ -672,6 +672,11 @@ impl Store for RedisStore {
         within(async {
             let mut subs = self.shared.subs.lock().await;
             let mut sink = subs.sink.clone().ok_or_else(reconnecting)?;
+            if subs.rooms.contains(&room) {
+                // Subscribed and confirmed already, on this pub/sub connection
+                // (a reconnect resubscribes every room before it is usable).
+                return Ok(());
+            }
             // Resolves on the server's confirmation, so the subscription is live.
             sink.subscribe(&channel).await?;
             subs.rooms.insert(room);
