@@ -87,29 +87,34 @@ impl Api {
         v["id"].as_str().expect("room id").to_string()
     }
 
+    /// Invites a party: returns (party_id, invite_code).
+    pub async fn invite(&self, token: &str, room: &str, name: &str) -> (String, String) {
+        let body = json!({"display_name": name});
+        let path = format!("/api/rooms/{room}/parties");
+        let inv = self.ok(Method::POST, &path, Some(token), Some(body)).await;
+        (
+            inv["party_id"].as_str().expect("party_id").to_string(),
+            inv["invite_code"]
+                .as_str()
+                .expect("invite_code")
+                .to_string(),
+        )
+    }
+
+    /// Spends an invite code: returns (party_id, party token).
+    pub async fn join(&self, code: &str) -> (String, String) {
+        let body = json!({"invite_code": code});
+        let j = self.ok(Method::POST, "/api/join", None, Some(body)).await;
+        (
+            j["party_id"].as_str().expect("party_id").to_string(),
+            j["token"].as_str().expect("token").to_string(),
+        )
+    }
+
     /// Invites a party and joins with its code: returns (party_id, party token).
     pub async fn add_joined_party(&self, token: &str, room: &str, name: &str) -> (String, String) {
-        let inv = self
-            .ok(
-                Method::POST,
-                &format!("/api/rooms/{room}/parties"),
-                Some(token),
-                Some(json!({"display_name": name})),
-            )
-            .await;
-        let code = inv["invite_code"].as_str().expect("code");
-        let j = self
-            .ok(
-                Method::POST,
-                "/api/join",
-                None,
-                Some(json!({"invite_code": code})),
-            )
-            .await;
-        (
-            j["party_id"].as_str().unwrap().to_string(),
-            j["token"].as_str().unwrap().to_string(),
-        )
+        let (_, code) = self.invite(token, room, name).await;
+        self.join(&code).await
     }
 }
 

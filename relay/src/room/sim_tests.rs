@@ -130,6 +130,18 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+fn uuid(v: &serde_json::Value) -> Uuid {
+    serde_json::from_value(v.clone()).expect("a uuid")
+}
+
+fn uuids(v: &serde_json::Value) -> Vec<Uuid> {
+    serde_json::from_value(v.clone()).expect("a list of uuids")
+}
+
+fn revision(ack: &serde_json::Value) -> u32 {
+    ack["revision"].as_u64().expect("a revision") as u32
+}
+
 fn text_of(e: &Event) -> String {
     serde_json::to_string(e).expect("events serialise")
 }
@@ -139,7 +151,7 @@ fn run(consent: bool, steps: Vec<Step>) {
     let (o, ps) = (r.ombud, r.parties);
     let mut last: [Option<(Uuid, String)>; 2] = [None, None];
     // Forwards by source party: (forward id, revision, body).
-    let mut fwds: [Vec<(serde_json::Value, u64, String)>; 2] = [vec![], vec![]];
+    let mut fwds: [Vec<(Uuid, u32, String)>; 2] = [vec![], vec![]];
     let mut secrets: [Vec<String>; 2] = [vec![], vec![]];
     let mut approved: HashSet<String> = HashSet::new();
     // Relayed copies, with the party whose words they carry.
@@ -158,7 +170,7 @@ fn run(consent: bool, steps: Vec<Step>) {
                 let res = r
                     .act(ps[p], Role::Party, req)
                     .expect("a party may write in its thread");
-                let id = serde_json::from_value(res["message"]["id"].clone()).unwrap();
+                let id = uuid(&res["message"]["id"]);
                 last[p] = Some((id, secret.clone()));
                 secrets[p].push(secret);
             }
@@ -180,18 +192,8 @@ fn run(consent: bool, steps: Vec<Step>) {
                     if !consent && verbatim {
                         approved.insert(secret);
                     }
-                    copies.extend(
-                        res["delivered"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|v| (serde_json::from_value::<Uuid>(v.clone()).unwrap(), p)),
-                    );
-                    fwds[p].push((
-                        res["forward_id"].clone(),
-                        res["revision"].as_u64().unwrap(),
-                        body,
-                    ));
+                    copies.extend(uuids(&res["delivered"]).into_iter().map(|id| (id, p)));
+                    fwds[p].push((uuid(&res["forward_id"]), revision(&res), body));
                 }
             }
             Step::Update(p, verbatim) => {
@@ -205,14 +207,14 @@ fn run(consent: bool, steps: Vec<Step>) {
                     format!("upd redacted {n}")
                 };
                 let req = Request::ForwardUpdate {
-                    forward_id: serde_json::from_value(fid.clone()).unwrap(),
+                    forward_id: fid,
                     body: body.clone(),
                 };
                 if let Ok(res) = r.act(o, Role::Ombud, req) {
                     if !consent && verbatim {
                         approved.insert(secret);
                     }
-                    *fwds[p].last_mut().unwrap() = (fid, res["revision"].as_u64().unwrap(), body);
+                    *fwds[p].last_mut().unwrap() = (fid, revision(&res), body);
                 }
             }
             Step::Decide(p, approve) => {
@@ -225,8 +227,8 @@ fn run(consent: bool, steps: Vec<Step>) {
                     Decision::Decline
                 };
                 let req = Request::Consent {
-                    forward_id: serde_json::from_value(fid).unwrap(),
-                    revision: rev as u32,
+                    forward_id: fid,
+                    revision: rev,
                     decision,
                     note: None,
                 };
@@ -238,21 +240,14 @@ fn run(consent: bool, steps: Vec<Step>) {
                                 .filter(|s| body.contains(s.as_str()))
                                 .cloned(),
                         );
-                        copies.extend(
-                            res["delivered"]
-                                .as_array()
-                                .unwrap()
-                                .iter()
-                                .map(|v| (serde_json::from_value::<Uuid>(v.clone()).unwrap(), p)),
-                        );
+                        copies.extend(uuids(&res["delivered"]).into_iter().map(|id| (id, p)));
                     }
                 }
                 // A stale revision is never accepted.
                 if rev > 1 {
                     let stale = Request::Consent {
-                        forward_id: serde_json::from_value(fwds[p].last().unwrap().0.clone())
-                            .unwrap(),
-                        revision: rev as u32 - 1,
+                        forward_id: fid,
+                        revision: rev - 1,
                         decision: Decision::Approve,
                         note: None,
                     };
@@ -297,13 +292,7 @@ fn run(consent: bool, steps: Vec<Step>) {
                 let Some((fid, _, _)) = fwds[p].last().cloned() else {
                     continue;
                 };
-                let _ = r.act(
-                    o,
-                    Role::Ombud,
-                    Request::ForwardWithdraw {
-                        forward_id: serde_json::from_value(fid).unwrap(),
-                    },
-                );
+                let _ = r.act(o, Role::Ombud, Request::ForwardWithdraw { forward_id: fid });
             }
             Step::Joint(open) => {
                 r.act(o, Role::Ombud, Request::Joint { open })

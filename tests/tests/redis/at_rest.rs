@@ -183,7 +183,7 @@ async fn session(d: &Deployment) {
     .await;
     let a = add_party(home, home, &token, &room, NAME_A).await;
     let b = add_party(home, other, &token, &room, NAME_B).await;
-    invite(home, &token, &room, NAME_LATE).await;
+    home.invite(&token, &room, NAME_LATE).await;
     let mut ombud = connect_ombud(&d.ws_url(0), &token, &room).await;
     let mut pa = connect_party(&d.ws_url(0), &a).await;
     let mut pb = connect_party(&d.ws_url(1), &b).await;

@@ -36,7 +36,7 @@ async fn session(d: &Deployment) -> Session {
         .unwrap()
         .to_string();
     let a = add_party(home, d.api(1), &token, &room, "Ada").await;
-    let spare_code = invite(home, &token, &room, "Cyd").await.1;
+    let spare_code = home.invite(&token, &room, "Cyd").await.1;
     let ombud = connect_ombud(&d.ws_url(0), &token, &room).await;
     let pa = connect_party(&d.ws_url(1), &a).await;
     Session {

@@ -34,7 +34,7 @@ async fn furnished(d: &Deployment, token: &str, settings: Value) -> Furnished {
     let id = room["id"].as_str().unwrap().to_string();
     let a = add_party(home, home, token, &id, "Ada").await;
     let b = add_party(home, other, token, &id, "Ben").await;
-    let spare_code = invite(home, token, &id, "Cyd").await.1;
+    let spare_code = home.invite(token, &id, "Cyd").await.1;
     let mut ombud = connect_ombud(&d.ws_url(0), token, &id).await;
     let mut pa = connect_party(&d.ws_url(0), &a).await;
     let mut pb = connect_party(&d.ws_url(1), &b).await;
@@ -255,7 +255,7 @@ async fn a_room_past_its_retention_is_gone_from_redis_and_from_the_relay() {
     let long = create_room(api, &token, json!({"title": "Long", "retention_hours": 2})).await;
     let (short_id, long_id) = (short["id"].as_str().unwrap(), long["id"].as_str().unwrap());
     let a = add_party(api, api, &token, short_id, "Ada").await;
-    let spare = invite(api, &token, short_id, "Cyd").await.1;
+    let spare = api.invite(&token, short_id, "Cyd").await.1;
     let mut pa = connect_party(&url, &a).await;
     pa.ok(json!({"type": "send", "channel": a.channel(), "body": "soon gone", "client_id": "1"}))
         .await;

@@ -199,35 +199,9 @@ pub async fn add_party(
     room: &str,
     name: &str,
 ) -> Party {
-    let code = invite(ombud_api, token, room, name).await.1;
-    let joined = join_api
-        .ok(
-            Method::POST,
-            "/api/join",
-            None,
-            Some(json!({"invite_code": code})),
-        )
-        .await;
-    Party {
-        id: joined["party_id"].as_str().expect("party_id").to_string(),
-        token: joined["token"].as_str().expect("token").to_string(),
-    }
-}
-
-/// Returns (party_id, invite_code).
-pub async fn invite(api: &Api, token: &str, room: &str, name: &str) -> (String, String) {
-    let invited = api
-        .ok(
-            Method::POST,
-            &format!("/api/rooms/{room}/parties"),
-            Some(token),
-            Some(json!({"display_name": name})),
-        )
-        .await;
-    (
-        invited["party_id"].as_str().expect("party_id").to_string(),
-        invited["invite_code"].as_str().expect("code").to_string(),
-    )
+    let (_, code) = ombud_api.invite(token, room, name).await;
+    let (id, token) = join_api.join(&code).await;
+    Party { id, token }
 }
 
 pub async fn connect_ombud(url: &str, token: &str, room: &str) -> Ws {
