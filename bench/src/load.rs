@@ -125,10 +125,21 @@ impl Load {
 
 /// Reads every frame that is ready now, after the one just received, so a
 /// burst is answered with one flush.
-fn ready_more(
-    stream: &mut Stream,
-) -> Option<Option<Result<Message, tokio_tungstenite::tungstenite::Error>>> {
-    stream.next().now_or_never()
+type Read = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
+
+/// Handles `first` and then every frame already waiting, so the answers can
+/// go out in one flush; false as soon as `handle` says the connection is gone.
+fn each_ready(stream: &mut Stream, first: Read, mut handle: impl FnMut(Read) -> bool) -> bool {
+    let mut msg = first;
+    loop {
+        if !handle(msg) {
+            return false;
+        }
+        match stream.next().now_or_never() {
+            Some(m) => msg = m,
+            None => return true,
+        }
+    }
 }
 
 async fn run_party(ws: Ws, p: Party, stats: Arc<Stats>, mut shutdown: watch::Receiver<bool>) {
@@ -189,15 +200,11 @@ async fn run_party(ws: Ws, p: Party, stats: Arc<Stats>, mut shutdown: watch::Rec
                 }
             }
             msg = stream.next() => {
-                let mut msg = msg;
-                loop {
-                    if !party_frame(msg, &stats, slots.as_deref(), &mut req, &mut out, &shutdown) {
-                        return;
-                    }
-                    match ready_more(&mut stream) {
-                        Some(m) => msg = m,
-                        None => break,
-                    }
+                let open = each_ready(&mut stream, msg, |m| {
+                    party_frame(m, &stats, slots.as_deref(), &mut req, &mut out, &shutdown)
+                });
+                if !open {
+                    return;
                 }
             }
             _ = shutdown.changed() => return,
@@ -254,12 +261,7 @@ enum Got {
 }
 
 /// The text of a frame; a close or an error counts as a lost connection.
-fn text_of(
-    msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
-    stats: &Stats,
-    shutdown: &watch::Receiver<bool>,
-    who: &str,
-) -> Got {
+fn text_of(msg: Read, stats: &Stats, shutdown: &watch::Receiver<bool>, who: &str) -> Got {
     match msg {
         Some(Ok(Message::Text(t))) => Got::Text(t),
         Some(Ok(Message::Close(c))) => {
@@ -277,7 +279,7 @@ fn text_of(
 
 /// Handles one frame for a party; false when the connection is gone.
 fn party_frame(
-    msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    msg: Read,
     stats: &Stats,
     slots: Option<&Semaphore>,
     req: &mut u64,
@@ -335,15 +337,11 @@ async fn ombud(
     loop {
         tokio::select! {
             msg = stream.next() => {
-                let mut msg = msg;
-                loop {
-                    if !ombud_frame(msg, &parties, &stats, &mut req, &mut out, &shutdown) {
-                        return;
-                    }
-                    match ready_more(&mut stream) {
-                        Some(m) => msg = m,
-                        None => break,
-                    }
+                let open = each_ready(&mut stream, msg, |m| {
+                    ombud_frame(m, &parties, &stats, &mut req, &mut out, &shutdown)
+                });
+                if !open {
+                    return;
                 }
             }
             _ = shutdown.changed() => return,
@@ -355,7 +353,7 @@ async fn ombud(
 }
 
 fn ombud_frame(
-    msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    msg: Read,
     parties: &[ParticipantId],
     stats: &Stats,
     req: &mut u64,

@@ -1,35 +1,11 @@
 //! The benchmark's smoke run, through the library, against the debug relay
 //! binary: it checks that nothing is lost, never how fast anything is.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
-
 use clap::Parser;
 use relay_bench::args::Args;
 
-/// The debug relay binary, built once per test run.
-fn relay_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "relay", "--bin", "relay"])
-            .current_dir(&root)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the relay binary failed");
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"))
-            .join("debug")
-            .join("relay")
-    })
-    .clone()
-}
-
 fn args(extra: &[&str]) -> Args {
-    let bin = relay_binary();
+    let bin = caucus_tests::app::relay_binary();
     let mut argv = vec!["relay-bench", "--quiet", "--relay-bin"];
     argv.push(bin.to_str().expect("a UTF-8 path"));
     argv.extend_from_slice(extra);
