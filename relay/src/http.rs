@@ -274,7 +274,7 @@ async fn transcript_response(
 ) -> Result<Response> {
     let events = state.rooms.inbox(doc.id, reader).await?;
     let mut messages = transcript::rebuild(events.into_iter().map(|(_, e)| e));
-    messages.sort_by_key(|m| m.channel.to_string());
+    messages.sort_by_cached_key(|m| m.channel.to_string());
     let names = |p: Uuid| {
         doc.party(p)
             .map(|p| p.display_name.clone())
