@@ -4,9 +4,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::acks::AckResult;
 use crate::errors::ErrorCode;
 use crate::events::Event;
-use crate::model::{Notice, ParticipantId, ParticipantInfo, RoomId, RoomInfo};
+use crate::model::{Notice, ParticipantId, ParticipantInfo, RoomInfo};
 use crate::requests::Request;
 
 /// A client's request id, echoed in the `ack` or `error` that answers it.
@@ -15,18 +16,6 @@ use crate::requests::Request;
 pub enum ReqId {
     Num(u64),
     Str(String),
-}
-
-/// The first frame on every connection. The token never travels in the URL.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Hello {
-    pub token: String,
-    /// Required for ombuds; a party's token already names its room.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub room_id: Option<RoomId>,
-    /// The last `seq` this client saw; everything after it is replayed.
-    #[serde(default)]
-    pub since: Option<u64>,
 }
 
 /// Every frame a client sends: `hello` first, then requests. `req` is
@@ -61,7 +50,7 @@ pub enum ServerFrame {
     Ack {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<ReqId>,
-        result: serde_json::Value,
+        result: AckResult,
     },
     /// A request (or a frame) failed. The connection stays open.
     Error {
@@ -80,4 +69,11 @@ pub enum ServerFrame {
         participant_id: ParticipantId,
         channel: crate::model::Channel,
     },
+}
+
+/// The text of `ServerFrame::Event` for an event that is already JSON (opened
+/// from an inbox): spliced in, never parsed and serialised again. The result
+/// parses as exactly that `ServerFrame::Event` (a test holds them together).
+pub fn event_frame_text(seq: u64, event_json: &str) -> String {
+    format!(r#"{{"type":"event","seq":{seq},"event":{event_json}}}"#)
 }

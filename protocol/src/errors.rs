@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 
 /// Why a request failed. Messages that accompany a code never quote content
 /// the requester could not already see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     /// No credentials, bad credentials, or a token that does not verify.
     Unauthorized,
@@ -35,21 +38,9 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as it appears on the wire (serde's name; a test holds them together).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::Invalid => "invalid",
-            ErrorCode::TooLarge => "too_large",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Conflict => "conflict",
-            ErrorCode::RoomClosed => "room_closed",
-            ErrorCode::Gone => "gone",
-            ErrorCode::NoticeRequired => "notice_required",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::Internal => "internal",
-        }
+        self.into()
     }
 }
 
@@ -82,7 +73,32 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
+    pub const ALL: [CloseCode; 11] = [
+        CloseCode::Normal,
+        CloseCode::MessageTooBig,
+        CloseCode::Restart,
+        CloseCode::BadHello,
+        CloseCode::Unauthorized,
+        CloseCode::Forbidden,
+        CloseCode::NotFound,
+        CloseCode::HelloTimeout,
+        CloseCode::RoomClosed,
+        CloseCode::TooSlow,
+        CloseCode::Unavailable,
+    ];
+
     pub fn code(self) -> u16 {
         self as u16
+    }
+}
+
+impl TryFrom<u16> for CloseCode {
+    type Error = u16;
+    /// Only the codes the relay uses; anything else is handed back.
+    fn try_from(code: u16) -> Result<Self, u16> {
+        CloseCode::ALL
+            .into_iter()
+            .find(|c| c.code() == code)
+            .ok_or(code)
     }
 }

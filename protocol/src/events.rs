@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Channel, ForwardId, MessageId, ParticipantId, ParticipantInfo, Resource, Role};
-use crate::requests::Decision;
+use crate::model::{
+    Channel, Decision, ForwardId, MessageId, ParticipantId, ParticipantInfo, Resource, Role,
+};
 
 // Events live briefly (built, serialised, dropped); boxing `Message` would only add noise.
 #[allow(clippy::large_enum_variant)]

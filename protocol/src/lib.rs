@@ -7,9 +7,12 @@
 //!
 //! Layout: [`model`] holds the nouns shared by everything (roles, channels,
 //! rooms); [`envelope`] the websocket frames; [`requests`] what a client may
-//! ask over the socket; [`events`] what it is told; [`errors`] the error and
-//! close codes; [`rest`] the HTTP bodies.
+//! ask over the socket; [`acks`] what a successful request answers;
+//! [`events`] what it is told; [`errors`] the error and close codes;
+//! [`rest`] the HTTP bodies. Modules depend only downwards: `envelope` on
+//! the rest, `requests`/`acks`/`events` on `model`.
 
+pub mod acks;
 pub mod envelope;
 pub mod errors;
 pub mod events;
@@ -18,8 +21,9 @@ pub mod requests;
 pub mod rest;
 pub mod schema;
 
-pub use envelope::{ClientFrame, Hello, ReqId, ServerFrame};
+pub use acks::AckResult;
+pub use envelope::{ClientFrame, ReqId, ServerFrame};
 pub use errors::{CloseCode, ErrorCode};
 pub use events::Event;
 pub use model::*;
-pub use requests::Request;
+pub use requests::{Hello, Request};

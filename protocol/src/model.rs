@@ -21,6 +21,14 @@ pub enum Role {
     Party,
 }
 
+/// An author's answer to a consent request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Decline,
+}
+
 /// Who someone is, as far as the receiver is allowed to know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ParticipantInfo {

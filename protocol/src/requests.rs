@@ -3,17 +3,34 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Channel, ForwardId, MessageId, ParticipantId};
+use crate::model::{Channel, ForwardId, MessageId, ParticipantId, RoomId};
+
+pub use crate::model::Decision;
 
 fn yes() -> bool {
     true
 }
 
+/// The first frame on every connection. The token never travels in the URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Hello {
+    pub token: String,
+    /// Required for ombuds; a party's token already names its room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
+    /// The last `seq` this client saw; everything after it is replayed.
+    #[serde(default)]
+    pub since: Option<u64>,
+}
+
+/// `kind()` names each variant exactly as serde's `type` tag does (the
+/// strum and serde case rules are the same; a test holds them together).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, strum::IntoStaticStr)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Request {
     /// The first frame on every connection, and only there.
-    Hello(crate::envelope::Hello),
+    Hello(Hello),
     /// Post a message. Idempotent per (author, `client_id`).
     Send {
         channel: Channel,
@@ -64,11 +81,11 @@ pub enum Request {
     SuggestRedactions { message_id: MessageId },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Approve,
-    Decline,
+impl Request {
+    /// The request's `type`, for logs and metrics (never its content).
+    pub fn kind(&self) -> &'static str {
+        self.into()
+    }
 }
 
 /// Why a span was suggested for redaction.

@@ -3,7 +3,7 @@
 use schemars::{schema_for, Schema};
 use serde_json::{json, Value};
 
-use crate::{envelope, events, rest};
+use crate::{acks, envelope, events, rest};
 
 /// The whole contract as one JSON document, with a stable key order so the
 /// checked-in file diffs cleanly.
@@ -17,6 +17,7 @@ pub fn generate() -> Value {
             "client_frame": s(schema_for!(envelope::ClientFrame)),
             "server_frame": s(schema_for!(envelope::ServerFrame)),
             "event": s(schema_for!(events::Event)),
+            "ack_result": s(schema_for!(acks::AckResult)),
         },
         "rest": {
             "error": s(schema_for!(rest::ErrorBody)),
@@ -53,6 +54,55 @@ mod tests {
             current == fresh,
             "protocol/schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p protocol`"
         );
+    }
+
+    #[test]
+    fn names_for_logs_are_serdes_names() {
+        for code in [
+            crate::ErrorCode::Unauthorized,
+            crate::ErrorCode::NotFound,
+            crate::ErrorCode::RateLimited,
+            crate::ErrorCode::NoticeRequired,
+            crate::ErrorCode::Internal,
+        ] {
+            assert_eq!(json!(code), json!(code.as_str()));
+        }
+        let requests = [
+            json!({"type": "hello", "token": "t"}),
+            json!({"type": "forward_update", "forward_id": uuid::Uuid::nil(), "body": "b"}),
+            json!({"type": "acknowledge_notice"}),
+            json!({"type": "leave"}),
+            json!({"type": "suggest_redactions", "message_id": uuid::Uuid::nil()}),
+        ];
+        for r in requests {
+            let parsed: crate::Request = serde_json::from_value(r.clone()).expect("parses");
+            assert_eq!(r["type"], parsed.kind());
+        }
+        for c in crate::CloseCode::ALL {
+            assert_eq!(crate::CloseCode::try_from(c.code()), Ok(c));
+        }
+        assert_eq!(crate::CloseCode::try_from(4999), Err(4999));
+    }
+
+    #[test]
+    fn spliced_event_frames_parse_as_server_frames() {
+        let event = crate::Event::JointOpened {
+            by: uuid::Uuid::nil(),
+        };
+        let text = envelope::event_frame_text(42, &serde_json::to_string(&event).unwrap());
+        let frame: envelope::ServerFrame = serde_json::from_str(&text).expect("parses");
+        assert_eq!(frame, envelope::ServerFrame::Event { seq: 42, event });
+    }
+
+    #[test]
+    fn ack_results_keep_their_wire_shape() {
+        use crate::acks::*;
+        let empty = serde_json::to_value(AckResult::default()).unwrap();
+        assert_eq!(empty, json!({}));
+        let left = serde_json::to_value(AckResult::Left(LeftAck { left: true })).unwrap();
+        assert_eq!(left, json!({"left": true}));
+        let back: AckResult = serde_json::from_value(json!({"open": false})).unwrap();
+        assert_eq!(back, AckResult::Joint(JointAck { open: false }));
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! The one error type of the relay and its one mapping to wire codes and
-//! HTTP statuses. Messages are written for the requester: they never quote
-//! content the requester could not already see. Internal details are logged
-//! (without bodies) and replaced by a generic message.
+//! The one error type of the relay and its one mapping to the wire: an error
+//! code and HTTP status for answers, a close code for connections it ends.
+//! Messages are written for the requester: they never quote content the
+//! requester could not already see. Internal details are logged (without
+//! bodies) by [`Error::log`] where an error is answered, and replaced by a
+//! generic message.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use protocol::rest::ErrorBody;
-use protocol::ErrorCode;
+use protocol::{CloseCode, ErrorCode};
 
+use crate::room::RoomError;
+use crate::seal::SealError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +37,14 @@ pub enum Error {
     Gone,
     #[error("please read and acknowledge the office notice before sending")]
     NoticeRequired,
+    /// The detail is for the log; the requester is told to retry.
     #[error("the relay's state store is unavailable; try again shortly")]
-    Unavailable,
+    Unavailable(String),
+    /// The websocket's first frame was not a valid `hello`.
+    #[error("{0}")]
+    BadHello(&'static str),
+    #[error("no hello in time")]
+    HelloTimeout,
     #[error("internal error")]
     Internal(String),
 }
@@ -61,56 +71,94 @@ impl Error {
         Error::Internal(msg.into())
     }
 
-    /// The single mapping from errors to the wire: code and HTTP status.
-    pub fn code_and_status(&self) -> (ErrorCode, StatusCode) {
+    /// The single mapping from errors to the wire: code, HTTP status, and
+    /// the close code when the error ends a websocket.
+    fn wire(&self) -> (ErrorCode, StatusCode, CloseCode) {
+        use CloseCode as C;
+        use ErrorCode as E;
+        use StatusCode as S;
         match self {
-            Error::Unauthorized(_) => (ErrorCode::Unauthorized, StatusCode::UNAUTHORIZED),
-            Error::Forbidden(_) => (ErrorCode::Forbidden, StatusCode::FORBIDDEN),
-            Error::NotFound(_) => (ErrorCode::NotFound, StatusCode::NOT_FOUND),
-            Error::Invalid(_) => (ErrorCode::Invalid, StatusCode::BAD_REQUEST),
-            Error::TooLarge(_) => (ErrorCode::TooLarge, StatusCode::PAYLOAD_TOO_LARGE),
-            Error::RateLimited => (ErrorCode::RateLimited, StatusCode::TOO_MANY_REQUESTS),
-            Error::Conflict(_) => (ErrorCode::Conflict, StatusCode::CONFLICT),
-            Error::RoomClosed => (ErrorCode::RoomClosed, StatusCode::GONE),
-            Error::Gone => (ErrorCode::Gone, StatusCode::GONE),
-            Error::NoticeRequired => (ErrorCode::NoticeRequired, StatusCode::FORBIDDEN),
-            Error::Unavailable => (ErrorCode::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
-            Error::Internal(_) => (ErrorCode::Internal, StatusCode::INTERNAL_SERVER_ERROR),
+            Error::Unauthorized(_) => (E::Unauthorized, S::UNAUTHORIZED, C::Unauthorized),
+            Error::Forbidden(_) => (E::Forbidden, S::FORBIDDEN, C::Forbidden),
+            Error::NotFound(_) => (E::NotFound, S::NOT_FOUND, C::NotFound),
+            Error::Invalid(_) => (E::Invalid, S::BAD_REQUEST, C::BadHello),
+            Error::TooLarge(_) => (E::TooLarge, S::PAYLOAD_TOO_LARGE, C::MessageTooBig),
+            Error::RateLimited => (E::RateLimited, S::TOO_MANY_REQUESTS, C::Unavailable),
+            Error::Conflict(_) => (E::Conflict, S::CONFLICT, C::Unavailable),
+            Error::RoomClosed => (E::RoomClosed, S::GONE, C::RoomClosed),
+            Error::Gone => (E::Gone, S::GONE, C::NotFound),
+            Error::NoticeRequired => (E::NoticeRequired, S::FORBIDDEN, C::Forbidden),
+            Error::Unavailable(_) => (E::Unavailable, S::SERVICE_UNAVAILABLE, C::Unavailable),
+            Error::BadHello(_) => (E::Invalid, S::BAD_REQUEST, C::BadHello),
+            Error::HelloTimeout => (E::Invalid, S::REQUEST_TIMEOUT, C::HelloTimeout),
+            Error::Internal(_) => (E::Internal, S::INTERNAL_SERVER_ERROR, C::Unavailable),
         }
     }
 
     pub fn code(&self) -> ErrorCode {
-        self.code_and_status().0
+        self.wire().0
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.wire().1
+    }
+
+    /// The close code when this error ends a websocket connection.
+    pub fn close_code(&self) -> CloseCode {
+        self.wire().2
     }
 
     /// What the requester is told. Internal details stay in the log.
     pub fn public_message(&self) -> String {
-        if let Error::Internal(detail) = self {
-            tracing::error!(%detail, "internal error");
-        }
         self.to_string()
+    }
+
+    /// Logs what the requester is not told; call where the error is answered.
+    pub fn log(&self) {
+        match self {
+            Error::Internal(detail) => tracing::error!(%detail, "internal error"),
+            Error::Unavailable(detail) => tracing::warn!(%detail, "store unavailable"),
+            _ => {}
+        }
+    }
+}
+
+impl From<RoomError> for Error {
+    fn from(e: RoomError) -> Self {
+        match e {
+            RoomError::Forbidden(m) => Error::Forbidden(m),
+            RoomError::NotFound(m) => Error::NotFound(m),
+            RoomError::Invalid(m) => Error::Invalid(m),
+            RoomError::TooLarge(m) => Error::TooLarge(m),
+            RoomError::Conflict(m) => Error::Conflict(m),
+            RoomError::RoomClosed => Error::RoomClosed,
+            RoomError::NoticeRequired => Error::NoticeRequired,
+        }
     }
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "store unavailable");
-                Error::Unavailable
-            }
-            StoreError::Corrupt(detail) => Error::Internal(detail),
+            StoreError::Unavailable(detail) => Error::Unavailable(detail),
+            StoreError::Corrupt(detail) | StoreError::Config(detail) => Error::Internal(detail),
         }
+    }
+}
+
+impl From<SealError> for Error {
+    fn from(e: SealError) -> Self {
+        Error::Internal(e.to_string())
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (code, status) = self.code_and_status();
+        self.log();
         let body = ErrorBody {
-            code,
+            code: self.code(),
             message: self.public_message(),
         };
-        (status, Json(body)).into_response()
+        (self.status(), Json(body)).into_response()
     }
 }

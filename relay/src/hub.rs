@@ -1,6 +1,7 @@
 //! The node's connection registry: which local websocket connections belong
-//! to which participant of which room, and the task that routes the store's
-//! notifications to them. Each connection has a bounded queue; a connection
+//! to which participant of which room, the task that routes the store's
+//! notifications to them, and the publishing of ephemeral signals (typing,
+//! presence, closing a participant's connections) to every node. Each connection has a bounded queue; a connection
 //! whose queue is full is dropped from the registry, and its handler closes it
 //! as too slow, so one slow reader never costs the relay unbounded memory.
 
@@ -12,7 +13,9 @@ use protocol::{CloseCode, ParticipantId, Role, RoomId, ServerFrame};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use crate::room::audience;
 use crate::room::logic::Signal;
+use crate::room::RoomDoc;
 use crate::store::{Notification, Store};
 
 /// What the hub hands a connection.
@@ -50,16 +53,7 @@ enum Wire {
     },
 }
 
-/// Asks every node who is online in the room (answers arrive as presence frames).
-pub fn encode_who_is_here(asker: ParticipantId, role: Role) -> Vec<u8> {
-    let w = Wire::WhoIsHere {
-        asker,
-        asker_is_ombud: role == Role::Ombud,
-    };
-    serde_json::to_vec(&w).expect("signals serialise")
-}
-
-pub fn encode_signal(s: &Signal) -> Vec<u8> {
+fn encode_signal(s: &Signal) -> Vec<u8> {
     let w = match s {
         Signal::Frame { to, frame } => Wire::Frame {
             to: to.clone(),
@@ -218,6 +212,37 @@ impl Hub {
             .sum()
     }
 
+    /// Publishes ephemeral signals to every node watching the room.
+    pub async fn publish(&self, room: RoomId, signals: Vec<Signal>) {
+        for s in signals {
+            if let Err(e) = self.store.signal(room, encode_signal(&s)).await {
+                tracing::debug!(%room, error = %e, "signal not published");
+            }
+        }
+    }
+
+    /// Tells the room someone came or went; on arrival, also asks every node
+    /// who is already here (answers arrive as presence frames).
+    pub async fn presence(&self, doc: &RoomDoc, who: ParticipantId, role: Role, online: bool) {
+        let frame = ServerFrame::Presence {
+            participant_id: who,
+            online,
+        };
+        let to = audience::presence(doc, who, role);
+        self.publish(doc.id, vec![Signal::Frame { to, frame }])
+            .await;
+        if online {
+            let ask = Wire::WhoIsHere {
+                asker: who,
+                asker_is_ombud: role == Role::Ombud,
+            };
+            let ask = serde_json::to_vec(&ask).expect("signals serialise");
+            if let Err(e) = self.store.signal(doc.id, ask).await {
+                tracing::debug!(room = %doc.id, error = %e, "presence query not published");
+            }
+        }
+    }
+
     /// Routes the store's notifications until the stream ends.
     pub async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Notification>) {
         while let Some(n) = rx.recv().await {
@@ -269,21 +294,26 @@ impl Hub {
                         }
                     }
                     Ok(Wire::Close { participant, code }) => {
-                        let code = if code == CloseCode::Normal.code() {
-                            CloseCode::Normal
-                        } else {
-                            CloseCode::Forbidden
-                        };
+                        // A code this release does not know: still close.
+                        let code = CloseCode::try_from(code).unwrap_or(CloseCode::Forbidden);
                         send(&participant, ConnMsg::Close(code), conns);
                     }
                     Ok(Wire::WhoIsHere {
                         asker,
                         asker_is_ombud,
                     }) => {
+                        let asker_role = if asker_is_ombud {
+                            Role::Ombud
+                        } else {
+                            Role::Party
+                        };
                         let visible: Vec<ParticipantId> = conns
                             .iter()
                             .filter(|(p, peer)| {
-                                **p != asker && (asker_is_ombud || peer.role == Some(Role::Ombud))
+                                **p != asker
+                                    && peer
+                                        .role
+                                        .is_some_and(|r| audience::may_see_presence(asker_role, r))
                             })
                             .map(|(p, _)| *p)
                             .collect();

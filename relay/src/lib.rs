@@ -1,26 +1,29 @@
 //! Caucus relay: a websocket relay for shuttle mediation.
 //!
-//! Layers, outermost first:
-//! - [`startup`] builds the [`startup::AppState`], binds, serves and shuts down gracefully;
-//! - [`http`] (REST and the embedded web client) and [`ws`] (the websocket transport)
-//!   parse, authenticate ([`auth`]) and dispatch;
+//! Layers, outermost first (each depends only on those below it):
+//! - [`startup`] builds the [`state::AppState`], binds, serves and shuts down gracefully;
+//! - [`http`] (REST, its extractors and the embedded web client) and [`ws`]
+//!   (the websocket transport) parse, authenticate and dispatch;
 //! - [`service`] loads a room, runs the room logic and commits the result;
+//!   [`hub`] routes the store's notifications to this node's connections and
+//!   publishes ephemeral signals;
+//! - [`auth`] holds ombud accounts and tokens;
 //! - [`room`] is the room logic itself: pure functions, no I/O;
-//! - [`codec`] seals every value before it reaches [`store`], the one storage trait
-//!   with its embedded and Redis implementations;
-//! - [`hub`] routes the store's notifications to this node's connections.
+//! - [`seal`] encrypts every value before it reaches [`store`], the one
+//!   storage trait with its embedded and Redis implementations.
 //!
-//! [`error`] maps every failure to a wire code in one place; [`config`] reads
+//! [`error`] maps every failure to the wire in one place; [`config`] reads
 //! flags, environment and the office settings file.
 
 pub mod auth;
-pub mod codec;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod room;
+pub mod seal;
 pub mod service;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod ws;

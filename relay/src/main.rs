@@ -1,5 +1,6 @@
 //! `relay`: read the configuration, start logging, serve until Ctrl-C or SIGTERM.
 
+use anyhow::Context;
 use clap::Parser;
 use relay::config::Config;
 use relay::startup::Application;
@@ -12,28 +13,37 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("relay: {e:#}");
+        // 2: the relay could not start (settings, store, address); 1: it failed while serving.
+        std::process::exit(if e.is::<relay::startup::StartError>() {
+            2
+        } else {
+            1
+        });
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let config = Config::parse();
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only on a terminal: log files and journald get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     if config.log_json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init();
+        logs.json().init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        logs.init();
     }
-    let app = match Application::build(config).await {
-        Ok(app) => app,
-        Err(e) => {
-            eprintln!("relay: {e}");
-            std::process::exit(2);
-        }
-    };
+    let app = Application::build(config).await?;
     println!("Caucus relay on http://{}", app.addr());
-    if let Err(e) = app.run_until(shutdown_signal()).await {
-        eprintln!("relay: {e}");
-        std::process::exit(1);
-    }
+    app.run_until(shutdown_signal())
+        .await
+        .context("serving failed")?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -16,35 +16,38 @@ use tokio_util::task::TaskTracker;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
-use crate::auth::Tokens;
-use crate::codec::Sealer;
+use crate::auth::{Accounts, Tokens};
 use crate::config::{Config, Office};
 use crate::hub::Hub;
+use crate::seal::Sealer;
 use crate::service::Rooms;
+use crate::state::AppState;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Why the relay could not start. Each message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("REDIS_URL: {0}")]
+    Redis(StoreError),
+    #[error("RELAY_DATA_KEY: {0}")]
+    DataKey(String),
+    #[error("RELAY_ADDR {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("setting up the ombud account: {0}")]
+    Bootstrap(crate::error::Error),
+}
 
 /// How long shutdown waits for connections to say goodbye.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-/// Everything a handler may need, cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub rooms: Arc<Rooms>,
-    pub tokens: Arc<Tokens>,
-    pub hub: Arc<Hub>,
-    pub conn_limit: Arc<Semaphore>,
-    /// Cancelled at shutdown: every connection closes with 1012.
-    pub cancel: CancellationToken,
-    /// Tracks websocket tasks, which axum's graceful shutdown does not wait for.
-    pub tracker: TaskTracker,
-    pub node: Uuid,
-    pub dummy_hash: Arc<str>,
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -68,10 +71,10 @@ impl Running {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> anyhow_like::Result<Application> {
-        config.validate().map_err(anyhow_like::msg)?;
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        config.validate().map_err(StartError::Config)?;
         let office = match &config.office_config {
-            Some(path) => Office::load(path).map_err(anyhow_like::msg)?,
+            Some(path) => Office::load(path).map_err(StartError::Config)?,
             None => Office::default(),
         };
         let node = Uuid::new_v4();
@@ -79,15 +82,16 @@ impl Application {
             Some(url) => Arc::new(
                 RedisStore::connect(url, &config.redis_prefix, node)
                     .await
-                    .map_err(|e| anyhow_like::msg(format!("REDIS_URL: {e}")))?,
+                    .map_err(StartError::Redis)?,
             ),
             None => Arc::new(MemoryStore::new()),
         };
-        let sealer = match &config.data_key {
-            Some(k) => Sealer::from_base64(k, &config.data_keys_previous)
-                .map_err(|e| anyhow_like::msg(format!("RELAY_DATA_KEY: {e}")))?,
+        let sealer = Arc::new(match &config.data_key {
+            Some(k) => {
+                Sealer::from_base64(k, &config.data_keys_previous).map_err(StartError::DataKey)?
+            }
             None => Sealer::random(),
-        };
+        });
         let secret = match &config.jwt_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => {
@@ -95,30 +99,34 @@ impl Application {
                 rand::random::<[u8; 32]>().to_vec()
             }
         };
-        let rooms = Arc::new(Rooms {
-            store: store.clone(),
-            sealer,
+        let rooms = Arc::new(Rooms::new(
+            store.clone(),
+            sealer.clone(),
             office,
-            default_retention_hours: config.retention_hours,
-            docs: Default::default(),
-            locks: Default::default(),
-        });
-        bootstrap_accounts(&config, &rooms).await?;
+            config.retention_hours,
+        ));
+        let accounts = Arc::new(Accounts::new(store.clone(), sealer));
+        bootstrap_accounts(&config, &accounts)
+            .await
+            .map_err(StartError::Bootstrap)?;
         let hub = Hub::new(store.clone(), config.client_queue);
         tokio::spawn(hub.clone().run(store.notifications()));
         let listener = TcpListener::bind(config.addr)
             .await
-            .map_err(|e| anyhow_like::msg(format!("RELAY_ADDR {}: {e}", config.addr)))?;
+            .map_err(|source| StartError::Bind {
+                addr: config.addr,
+                source,
+            })?;
         let state = AppState {
             conn_limit: Arc::new(Semaphore::new(config.max_connections)),
             config: Arc::new(config),
             rooms,
+            accounts,
             tokens: Arc::new(Tokens::new(&secret)),
             hub,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             node,
-            dummy_hash: crate::auth::hash_password("not-a-real-password").into(),
         };
         Ok(Application { listener, state })
     }
@@ -207,50 +215,22 @@ impl Application {
 }
 
 /// `RELAY_BOOTSTRAP_OMBUD`, or a generated one-time login when no ombud exists.
-async fn bootstrap_accounts(config: &Config, rooms: &Rooms) -> anyhow_like::Result<()> {
+async fn bootstrap_accounts(config: &Config, accounts: &Accounts) -> crate::error::Result<()> {
     if let Some((user, pass)) = config
         .bootstrap_ombud
         .as_deref()
         .and_then(|b| b.split_once(':'))
     {
-        rooms
-            .upsert_account(user, pass)
-            .await
-            .map_err(|e| anyhow_like::msg(e.to_string()))?;
+        accounts.upsert(user, pass).await?;
         tracing::info!("bootstrap ombud account ready");
-    } else if rooms
-        .store
-        .account_count()
-        .await
-        .map_err(|e| anyhow_like::msg(e.to_string()))?
-        == 0
-    {
+    } else if accounts.count().await? == 0 {
         let password: String = {
             use rand::distributions::{Alphanumeric, DistString};
             Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
         };
-        rooms
-            .upsert_account("ombud", &password)
-            .await
-            .map_err(|e| anyhow_like::msg(e.to_string()))?;
+        accounts.upsert("ombud", &password).await?;
         // Printed, not logged: this is for the person starting the relay, once.
         println!("\nNo ombud account existed, so one was created.\n  username: ombud\n  password: {password}\nLog in at the relay's address; set RELAY_BOOTSTRAP_OMBUD=user:password to choose your own.\n");
     }
     Ok(())
-}
-
-/// A tiny string error for start-up, printed as is.
-pub mod anyhow_like {
-    #[derive(Debug)]
-    pub struct Error(pub String);
-    impl std::fmt::Display for Error {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-    impl std::error::Error for Error {}
-    pub type Result<T> = std::result::Result<T, Error>;
-    pub fn msg(m: impl Into<String>) -> Error {
-        Error(m.into())
-    }
 }

@@ -17,7 +17,7 @@ pub const OMBUD: (&str, &str) = ("ombud", "correct horse battery");
 pub struct TestRelay {
     pub api: Api,
     pub running: Running,
-    rooms: std::sync::Arc<relay::service::Rooms>,
+    accounts: std::sync::Arc<relay::auth::Accounts>,
 }
 
 impl TestRelay {
@@ -48,12 +48,12 @@ pub async fn spawn_relay_with(tweak: impl FnOnce(&mut Config)) -> TestRelay {
     let mut config = Config::for_tests();
     tweak(&mut config);
     let app = Application::build(config).await.expect("relay builds");
-    let rooms = app.state().rooms.clone();
+    let accounts = app.state().accounts.clone();
     let running = app.spawn();
     TestRelay {
         api: Api::new(&format!("http://{}", running.addr)),
         running,
-        rooms,
+        accounts,
     }
 }
 
@@ -195,8 +195,8 @@ pub fn free_port() -> u16 {
 }
 
 impl TestRelay {
-    /// The relay's room service, for test set-up that has no API (extra ombud accounts).
-    pub fn running_rooms(&self) -> std::sync::Arc<relay::service::Rooms> {
-        self.rooms.clone()
+    /// The relay's ombud accounts, for test set-up that has no API (extra ombud accounts).
+    pub fn accounts(&self) -> std::sync::Arc<relay::auth::Accounts> {
+        self.accounts.clone()
     }
 }

@@ -14,7 +14,6 @@ use uuid::Uuid;
 use super::logic::{apply, Ctx, Flow, View};
 use super::*;
 use crate::config::Office;
-use crate::error::Error;
 
 struct Room {
     doc: RoomDoc,
@@ -64,11 +63,11 @@ impl Room {
     }
 
     /// Applies `req` as `who` and commits the outcome, as the service does.
-    fn act(&mut self, who: Uuid, role: Role, req: Request) -> Result<serde_json::Value, Error> {
+    fn act(&mut self, who: Uuid, role: Role, req: Request) -> Result<serde_json::Value, RoomError> {
         let actor = self
             .doc
             .actor(who, role)
-            .ok_or_else(|| Error::forbidden("gone"))?;
+            .ok_or_else(|| RoomError::forbidden("gone"))?;
         let mut view = View::default();
         let out = loop {
             let ctx = Ctx {
@@ -85,6 +84,10 @@ impl Room {
                         view.objs.insert(k, v);
                     }
                 }
+                Err(Flow::NeedInbox(p)) => {
+                    let events = self.inbox.get(&p).cloned().unwrap_or_default();
+                    view.inboxes.insert(p, events);
+                }
                 Err(Flow::Fail(e)) => return Err(e),
             }
         };
@@ -95,7 +98,7 @@ impl Room {
         for (p, e) in out.deliveries {
             self.inbox.entry(p).or_default().push(e);
         }
-        Ok(out.result)
+        Ok(serde_json::to_value(out.result).expect("acks serialise"))
     }
 }
 
@@ -338,7 +341,7 @@ fn run(consent: bool, steps: Vec<Step>) {
                 };
                 assert!(matches!(
                     r.act(thief, Role::Party, send),
-                    Err(Error::Forbidden(_))
+                    Err(RoomError::Forbidden(_))
                 ));
             }
         }

@@ -33,6 +33,10 @@ pub enum StoreError {
     /// Something in the store is not what this code wrote.
     #[error("store data corrupt: {0}")]
     Corrupt(String),
+    /// The store cannot be used as configured (a bad URL, say); retrying
+    /// will not help.
+    #[error("{0}")]
+    Config(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -158,8 +158,8 @@ async fn another_ombud_cannot_see_a_room_it_was_not_added_to() {
 pub async fn spawn_relay_with_second_ombud() -> caucus_tests::app::TestRelay {
     let relay = spawn_relay().await;
     relay
-        .running_rooms()
-        .upsert_account("second", "second-password")
+        .accounts()
+        .upsert("second", "second-password")
         .await
         .unwrap();
     relay

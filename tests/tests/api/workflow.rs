@@ -40,8 +40,8 @@ async fn a_party_cannot_send_until_it_acknowledges_the_notice() {
 async fn a_co_ombud_added_later_sees_every_thread_and_forward() {
     let relay = spawn_relay().await;
     relay
-        .running_rooms()
-        .upsert_account("colleague", "colleague-pass")
+        .accounts()
+        .upsert("colleague", "colleague-pass")
         .await
         .unwrap();
     let mut s = Shuttle::open(&relay.api, json!({"title": "Co", "consent_required": true})).await;

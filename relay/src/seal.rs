@@ -1,6 +1,7 @@
 //! Sealing: everything written to a store is serialised and encrypted here,
 //! so message bodies, forward bodies and display names are never at rest in
-//! plaintext, in either store.
+//! plaintext, in any store. The associated-data builders live here too, so
+//! what binds a value to its place is decided in one module.
 //!
 //! Format: `key_id (4 bytes) || nonce (12) || AES-256-GCM ciphertext`, with the
 //! room id (or a fixed label for global values) as associated data so a value
@@ -10,11 +11,50 @@
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
-use crate::store::StoreError;
+/// A sealed value that cannot be opened: it was not written by this code
+/// under a key this relay holds, or it was moved from where it belongs.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("sealed value too short")]
+    TooShort,
+    #[error("value sealed with an unknown key")]
+    UnknownKey,
+    #[error("value failed authentication")]
+    Forged,
+    #[error("sealed value does not decode: {0}")]
+    Decode(String),
+}
+
+/// Associated data for values that belong to no room.
+pub const GLOBAL_AAD: &[u8] = b"caucus-global";
+
+/// Associated data of a room's document, invites and anything else that
+/// belongs to the room as a whole.
+pub fn room_aad(room: Uuid) -> [u8; 16] {
+    *room.as_bytes()
+}
+
+/// Associated data of a room object: bound to its room and its key.
+pub fn obj_aad(room: Uuid, key: &str) -> Vec<u8> {
+    let mut aad = room.as_bytes().to_vec();
+    aad.extend_from_slice(key.as_bytes());
+    aad
+}
+
+/// Associated data of a participant's inbox entries: an event cannot be moved
+/// into another participant's inbox without failing to open.
+pub fn inbox_aad(room: Uuid, participant: Uuid) -> [u8; 32] {
+    let mut aad = [0u8; 32];
+    aad[..16].copy_from_slice(room.as_bytes());
+    aad[16..].copy_from_slice(participant.as_bytes());
+    aad
+}
 
 struct SealKey {
     id: [u8; 4],
@@ -67,20 +107,26 @@ impl Sealer {
         }
     }
 
-    /// A keyed hash of `name` under every key, current first: a store key
-    /// that finds a value by name without holding the name.
+    /// HMAC-SHA-256 of `name` under every key, current first: a store key
+    /// that finds a value by name without holding the name. Names blinded
+    /// by earlier releases (SHA-256 of key and name) follow, so accounts
+    /// written then are still found; the next write files them anew.
     pub fn blind(&self, name: &str) -> Vec<String> {
-        self.keys
-            .iter()
-            .map(|k| {
-                hex::encode(
-                    Sha256::new()
-                        .chain_update(k.blinding)
-                        .chain_update(name.as_bytes())
-                        .finalize(),
-                )
-            })
-            .collect()
+        let hmac = self.keys.iter().map(|k| {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&k.blinding)
+                .expect("HMAC takes a key of any length");
+            mac.update(name.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        });
+        let legacy = self.keys.iter().map(|k| {
+            hex::encode(
+                Sha256::new()
+                    .chain_update(k.blinding)
+                    .chain_update(name.as_bytes())
+                    .finalize(),
+            )
+        });
+        hmac.chain(legacy).collect()
     }
 
     pub fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
@@ -98,9 +144,9 @@ impl Sealer {
         out
     }
 
-    pub fn open_bytes(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub fn open_bytes(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
         if sealed.len() < 16 {
-            return Err(StoreError::Corrupt("sealed value too short".into()));
+            return Err(SealError::TooShort);
         }
         let (kid, rest) = sealed.split_at(4);
         let (nonce, ct) = rest.split_at(12);
@@ -108,10 +154,10 @@ impl Sealer {
             .keys
             .iter()
             .find(|k| k.id == kid)
-            .ok_or_else(|| StoreError::Corrupt("value sealed with an unknown key".into()))?;
+            .ok_or(SealError::UnknownKey)?;
         key.cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
-            .map_err(|_| StoreError::Corrupt("value failed authentication".into()))
+            .map_err(|_| SealError::Forged)
     }
 
     pub fn seal<T: Serialize>(&self, aad: &[u8], value: &T) -> Vec<u8> {
@@ -119,9 +165,9 @@ impl Sealer {
         self.seal_bytes(aad, &plain)
     }
 
-    pub fn open<T: DeserializeOwned>(&self, aad: &[u8], sealed: &[u8]) -> Result<T, StoreError> {
+    pub fn open<T: DeserializeOwned>(&self, aad: &[u8], sealed: &[u8]) -> Result<T, SealError> {
         let plain = self.open_bytes(aad, sealed)?;
-        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))
+        serde_json::from_slice(&plain).map_err(|e| SealError::Decode(e.to_string()))
     }
 }
 
@@ -134,9 +180,6 @@ fn decode_key(b64: &str) -> Result<[u8; 32], String> {
     raw.try_into()
         .map_err(|_| "data key must be 32 bytes (256 bits)".to_string())
 }
-
-/// Associated data for values that belong to no room.
-pub const GLOBAL_AAD: &[u8] = b"caucus-global";
 
 #[cfg(test)]
 mod tests {
@@ -153,6 +196,20 @@ mod tests {
         );
         assert!(s.open::<String>(b"room-b", &sealed).is_err());
         assert!(Sealer::random().open::<String>(b"room-a", &sealed).is_err());
+    }
+
+    #[test]
+    fn blinded_names_are_hmacs_first_and_legacy_hashes_after() {
+        let s = Sealer::from_base64(
+            &base64::engine::general_purpose::STANDARD.encode([3u8; 32]),
+            &[],
+        )
+        .unwrap();
+        let names = s.blind("ombud");
+        assert_eq!(names.len(), 2);
+        assert_ne!(names[0], names[1]);
+        assert_eq!(names, s.blind("ombud"), "stable");
+        assert_ne!(names[0], s.blind("ombud2")[0]);
     }
 
     #[test]

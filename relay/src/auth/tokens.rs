@@ -1,18 +1,13 @@
-//! Who is asking: ombud passwords (argon2), tokens (HS256 JWTs with a pinned
-//! algorithm, `exp`, `aud` and `iss`), and the extractors that run before a
-//! handler does.
+//! Tokens: HS256 JWTs with a pinned algorithm, `exp`, `aud` and `iss`
+//! checked. An ombud token and a party token can never stand in for each
+//! other (a party token names exactly one room; an ombud token none).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use protocol::Role;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::startup::AppState;
 
 const ISSUER: &str = "caucus-relay";
 const AUDIENCE: &str = "caucus";
@@ -116,61 +111,6 @@ fn describe(e: &jsonwebtoken::errors::Error) -> &'static str {
     }
 }
 
-pub fn hash_password(password: &str) -> String {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashing with default params cannot fail")
-        .to_string()
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-fn bearer(parts: &Parts) -> Result<&str, Error> {
-    parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Error::unauthorized("missing `Authorization: Bearer <token>` header"))
-}
-
-/// An authenticated ombud, extracted before the handler runs.
-pub struct OmbudAuth(pub Claims);
-
-impl FromRequestParts<AppState> for OmbudAuth {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let claims = state.tokens.verify(bearer(parts)?)?;
-        if claims.role != Role::Ombud {
-            return Err(Error::forbidden("this needs an ombud's token"));
-        }
-        Ok(OmbudAuth(claims))
-    }
-}
-
-/// An authenticated party, extracted before the handler runs.
-pub struct PartyAuth(pub Claims);
-
-impl FromRequestParts<AppState> for PartyAuth {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let claims = state.tokens.verify(bearer(parts)?)?;
-        if claims.role != Role::Party {
-            return Err(Error::forbidden("this needs a party's token"));
-        }
-        Ok(PartyAuth(claims))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,12 +136,5 @@ mod tests {
         // Expired.
         let old = t.issue(Uuid::new_v4(), Role::Ombud, None, Some("o".into()), 1000);
         assert!(t.verify(&old).is_err());
-    }
-
-    #[test]
-    fn passwords_verify_only_with_the_right_password() {
-        let h = hash_password("hunter22");
-        assert!(verify_password("hunter22", &h));
-        assert!(!verify_password("hunter23", &h));
     }
 }

@@ -1,0 +1,84 @@
+//! Extractors: each turns bad input into the documented error before a
+//! handler runs, so handlers see only well-formed, authenticated requests.
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use protocol::Role;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::auth::Claims;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// `Json`, but a bad body answers with our `{code: "invalid" | "too_large"}`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::TooLarge("request body too large".into()))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::invalid(
+                "send the body as JSON with `Content-Type: application/json`",
+            )),
+            Err(r) => Err(Error::invalid(r.body_text())),
+        }
+    }
+}
+
+/// A room id from the path; anything else is simply "no such room".
+pub struct RoomPath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for RoomPath {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let axum::extract::Path(id) = axum::extract::Path::<Uuid>::from_request_parts(parts, state)
+            .await
+            .map_err(|_: PathRejection| Error::not_found("no such room"))?;
+        Ok(RoomPath(id))
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, Error> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Error::unauthorized("missing `Authorization: Bearer <token>` header"))
+}
+
+/// An authenticated ombud, extracted before the handler runs.
+pub struct OmbudAuth(pub Claims);
+
+impl FromRequestParts<AppState> for OmbudAuth {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let claims = state.tokens.verify(bearer(parts)?)?;
+        if claims.role != Role::Ombud {
+            return Err(Error::forbidden("this needs an ombud's token"));
+        }
+        Ok(OmbudAuth(claims))
+    }
+}
+
+/// An authenticated party, extracted before the handler runs.
+pub struct PartyAuth(pub Claims);
+
+impl FromRequestParts<AppState> for PartyAuth {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let claims = state.tokens.verify(bearer(parts)?)?;
+        if claims.role != Role::Party {
+            return Err(Error::forbidden("this needs a party's token"));
+        }
+        Ok(PartyAuth(claims))
+    }
+}

@@ -1,0 +1,51 @@
+//! The HTTP API and the static web client. Handlers are short: extract,
+//! call the service, shape the answer. Errors become `{code, message}` bodies
+//! through [`crate::error::Error`]'s one mapping.
+//!
+//! - [`extract`]: extractors that turn bad input into the documented error
+//!   before a handler runs (JSON bodies, room ids, ombud and party tokens);
+//! - [`rooms`]: sign-in, rooms, invites, co-ombuds, settings, reports;
+//! - [`transcript`]: transcript downloads;
+//! - [`assets`]: the web client, compiled into the binary.
+
+mod assets;
+pub mod extract;
+mod rooms;
+mod transcript;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(rooms::readyz))
+        .route("/api/login", post(rooms::login))
+        .route(
+            "/api/rooms",
+            post(rooms::create_room).get(rooms::list_rooms),
+        )
+        .route(
+            "/api/rooms/{room_id}",
+            get(rooms::get_room).delete(rooms::delete_room),
+        )
+        .route("/api/rooms/{room_id}/parties", post(rooms::add_party))
+        .route("/api/rooms/{room_id}/ombuds", post(rooms::add_ombud))
+        .route(
+            "/api/rooms/{room_id}/categories",
+            put(rooms::set_categories),
+        )
+        .route("/api/rooms/{room_id}/terms", put(rooms::set_terms))
+        .route(
+            "/api/rooms/{room_id}/transcript",
+            get(transcript::room_transcript),
+        )
+        .route("/api/join", post(rooms::join))
+        .route("/api/office", get(rooms::office))
+        .route("/api/transcript", get(transcript::party_transcript))
+        .route("/api/reports/trends", get(rooms::trends))
+        .route("/ws", get(crate::ws::upgrade))
+        .fallback(assets::static_file)
+}

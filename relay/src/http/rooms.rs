@@ -1,0 +1,184 @@
+//! Sign-in, rooms, invites, co-ombuds, room settings, office settings and
+//! trend reports.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use protocol::rest::*;
+use serde::Deserialize;
+
+use super::extract::{ApiJson, OmbudAuth, RoomPath};
+use crate::error::{Error, Result};
+use crate::room::RoomDoc;
+use crate::state::AppState;
+
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    match state.rooms.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>> {
+    let a = state.accounts.login(&req.username, &req.password).await?;
+    Ok(Json(LoginResponse {
+        token: state.tokens.issue_ombud(a.id, &a.username),
+        ombud: a.info(),
+    }))
+}
+
+fn detail(doc: &RoomDoc) -> RoomDetail {
+    RoomDetail {
+        room: doc.info(),
+        participants: doc.participants(),
+        categories: doc.categories.clone(),
+        sensitive_terms: doc.sensitive_terms.clone(),
+    }
+}
+
+pub(super) async fn create_room(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+    ApiJson(req): ApiJson<CreateRoom>,
+) -> Result<(StatusCode, Json<RoomDetail>)> {
+    let account = state.accounts.of(&auth.0).await?;
+    let doc = state.rooms.create_room(&account, req).await?;
+    tracing::info!(room = %doc.id, "room created");
+    Ok((StatusCode::CREATED, Json(detail(&doc))))
+}
+
+pub(super) async fn list_rooms(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+) -> Result<Json<Vec<RoomDetail>>> {
+    let docs = state.rooms.rooms_of(auth.0.sub).await?;
+    Ok(Json(docs.iter().map(detail).collect()))
+}
+
+pub(super) async fn get_room(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+    RoomPath(room): RoomPath,
+) -> Result<Json<RoomDetail>> {
+    Ok(Json(detail(
+        &state.rooms.room_for_ombud(room, auth.0.sub).await?,
+    )))
+}
+
+pub(super) async fn delete_room(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+    RoomPath(room): RoomPath,
+) -> Result<StatusCode> {
+    state.rooms.delete_room(room, auth.0.sub).await?;
+    tracing::info!(%room, "room closed and erased");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn add_party(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+    RoomPath(room): RoomPath,
+    ApiJson(req): ApiJson<CreateParty>,
+) -> Result<(StatusCode, Json<PartyInvite>)> {
+    let (party_id, invite_code) = state
+        .rooms
+        .add_party(room, auth.0.sub, &req.display_name)
+        .await?;
+    let invite_url = format!("/join#{invite_code}");
+    Ok((
+        StatusCode::CREATED,
+        Json(PartyInvite {
+            party_id,
+            invite_code,
+            invite_url,
+        }),
+    ))
+}
+
+pub(super) async fn join(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<JoinRequest>,
+) -> Result<Json<JoinResponse>> {
+    let (doc, party_id) = state.rooms.join(&req.invite_code).await?;
+    tracing::info!(room = %doc.id, party = %party_id, "party joined");
+    let token = state.tokens.issue_party(party_id, doc.id, doc.expire_at_ms);
+    Ok(Json(JoinResponse {
+        token,
+        room_id: doc.id,
+        party_id,
+    }))
+}
+
+pub(super) async fn add_ombud(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+    RoomPath(room): RoomPath,
+    ApiJson(req): ApiJson<AddOmbud>,
+) -> Result<Json<RoomDetail>> {
+    state.rooms.room_for_ombud(room, auth.0.sub).await?;
+    let colleague = state
+        .accounts
+        .find(&req.username)
+        .await?
+        .ok_or_else(|| Error::not_found("no ombud with that username"))?;
+    let doc = state.rooms.add_ombud(room, auth.0.sub, &colleague).await?;
+    Ok(Json(detail(&doc)))
+}
+
+pub(super) async fn set_categories(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+    RoomPath(room): RoomPath,
+    ApiJson(req): ApiJson<SetList>,
+) -> Result<StatusCode> {
+    state
+        .rooms
+        .set_categories(room, auth.0.sub, req.items)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn set_terms(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+    RoomPath(room): RoomPath,
+    ApiJson(req): ApiJson<SetList>,
+) -> Result<StatusCode> {
+    state.rooms.set_terms(room, auth.0.sub, req.items).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn office(State(state): State<AppState>, _auth: OmbudAuth) -> Json<OfficeInfo> {
+    let o = state.rooms.office();
+    Json(OfficeInfo {
+        office_name: o.office_name.clone(),
+        notice: o.notice.clone(),
+        resources: o.resources.clone(),
+        categories: o.categories.clone(),
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct TrendsQuery {
+    from: String,
+    to: String,
+}
+
+pub(super) async fn trends(
+    State(state): State<AppState>,
+    _auth: OmbudAuth,
+    query: std::result::Result<Query<TrendsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TrendsReport>> {
+    let Query(q) = query.map_err(|_| Error::invalid("give `from` and `to` as YYYY-MM"))?;
+    Ok(Json(
+        state
+            .rooms
+            .trends(&q.from, &q.to, state.config.trend_threshold)
+            .await?,
+    ))
+}

@@ -1,0 +1,199 @@
+//! The pure room logic. [`apply`] never touches a socket or a store: the
+//! service layer loads what it asks for (see [`Flow::Need`]), calls it again,
+//! and commits the [`Outcome`] atomically. Each request type is an arm of
+//! `apply`; the arms live beside their kin in [`messages`], [`forwards`] and
+//! [`membership`].
+
+mod forwards;
+mod membership;
+mod messages;
+
+pub use membership::{add_ombud, add_party, create_room, join, set_categories, set_terms};
+
+use protocol::acks::{AckResult, SpansAck};
+use protocol::requests::Request;
+use protocol::{Channel, Role, ServerFrame};
+
+pub use super::audience::{audience, everyone, ombuds};
+pub use super::outcome::{Ctx, Flow, NewId, Now, Outcome, Signal, View};
+use super::records::*;
+use super::{redact, RoomError};
+
+/// Longest message body, in characters.
+pub const MAX_BODY_CHARS: usize = 16_000;
+const MAX_CLIENT_ID: usize = 128;
+
+/// May `actor` post (or show typing) in `channel`?
+pub(super) fn check_post(ctx: &Ctx, channel: Channel) -> Result<(), RoomError> {
+    match (ctx.actor.role, channel) {
+        (_, Channel::Joint) if !ctx.doc.joint_open => {
+            Err(RoomError::conflict("the joint session is not open"))
+        }
+        (_, Channel::Joint) => Ok(()),
+        (Role::Party, Channel::Private(p)) if p == ctx.actor.id => Ok(()),
+        (Role::Party, _) => Err(RoomError::forbidden(
+            "a party may only write in its own thread",
+        )),
+        (Role::Ombud, Channel::Private(p)) => match ctx.doc.party(p) {
+            Some(party) if !party.left => Ok(()),
+            Some(_) => Err(RoomError::conflict("that party has left the room")),
+            None => Err(RoomError::not_found("no such party in this room")),
+        },
+        (Role::Ombud, Channel::Notes) => Ok(()),
+    }
+}
+
+pub(super) fn check_body(body: &str) -> Result<(), RoomError> {
+    if body.trim().is_empty() {
+        return Err(RoomError::invalid("`body` must not be empty"));
+    }
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(RoomError::TooLarge(format!(
+            "`body` is over {MAX_BODY_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn require_ombud(ctx: &Ctx) -> Result<(), RoomError> {
+    if ctx.actor.role != Role::Ombud {
+        return Err(RoomError::forbidden("only an ombud may do that"));
+    }
+    Ok(())
+}
+
+pub(super) fn require_party(ctx: &Ctx) -> Result<(), RoomError> {
+    if ctx.actor.role != Role::Party {
+        return Err(RoomError::forbidden("only a party may do that"));
+    }
+    Ok(())
+}
+
+/// A message `actor` may see, or `not_found` (never revealing that it exists).
+pub(super) fn visible<'v>(
+    ctx: &Ctx,
+    m: Option<&'v MessageRec>,
+) -> Result<&'v MessageRec, RoomError> {
+    match m {
+        Some(m)
+            if !m.retracted
+                && (ctx.actor.role == Role::Ombud || m.recipients.contains(&ctx.actor.id)) =>
+        {
+            Ok(m)
+        }
+        _ => Err(RoomError::not_found("no such message")),
+    }
+}
+
+/// The author may change a message; any ombud of the room may change a relayed copy.
+pub(super) fn may_change(ctx: &Ctx, m: &MessageRec) -> bool {
+    m.author == ctx.actor.id || (m.relayed_from.is_some() && ctx.actor.role == Role::Ombud)
+}
+
+/// Applies one request. `new_id` mints ids (random in production, seeded in tests).
+pub fn apply(ctx: &Ctx, view: &View, req: &Request, new_id: NewId) -> Result<Outcome, Flow> {
+    match req {
+        Request::Hello(_) => {
+            Err(RoomError::invalid("`hello` is only valid as the first frame").into())
+        }
+        Request::Send {
+            channel,
+            body,
+            client_id,
+            shareable,
+        } => messages::send(
+            ctx, view, *channel, body, client_id, *shareable, None, new_id,
+        ),
+        Request::Forward {
+            source_message_id,
+            to,
+            body,
+        } => forwards::forward(ctx, view, *source_message_id, to, body, new_id),
+        Request::ForwardUpdate { forward_id, body } => {
+            require_ombud(ctx)?;
+            check_body(body)?;
+            let f = view
+                .forward(*forward_id)?
+                .ok_or_else(|| RoomError::not_found("no such forward"))?;
+            forwards::update_forward(ctx, view, f.clone(), body, new_id)
+        }
+        Request::ForwardWithdraw { forward_id } => forwards::withdraw(ctx, view, *forward_id),
+        Request::Consent {
+            forward_id,
+            revision,
+            decision,
+            note,
+        } => forwards::consent(
+            ctx,
+            view,
+            *forward_id,
+            *revision,
+            *decision,
+            note.as_deref(),
+            new_id,
+        ),
+        Request::Edit { message_id, body } => messages::edit(ctx, view, *message_id, body, new_id),
+        Request::Retract { message_id } => messages::retract(ctx, view, *message_id),
+        Request::Typing { channel } => {
+            check_post(ctx, *channel)?;
+            let to = audience(ctx.doc, *channel)
+                .into_iter()
+                .filter(|p| *p != ctx.actor.id)
+                .collect();
+            let frame = ServerFrame::Typing {
+                participant_id: ctx.actor.id,
+                channel: *channel,
+            };
+            Ok(Outcome {
+                signals: vec![Signal::Frame { to, frame }],
+                ..Outcome::default()
+            })
+        }
+        Request::Joint { open } => membership::joint(ctx, *open),
+        Request::Leave {} => membership::leave(ctx),
+        Request::AcknowledgeNotice {} => membership::acknowledge_notice(ctx),
+        Request::Refer {
+            party_id,
+            resource_id,
+            client_id,
+        } => {
+            require_ombud(ctx)?;
+            let resource = ctx
+                .office
+                .resources
+                .iter()
+                .find(|r| &r.id == resource_id)
+                .ok_or_else(|| RoomError::not_found("no such resource in the office list"))?;
+            let body = format!("{}: {}", resource.title, resource.url);
+            let cid = client_id
+                .clone()
+                .unwrap_or_else(|| format!("refer:{}", new_id()));
+            messages::send(
+                ctx,
+                view,
+                Channel::Private(*party_id),
+                &body,
+                &cid,
+                false,
+                Some(resource.clone()),
+                new_id,
+            )
+        }
+        Request::SuggestRedactions { message_id } => {
+            require_ombud(ctx)?;
+            let m = visible(ctx, view.message(*message_id)?)?;
+            let mut names: Vec<&str> = ctx
+                .doc
+                .parties
+                .iter()
+                .map(|p| p.display_name.as_str())
+                .collect();
+            names.extend(ctx.doc.ombuds.iter().map(|o| o.display_name.as_str()));
+            let spans = redact::suggest(&m.body, &names, &ctx.doc.sensitive_terms);
+            Ok(Outcome {
+                result: AckResult::Spans(SpansAck { spans }),
+                ..Outcome::default()
+            })
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The action loop: load the room and what the logic asks for, decide,
+//! seal, commit; on a version conflict, back off and start again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::RoomId;
+
+use super::Rooms;
+use crate::error::{Error, Result};
+use crate::room::logic::{Flow, Outcome, View};
+use crate::room::{Obj, RoomDoc};
+use crate::seal::{inbox_aad, obj_aad, room_aad};
+use crate::store::{Commit, CommitOutcome};
+
+/// How often an action is retried when another writer got to the room first.
+const MAX_ATTEMPTS: usize = 16;
+
+impl Rooms {
+    /// Runs `decide` against the current room until its outcome commits.
+    pub(super) async fn run<F>(&self, room: RoomId, mut decide: F) -> Result<Outcome>
+    where
+        F: FnMut(&RoomDoc, &View) -> Result<Outcome, Flow>,
+    {
+        let _turn = self.locks.lock(room).await;
+        for attempt in 0..MAX_ATTEMPTS {
+            let cached = if attempt == 0 {
+                self.docs.get(room)
+            } else {
+                None
+            };
+            let from_cache = cached.is_some();
+            let (version, doc) = match cached {
+                Some(hit) => hit,
+                None => {
+                    let Some((version, doc)) = self.load(room).await? else {
+                        self.docs.forget(room);
+                        return Err(Error::RoomClosed);
+                    };
+                    let doc = Arc::new(doc);
+                    self.docs.put(room, version, doc.clone());
+                    (version, doc)
+                }
+            };
+            let mut view = View::default();
+            let decided = loop {
+                match decide(&doc, &view) {
+                    Ok(out) => break Ok(out),
+                    Err(Flow::Need(keys)) => self.fill(room, &mut view, keys).await?,
+                    Err(Flow::NeedInbox(p)) => {
+                        let events = self.inbox(room, p).await?;
+                        view.inboxes
+                            .insert(p, events.into_iter().map(|(_, e)| e).collect());
+                    }
+                    Err(Flow::Fail(e)) => break Err(Error::from(e)),
+                }
+            };
+            // Only a commit proves a cached document current: a refusal or a
+            // read-only answer made from the cache is checked against the store.
+            let writes = matches!(&decided, Ok(out) if !out.writes_nothing());
+            if from_cache && !writes {
+                self.docs.forget(room);
+                continue;
+            }
+            let out = match decided {
+                Err(e) => return Err(e),
+                Ok(out) if !writes => return Ok(out),
+                Ok(out) => out,
+            };
+            if self.try_commit(room, version, doc, &out, attempt).await? {
+                self.count_trends(&out.trend_deltas).await?;
+                return Ok(out);
+            }
+        }
+        Err(Error::conflict(
+            "the room is too busy right now; please retry",
+        ))
+    }
+
+    pub(super) async fn fill(
+        &self,
+        room: RoomId,
+        view: &mut View,
+        keys: Vec<String>,
+    ) -> Result<()> {
+        let values = self.store.get_objects(room, &keys).await?;
+        for (k, v) in keys.into_iter().zip(values) {
+            let obj = match v {
+                Some(sealed) => Some(self.sealer.open::<Obj>(&obj_aad(room, &k), &sealed)?),
+                None => None,
+            };
+            view.objs.insert(k, obj);
+        }
+        Ok(())
+    }
+
+    /// Commits `out`, decided from the room at `version`, and caches the
+    /// document it leaves. On a conflict it drops the cached document, backs
+    /// off a little (jittered) and returns false: the caller starts again.
+    async fn try_commit(
+        &self,
+        room: RoomId,
+        version: u64,
+        doc: Arc<RoomDoc>,
+        out: &Outcome,
+        attempt: usize,
+    ) -> Result<bool> {
+        match self
+            .store
+            .commit(room, self.seal_outcome(room, version, out))
+            .await?
+        {
+            CommitOutcome::Committed { version, .. } => {
+                let doc = out.doc.clone().map(Arc::new).unwrap_or(doc);
+                self.docs.put(room, version, doc);
+                Ok(true)
+            }
+            CommitOutcome::Conflict => {
+                self.docs.forget(room);
+                let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(false)
+            }
+        }
+    }
+
+    fn seal_outcome(&self, room: RoomId, version: u64, out: &Outcome) -> Commit {
+        Commit {
+            expect_version: version,
+            doc: out
+                .doc
+                .as_ref()
+                .map(|d| self.sealer.seal(&room_aad(room), d)),
+            puts: out
+                .puts
+                .iter()
+                .map(|(k, o)| (k.clone(), self.sealer.seal(&obj_aad(room, k), o)))
+                .collect(),
+            deliveries: out
+                .deliveries
+                .iter()
+                .map(|(p, e)| (*p, self.sealer.seal(&inbox_aad(room, *p), e)))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! `AppState`: everything a handler may need, cheap to clone, passed with
+//! axum's `State` extractor. Nothing global.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::auth::{Accounts, Tokens};
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::service::Rooms;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub rooms: Arc<Rooms>,
+    pub accounts: Arc<Accounts>,
+    pub tokens: Arc<Tokens>,
+    pub hub: Arc<Hub>,
+    pub conn_limit: Arc<Semaphore>,
+    /// Cancelled at shutdown: every connection closes with 1012.
+    pub cancel: CancellationToken,
+    /// Tracks websocket tasks, which axum's graceful shutdown does not wait for.
+    pub tracker: TaskTracker,
+    pub node: Uuid,
+}

@@ -1,0 +1,473 @@
+//! The Redis store: all state in Redis, so any number of stateless relay
+//! nodes can share it.
+//!
+//! Key layout (`P` is the configured prefix, `R` a room id; the braces make
+//! `{R}` the Redis Cluster hash tag, so one room's keys share one slot and
+//! one script may touch them all):
+//!
+//! | key                 | type   | holds                                        |
+//! |---------------------|--------|----------------------------------------------|
+//! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms) |
+//! | `P:{R}:o`           | hash   | room objects by caller key                   |
+//! | `P:{R}:inv`         | hash   | invite code -> `+value` (live) or `-` (spent) |
+//! | `P:{R}:in:<participant>` | stream | inbox; entry id `<seq>-0`, field `e`     |
+//! | `P:accounts`        | hash   | ombud accounts by keyed hash of username     |
+//! | `P:counters`        | hash   | aggregate counters                           |
+//!
+//! Channel `P:{R}:n` carries the room's notifications. Every key of a room
+//! expires at the same absolute time (`x`, set by `create_room`), and there
+//! is no index outside the room: listings and deletion find keys with SCAN,
+//! so nothing of a deleted or expired room remains.
+//!
+//! Everything that writes more than one key, or must check before it writes,
+//! is one Lua script, so it is atomic without WATCH. A commit's
+//! notification is published by the same script, so a committed event is
+//! always announced.
+//!
+//! Availability: every operation is bounded by [`OP_TIMEOUT`] and fails with
+//! [`StoreError::Unavailable`] while Redis is unreachable. The command
+//! connection ([`ConnectionManager`]) reconnects on the next command after
+//! a failure; the pub/sub connection is kept by a background task that
+//! reconnects with backoff and subscribes every watched room again.
+
+//!
+//! The files: [`keys`] (names), [`scripts`] (the Lua, in `lua/`),
+//! [`pubsub`] (the notification connection), [`notify`] (the notification
+//! wire format) and [`ops`] (error mapping, time bound, SCAN).
+
+mod keys;
+mod notify;
+mod ops;
+mod pubsub;
+mod scripts;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{cmd, Client};
+use async_trait::async_trait;
+use tokio::sync::{mpsc, Mutex as AsyncMutex};
+use uuid::Uuid;
+
+use super::*;
+use keys::KeySpace;
+use notify::{KIND_DELETED, KIND_DELIVERED, KIND_SIGNAL};
+use ops::{corrupt, entry_seq, parse_entry, scan, within, StreamEntry};
+use pubsub::{lock, reconnecting, run_subscriber, subscribe_all, Shared, Subscriptions};
+use scripts::{COMMIT, CREATE_ROOM, DELETE_ROOM, PUT_INVITE, TAKE_INVITE};
+
+/// Connecting may take at most this long; a refused connection fails at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    keys: KeySpace,
+    node_id: Uuid,
+    shared: Arc<Shared>,
+    subscriber: tokio::task::JoinHandle<()>,
+}
+
+impl RedisStore {
+    /// Connect to `url` (`redis://host:port`, `redis+unix:///path` or
+    /// `unix:///path`). `prefix` namespaces every key; it must not contain
+    /// braces, which would steal the room's hash tag. `node_id` goes into
+    /// every notification this node publishes.
+    pub async fn connect(url: &str, prefix: &str, node_id: Uuid) -> StoreResult<RedisStore> {
+        if prefix.contains(['{', '}']) {
+            return Err(StoreError::Config(format!(
+                "redis key prefix {prefix:?} must not contain braces"
+            )));
+        }
+        let client =
+            Client::open(url).map_err(|e| StoreError::Config(format!("invalid redis url: {e}")))?;
+        // No retries inside the manager: its first retry waits a full second.
+        // A failed command fails fast and the next one reconnects.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_number_of_retries(0);
+        let conn =
+            within(async { Ok(ConnectionManager::new_with_config(client.clone(), config).await?) })
+                .await?;
+        let keys = KeySpace {
+            prefix: prefix.to_string(),
+        };
+        let shared = Arc::new(Shared {
+            subs: AsyncMutex::new(Subscriptions {
+                rooms: HashSet::new(),
+                sink: None,
+            }),
+            listeners: StdMutex::new(Vec::new()),
+        });
+        let (sink, stream) = subscribe_all(&client, &keys, &shared).await?;
+        let subscriber = tokio::spawn(run_subscriber(
+            client,
+            keys.clone(),
+            shared.clone(),
+            sink,
+            stream,
+        ));
+        Ok(RedisStore {
+            conn,
+            keys,
+            node_id,
+            shared,
+            subscriber,
+        })
+    }
+
+    fn head(&self, kind: u8) -> Vec<u8> {
+        notify::head(kind, self.node_id)
+    }
+
+    /// Delete the room's doc and `keys` in one script; announces the
+    /// deletion and returns true if the doc existed.
+    async fn delete_keys(&self, room: RoomId, keys: Vec<String>) -> StoreResult<bool> {
+        let doc = self.keys.doc(room);
+        let mut call = DELETE_ROOM.key(&doc);
+        for key in keys.iter().filter(|k| **k != doc) {
+            call.key(key);
+        }
+        call.arg(self.keys.channel(room))
+            .arg(self.head(KIND_DELETED));
+        let mut conn = self.conn.clone();
+        within(async move {
+            let existed: i64 = call.invoke_async(&mut conn).await?;
+            Ok(existed == 1)
+        })
+        .await
+    }
+
+    /// Every key of the room that exists now.
+    async fn room_keys(&self, room: RoomId) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let pattern = self.keys.room_pattern(room);
+        within(async move { Ok(scan(&mut conn, &pattern).await?) }).await
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.subscriber.abort();
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        within(async move {
+            let _: String = cmd("PING").query_async(&mut conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_account(&self, username: &str, value: Vec<u8>) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.accounts();
+        within(async move {
+            let _: i64 = cmd("HSET")
+                .arg(key)
+                .arg(username)
+                .arg(value)
+                .query_async(&mut conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_account(&self, username: &str) -> StoreResult<Option<Vec<u8>>> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.accounts();
+        within(async move {
+            Ok(cmd("HGET")
+                .arg(key)
+                .arg(username)
+                .query_async(&mut conn)
+                .await?)
+        })
+        .await
+    }
+
+    async fn account_count(&self) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.accounts();
+        within(async move { Ok(cmd("HLEN").arg(key).query_async(&mut conn).await?) }).await
+    }
+
+    async fn create_room(
+        &self,
+        room: RoomId,
+        doc: Vec<u8>,
+        expire_at_ms: i64,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn.clone();
+        let mut call = CREATE_ROOM.key(self.keys.doc(room));
+        call.arg(doc).arg(expire_at_ms);
+        within(async move {
+            let created: i64 = call.invoke_async(&mut conn).await?;
+            Ok(created == 1)
+        })
+        .await
+    }
+
+    async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.doc(room);
+        within(async move {
+            let (version, doc): (Option<u64>, Option<Vec<u8>>) = cmd("HMGET")
+                .arg(key)
+                .arg("v")
+                .arg("d")
+                .query_async(&mut conn)
+                .await?;
+            match (version, doc) {
+                (None, _) => Ok(None),
+                (Some(version), Some(doc)) => Ok(Some(Versioned { version, doc })),
+                (Some(_), None) => Err(corrupt("room document")),
+            }
+        })
+        .await
+    }
+
+    async fn list_rooms(&self) -> StoreResult<Vec<RoomId>> {
+        let mut conn = self.conn.clone();
+        let pattern = self.keys.docs_pattern();
+        let doc_keys = within(async move { Ok(scan(&mut conn, &pattern).await?) }).await?;
+        Ok(doc_keys
+            .iter()
+            .filter_map(|key| self.keys.parse_room(key, "doc"))
+            .collect())
+    }
+
+    async fn get_objects(
+        &self,
+        room: RoomId,
+        keys: &[String],
+    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let key = self.keys.objects(room);
+        within(async move {
+            let values: Vec<Option<Vec<u8>>> = cmd("HMGET")
+                .arg(key)
+                .arg(keys)
+                .query_async(&mut conn)
+                .await?;
+            if values.len() != keys.len() {
+                return Err(corrupt("HMGET reply"));
+            }
+            Ok(values)
+        })
+        .await
+    }
+
+    async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome> {
+        let mut call = COMMIT.key(self.keys.doc(room));
+        call.key(self.keys.objects(room))
+            .arg(commit.expect_version)
+            .arg(self.keys.channel(room))
+            .arg(self.head(KIND_DELIVERED));
+        match commit.doc {
+            Some(doc) => call.arg("1").arg(doc),
+            None => call.arg("0").arg(""),
+        };
+        call.arg(commit.puts.len());
+        for (key, value) in commit.puts {
+            call.arg(key).arg(value);
+        }
+        for (participant, payload) in commit.deliveries {
+            call.key(self.keys.inbox(room, participant))
+                .arg(participant.as_bytes().as_slice())
+                .arg(payload);
+        }
+        let mut conn = self.conn.clone();
+        within(async move {
+            let reply: Option<Vec<u64>> = call.invoke_async(&mut conn).await?;
+            let Some(reply) = reply else {
+                return Ok(CommitOutcome::Conflict);
+            };
+            let (version, seqs) = reply.split_first().ok_or_else(|| corrupt("commit reply"))?;
+            Ok(CommitOutcome::Committed {
+                version: *version,
+                seqs: seqs.to_vec(),
+            })
+        })
+        .await
+    }
+
+    async fn read_inbox(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let key = self.keys.inbox(room, participant);
+        within(async move {
+            let entries: Vec<StreamEntry> = cmd("XRANGE")
+                .arg(key)
+                .arg(format!("{first}-0"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(limit)
+                .query_async(&mut conn)
+                .await?;
+            entries.into_iter().map(parse_entry).collect()
+        })
+        .await
+    }
+
+    async fn inbox_head(&self, room: RoomId, participant: ParticipantId) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.inbox(room, participant);
+        within(async move {
+            let newest: Vec<StreamEntry> = cmd("XREVRANGE")
+                .arg(key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn)
+                .await?;
+            newest.first().map_or(Ok(0), |(id, _)| entry_seq(id))
+        })
+        .await
+    }
+
+    async fn delete_room(&self, room: RoomId) -> StoreResult<bool> {
+        let existed = self.delete_keys(room, self.room_keys(room).await?).await?;
+        if existed {
+            // Every write to a room needs its doc, which is gone now, so one
+            // more SCAN finds any inbox a commit created between the first
+            // SCAN and the deletion.
+            let stragglers = self.room_keys(room).await?;
+            if !stragglers.is_empty() {
+                self.delete_keys(room, stragglers).await?;
+            }
+        }
+        Ok(existed)
+    }
+
+    async fn put_invite(&self, room: RoomId, code_key: &str, value: Vec<u8>) -> StoreResult<()> {
+        let mut live = Vec::with_capacity(value.len() + 1);
+        live.push(b'+');
+        live.extend_from_slice(&value);
+        let mut call = PUT_INVITE.key(self.keys.doc(room));
+        call.key(self.keys.invites(room)).arg(code_key).arg(live);
+        let mut conn = self.conn.clone();
+        within(async move {
+            let _: i64 = call.invoke_async(&mut conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_invite(&self, room: RoomId, code_key: &str) -> StoreResult<InviteTake> {
+        let mut call = TAKE_INVITE.key(self.keys.invites(room));
+        call.arg(code_key);
+        let mut conn = self.conn.clone();
+        within(async move {
+            let before: Option<Vec<u8>> = call.invoke_async(&mut conn).await?;
+            match before.as_deref() {
+                None => Ok(InviteTake::Unknown),
+                Some(b"-") => Ok(InviteTake::AlreadyUsed),
+                Some([b'+', value @ ..]) => Ok(InviteTake::Taken(value.to_vec())),
+                Some(_) => Err(corrupt("invite")),
+            }
+        })
+        .await
+    }
+
+    async fn incr_counter(&self, field: &str, by: i64) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.counters();
+        within(async move {
+            let _: i64 = cmd("HINCRBY")
+                .arg(key)
+                .arg(field)
+                .arg(by)
+                .query_async(&mut conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn counters(&self) -> StoreResult<Vec<(String, i64)>> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.counters();
+        within(async move {
+            let all: HashMap<String, i64> = cmd("HGETALL").arg(key).query_async(&mut conn).await?;
+            Ok(all.into_iter().collect())
+        })
+        .await
+    }
+
+    async fn watch(&self, room: RoomId) -> StoreResult<()> {
+        let channel = self.keys.channel(room);
+        within(async {
+            let mut subs = self.shared.subs.lock().await;
+            let mut sink = subs.sink.clone().ok_or_else(reconnecting)?;
+            if subs.rooms.contains(&room) {
+                // Subscribed and confirmed already, on this pub/sub connection
+                // (a reconnect resubscribes every room before it is usable).
+                return Ok(());
+            }
+            // Resolves on the server's confirmation, so the subscription is live.
+            sink.subscribe(&channel).await?;
+            subs.rooms.insert(room);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unwatch(&self, room: RoomId) -> StoreResult<()> {
+        let channel = self.keys.channel(room);
+        within(async {
+            let mut subs = self.shared.subs.lock().await;
+            // Forgotten first: a reconnect will not subscribe it again, and a
+            // lost connection has dropped the subscription already.
+            subs.rooms.remove(&room);
+            if let Some(mut sink) = subs.sink.clone() {
+                sink.unsubscribe(&channel).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn signal(&self, room: RoomId, payload: Vec<u8>) -> StoreResult<()> {
+        let mut message = self.head(KIND_SIGNAL);
+        message.extend_from_slice(&payload);
+        let mut conn = self.conn.clone();
+        let channel = self.keys.channel(room);
+        within(async move {
+            let _: i64 = cmd("PUBLISH")
+                .arg(channel)
+                .arg(message)
+                .query_async(&mut conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn notifications(&self) -> mpsc::UnboundedReceiver<Notification> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.shared.listeners).push(tx);
+        rx
+    }
+}

@@ -1,0 +1,83 @@
+//! Small helpers every command shares: the error mapping, the time bound,
+//! SCAN, and reading inbox stream entries.
+
+use std::future::Future;
+
+use redis::aio::ConnectionManager;
+use redis::{cmd, ErrorKind, RedisError, RedisResult};
+
+use crate::store::{StoreError, StoreResult, OP_TIMEOUT};
+
+const SCAN_COUNT: usize = 1000;
+
+impl From<RedisError> for StoreError {
+    fn from(e: RedisError) -> Self {
+        // A reply of the wrong shape means the data is not what this code
+        // wrote. The message is left out: it may quote stored bytes.
+        if e.kind() == ErrorKind::TypeError {
+            return StoreError::Corrupt("unexpected reply from redis".into());
+        }
+        if let Some(code @ ("WRONGTYPE" | "CORRUPT")) = e.code() {
+            return StoreError::Corrupt(format!("redis answered {code}"));
+        }
+        StoreError::Unavailable(format!("redis: {e}"))
+    }
+}
+
+pub(super) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("malformed {what} in redis"))
+}
+
+/// Bound an operation by [`OP_TIMEOUT`], so callers fail fast while Redis
+/// is down instead of queueing behind a dead connection.
+pub(super) async fn within<T>(op: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    tokio::time::timeout(OP_TIMEOUT, op)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "redis did not answer in time".into(),
+            ))
+        })
+}
+
+pub(super) async fn scan(conn: &mut ConnectionManager, pattern: &str) -> RedisResult<Vec<String>> {
+    let mut found = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query_async(conn)
+            .await?;
+        found.extend(keys);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    // SCAN may return a key more than once.
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
+}
+
+/// An inbox stream entry as XRANGE returns it: `(id, [field, value, ...])`.
+pub(super) type StreamEntry = (String, Vec<Vec<u8>>);
+
+pub(super) fn entry_seq(id: &str) -> StoreResult<u64> {
+    id.strip_suffix("-0")
+        .and_then(|seq| seq.parse().ok())
+        .ok_or_else(|| corrupt("inbox entry id"))
+}
+
+pub(super) fn parse_entry((id, fields): StreamEntry) -> StoreResult<(u64, Vec<u8>)> {
+    let seq = entry_seq(&id)?;
+    let mut fields = fields.into_iter();
+    match (fields.next(), fields.next(), fields.next()) {
+        (Some(name), Some(payload), None) if name == b"e" => Ok((seq, payload)),
+        _ => Err(corrupt("inbox entry")),
+    }
+}

@@ -1,0 +1,138 @@
+//! The pub/sub side: one connection per node, subscribed to the channels of
+//! the rooms this node has connections in; kept alive with pings, and on
+//! loss re-established with backoff, every room subscribed again, and
+//! `Resync` sent so connections re-read their inboxes.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use futures_util::future::try_join_all;
+use futures_util::StreamExt;
+use redis::aio::{PubSubSink, PubSubStream};
+use redis::{Client, Msg, Value};
+use tokio::sync::{mpsc, Mutex as AsyncMutex};
+
+use super::keys::KeySpace;
+use super::notify::decode_notification;
+use super::ops::within;
+use crate::store::{Notification, RoomId, StoreError, StoreResult, OP_TIMEOUT};
+
+/// How often the pub/sub connection is pinged, so that a silently dead
+/// connection (no FIN, e.g. a network partition) is noticed and replaced.
+const KEEPALIVE: Duration = Duration::from_secs(5);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// State shared with the subscriber task.
+pub(super) struct Shared {
+    /// Held across SUBSCRIBE round trips, so a watch and a reconnect never
+    /// interleave: every room in `rooms` is subscribed on the current sink.
+    pub(super) subs: AsyncMutex<Subscriptions>,
+    pub(super) listeners: StdMutex<Vec<mpsc::UnboundedSender<Notification>>>,
+}
+
+pub(super) struct Subscriptions {
+    pub(super) rooms: HashSet<RoomId>,
+    /// `None` while the pub/sub connection is being re-established.
+    pub(super) sink: Option<PubSubSink>,
+}
+
+pub(super) fn reconnecting() -> StoreError {
+    StoreError::Unavailable("redis notification connection is reconnecting".into())
+}
+
+pub(super) fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Only pushes and sends happen under this lock; a panic cannot leave it
+    // half-updated.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Open a pub/sub connection and subscribe every watched room on it, then
+/// make it the connection `watch` uses.
+pub(super) async fn subscribe_all(
+    client: &Client,
+    keys: &KeySpace,
+    shared: &Shared,
+) -> StoreResult<(PubSubSink, PubSubStream)> {
+    within(async {
+        let (sink, stream) = client.get_async_pubsub().await?.split();
+        let mut subs = shared.subs.lock().await;
+        // One channel per SUBSCRIBE: the sink matches each request with one
+        // confirmation, so a multi-channel SUBSCRIBE would confuse it.
+        try_join_all(subs.rooms.iter().map(|room| {
+            let mut sink = sink.clone();
+            let channel = keys.channel(*room);
+            async move { sink.subscribe(channel).await }
+        }))
+        .await?;
+        subs.sink = Some(sink.clone());
+        Ok((sink, stream))
+    })
+    .await
+}
+
+/// Reads notifications until the store is dropped; whenever the pub/sub
+/// connection is lost it reconnects with backoff and resubscribes.
+pub(super) async fn run_subscriber(
+    client: Client,
+    keys: KeySpace,
+    shared: Arc<Shared>,
+    mut sink: PubSubSink,
+    mut stream: PubSubStream,
+) {
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    loop {
+        loop {
+            tokio::select! {
+                message = stream.next() => match message {
+                    Some(message) => shared.dispatch(&keys, &message),
+                    None => break,
+                },
+                _ = keepalive.tick() => {
+                    let pong = tokio::time::timeout(OP_TIMEOUT, sink.ping::<Value>()).await;
+                    if !matches!(pong, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+            }
+        }
+        shared.subs.lock().await.sink = None;
+        tracing::warn!("redis notification connection lost; reconnecting");
+        let mut delay = MIN_BACKOFF;
+        (sink, stream) = loop {
+            tokio::time::sleep(delay).await;
+            match subscribe_all(&client, &keys, &shared).await {
+                Ok(connection) => break connection,
+                Err(error) => {
+                    tracing::debug!(%error, "redis notification reconnect failed");
+                    delay = (delay * 2).min(MAX_BACKOFF);
+                }
+            }
+        };
+        tracing::info!("redis notification connection restored");
+        // Anything published while we were away was lost: tell every watched
+        // room's connections to re-read their inboxes.
+        let rooms: Vec<RoomId> = shared.subs.lock().await.rooms.iter().copied().collect();
+        let mut listeners = lock(&shared.listeners);
+        for room in rooms {
+            listeners.retain(|tx| tx.send(Notification::Resync { room }).is_ok());
+        }
+    }
+}
+
+impl Shared {
+    fn dispatch(&self, keys: &KeySpace, message: &Msg) {
+        let Some(room) = keys.parse_room(message.get_channel_name(), "n") else {
+            tracing::warn!("ignoring message on an unexpected redis channel");
+            return;
+        };
+        match decode_notification(room, message.get_payload_bytes()) {
+            Ok((origin, notification)) => {
+                tracing::trace!(%room, %origin, "notification");
+                lock(&self.listeners).retain(|tx| tx.send(notification.clone()).is_ok());
+            }
+            Err(error) => tracing::warn!(%room, error, "ignoring malformed notification"),
+        }
+    }
+}

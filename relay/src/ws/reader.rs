@@ -1,0 +1,231 @@
+//! The request half of a connection: parses, rate-limits and answers client
+//! frames. It never writes to the socket itself, so a request waiting on the
+//! store never stops the writer from draining this connection's queue.
+
+use std::time::Instant;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
+use protocol::{ClientFrame, CloseCode, ReqId, Request, Role, ServerFrame};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::writer::{error_frame, frame_text, Next, Out};
+use crate::error::Error;
+use crate::room::{Actor, RoomDoc};
+use crate::state::AppState;
+
+/// A token bucket: `rate` per second, up to `burst` at once.
+struct RateLimit {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl RateLimit {
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The request half: parses and answers client frames. It never writes to
+/// the socket itself, so a request waiting on the store never stops the
+/// writer from draining this connection's queue.
+pub(super) struct Requests {
+    state: AppState,
+    room: Uuid,
+    actor: Actor,
+    out: mpsc::Sender<Out>,
+}
+
+/// The `req` of a frame, if it has a readable one (for answering errors).
+fn req_of(text: &str) -> Option<ReqId> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    serde_json::from_value(v.get("req")?.clone()).ok()
+}
+
+impl Requests {
+    pub(super) fn new(state: AppState, room: Uuid, actor: Actor, out: mpsc::Sender<Out>) -> Self {
+        Requests {
+            state,
+            room,
+            actor,
+            out,
+        }
+    }
+
+    /// Tells the room this participant is here.
+    pub(super) async fn arrived(&self, doc: &RoomDoc) {
+        let me = &self.actor;
+        self.state.hub.presence(doc, me.id, me.role, true).await;
+    }
+
+    /// The welcome frame and the inbox head it announces.
+    pub(super) async fn welcome_frame(
+        &self,
+        doc: &RoomDoc,
+    ) -> Result<(ServerFrame, u64), CloseCode> {
+        let head = self
+            .state
+            .rooms
+            .inbox_head(self.room, self.actor.id)
+            .await
+            .map_err(|e| e.close_code())?;
+        let notice = (self.actor.role == Role::Party
+            && !doc
+                .party(self.actor.id)
+                .is_some_and(|p| p.notice_acknowledged))
+        .then(|| protocol::Notice {
+            office_name: self.state.rooms.office().office_name.clone(),
+            text: self.state.rooms.office().notice.clone(),
+        });
+        let frame = ServerFrame::Welcome {
+            participant: self.actor.info(),
+            room: doc.info(),
+            seq: head,
+            notice,
+            node: self.state.node,
+        };
+        Ok((frame, head))
+    }
+
+    /// Hands a frame to the writer; false once the writer has gone.
+    async fn send(&self, msg: Message) -> Next {
+        match self.out.send(Out::Frame(Box::new(msg))).await {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Close(CloseCode::Normal, "writer gone"),
+        }
+    }
+
+    /// Reads client frames until the client goes or a request ends the connection.
+    pub(super) async fn read(&self, mut stream: SplitStream<WebSocket>) {
+        let config = &self.state.config;
+        let mut limiter = RateLimit {
+            tokens: f64::from(config.rate_burst),
+            last: Instant::now(),
+            rate: f64::from(config.rate_per_sec),
+            burst: f64::from(config.rate_burst),
+        };
+        loop {
+            let next = match stream.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if limiter.allow() {
+                        self.on_text(text.as_str()).await
+                    } else {
+                        self.send(error_frame(req_of(text.as_str()), &Error::RateLimited))
+                            .await
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let e = Error::invalid("binary frames are not supported; send JSON text");
+                    self.send(error_frame(None, &e)).await
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => Next::Continue,
+                Some(Ok(Message::Close(_))) | None => return,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "websocket read failed");
+                    // Over the hard cap the socket layer refuses the frame itself.
+                    if over_hard_cap(e) {
+                        Next::Close(CloseCode::MessageTooBig, "frame over the hard size cap")
+                    } else {
+                        return;
+                    }
+                }
+            };
+            if let Next::Close(code, why) = next {
+                let _ = self.out.send(Out::Close(code, why)).await;
+                return;
+            }
+        }
+    }
+
+    async fn on_text(&self, text: &str) -> Next {
+        if text.len() > self.state.config.max_frame_bytes {
+            let e = Error::TooLarge(format!(
+                "frame is over {} bytes",
+                self.state.config.max_frame_bytes
+            ));
+            return self.send(error_frame(req_of(text), &e)).await;
+        }
+        let value: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let e = Error::invalid(format!("malformed JSON: {e}"));
+                return self.send(error_frame(None, &e)).await;
+            }
+        };
+        let req: Option<ReqId> = value
+            .get("req")
+            .and_then(|r| serde_json::from_value(r.clone()).ok());
+        let frame: ClientFrame = match serde_json::from_value(value) {
+            Ok(f) => f,
+            Err(e) => {
+                let e = Error::invalid(describe_parse_error(&e.to_string()));
+                return self.send(error_frame(req, &e)).await;
+            }
+        };
+        let kind = frame.request.kind();
+        let started = Instant::now();
+        let result = self
+            .state
+            .rooms
+            .act(self.room, self.actor.id, self.actor.role, &frame.request)
+            .await;
+        tracing::trace!(
+            kind,
+            micros = started.elapsed().as_micros() as u64,
+            "request handled"
+        );
+        match result {
+            Ok(out) => {
+                self.state.hub.publish(self.room, out.signals).await;
+                let ack = frame_text(&ServerFrame::Ack {
+                    req: frame.req,
+                    result: out.result,
+                });
+                match self.send(ack).await {
+                    Next::Continue if matches!(frame.request, Request::Leave {}) => {
+                        Next::Close(CloseCode::Normal, "you left the room")
+                    }
+                    other => other,
+                }
+            }
+            Err(e) => {
+                tracing::debug!(kind, code = e.code().as_str(), "request refused");
+                let answer = self.send(error_frame(frame.req, &e)).await;
+                if matches!(e, Error::RoomClosed) {
+                    return Next::Close(e.close_code(), "the room is closed");
+                }
+                answer
+            }
+        }
+    }
+}
+
+/// serde's messages name the problem; drop serde's line/column noise for a
+/// frame the client sent as one line anyway.
+fn describe_parse_error(raw: &str) -> String {
+    let msg = raw.split(" at line ").next().unwrap_or(raw);
+    format!("invalid frame: {msg}")
+}
+
+/// Did the socket layer refuse a frame over the hard size cap?
+fn over_hard_cap(e: axum::Error) -> bool {
+    use tungstenite::error::{CapacityError, Error as WsError};
+    matches!(
+        e.into_inner().downcast_ref::<WsError>(),
+        Some(WsError::Capacity(CapacityError::MessageTooLong { .. }))
+    )
+}

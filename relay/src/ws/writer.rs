@@ -1,0 +1,251 @@
+//! The sending half of a connection: the only code that writes to the
+//! socket. It drains the hub queue and the request side's answers, writes
+//! every frame that is ready, then flushes once; and it owns `last`, the
+//! newest `seq` sent, so events go out strictly in order, exactly once.
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::SplitSink;
+use futures_util::SinkExt;
+use protocol::envelope::event_frame_text;
+use protocol::{CloseCode, ReqId, ServerFrame};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::hub::ConnMsg;
+use crate::state::AppState;
+
+const REPLAY_PAGE: usize = 512;
+
+type Sink = SplitSink<WebSocket, Message>;
+
+pub(super) async fn close(sink: &mut Sink, code: CloseCode, reason: &str) {
+    let frame = CloseFrame {
+        code: code.code(),
+        reason: Utf8Bytes::from(reason),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = sink.close().await;
+}
+
+pub(super) fn frame_text(frame: &ServerFrame) -> Message {
+    Message::text(serde_json::to_string(frame).expect("frames serialise"))
+}
+
+/// An `error` frame answering `req`; what the requester is not told is logged.
+pub(super) fn error_frame(req: Option<ReqId>, e: &Error) -> Message {
+    e.log();
+    frame_text(&ServerFrame::Error {
+        req,
+        code: e.code(),
+        message: e.public_message(),
+    })
+}
+
+/// What the request side hands the writer.
+pub(super) enum Out {
+    /// Boxed: every connection's queue allocates its slots up front.
+    Frame(Box<Message>),
+    /// Close with this code (after everything queued before it).
+    Close(CloseCode, &'static str),
+}
+
+/// Frames the request side may queue before it waits for the writer.
+pub(super) const OUT_QUEUE: usize = 32;
+
+/// What to do after handling something.
+pub(super) enum Next {
+    Continue,
+    Close(CloseCode, &'static str),
+}
+
+pub(super) struct Writer {
+    state: AppState,
+    room: Uuid,
+    participant: Uuid,
+    sink: Sink,
+    last: u64,
+}
+
+impl Writer {
+    pub(super) fn new(state: AppState, room: Uuid, participant: Uuid, sink: Sink) -> Self {
+        Writer {
+            state,
+            room,
+            participant,
+            sink,
+            last: 0,
+        }
+    }
+
+    /// Sends the welcome and the replay, then live frames until the
+    /// connection ends; always says goodbye with a close frame it can name.
+    pub(super) async fn run(
+        mut self,
+        welcome: Result<(ServerFrame, u64), CloseCode>,
+        since: u64,
+        mut rx: mpsc::Receiver<ConnMsg>,
+        mut out_rx: mpsc::Receiver<Out>,
+    ) {
+        let ended = match self.start(welcome, since).await {
+            Err(code) => Some((code, "could not load your inbox; retry")),
+            Ok(()) => self.live(&mut rx, &mut out_rx).await,
+        };
+        if let Some((code, why)) = ended {
+            close(&mut self.sink, code, why).await;
+        }
+    }
+
+    async fn start(
+        &mut self,
+        welcome: Result<(ServerFrame, u64), CloseCode>,
+        since: u64,
+    ) -> Result<(), CloseCode> {
+        let (frame, head) = welcome?;
+        self.feed(frame_text(&frame)).await?;
+        // A `since` beyond the inbox is a client bug; replay from what exists.
+        self.last = since.min(head);
+        self.catch_up(head).await?;
+        self.flush().await
+    }
+
+    /// Live traffic: wait for something to send, send all that is ready, flush.
+    async fn live(
+        &mut self,
+        rx: &mut mpsc::Receiver<ConnMsg>,
+        out_rx: &mut mpsc::Receiver<Out>,
+    ) -> Option<(CloseCode, &'static str)> {
+        let cancel = self.state.cancel.clone();
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return Some((CloseCode::Restart, "relay restarting; reconnect")),
+                msg = rx.recv() => match msg {
+                    // The hub dropped us: our queue was full.
+                    None => return Some((CloseCode::TooSlow, "too slow to read; reconnect with since")),
+                    Some(m) => self.on_hub(m).await,
+                },
+                out = out_rx.recv() => match out {
+                    // The request side is gone: the client left.
+                    None => return None,
+                    Some(o) => self.on_out(o).await,
+                },
+            };
+            if let Next::Close(code, why) = next {
+                return Some((code, why));
+            }
+            // Everything else already waiting goes out in the same flush.
+            loop {
+                let next = if let Ok(m) = rx.try_recv() {
+                    self.on_hub(m).await
+                } else if let Ok(o) = out_rx.try_recv() {
+                    self.on_out(o).await
+                } else {
+                    break;
+                };
+                if let Next::Close(code, why) = next {
+                    return Some((code, why));
+                }
+            }
+            if self.flush().await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    async fn feed(&mut self, msg: Message) -> Result<(), CloseCode> {
+        self.sink.feed(msg).await.map_err(|_| CloseCode::Normal)
+    }
+
+    async fn flush(&mut self) -> Result<(), CloseCode> {
+        self.sink.flush().await.map_err(|_| CloseCode::Normal)
+    }
+
+    fn next_of(r: Result<(), CloseCode>) -> Next {
+        match r {
+            Ok(()) => Next::Continue,
+            Err(code) => Next::Close(code, "send failed"),
+        }
+    }
+
+    async fn on_out(&mut self, out: Out) -> Next {
+        match out {
+            Out::Frame(msg) => Self::next_of(self.feed(*msg).await),
+            Out::Close(code, why) => Next::Close(code, why),
+        }
+    }
+
+    /// Sends every stored event after `self.last` up to at least `upto`.
+    async fn catch_up(&mut self, upto: u64) -> Result<(), CloseCode> {
+        while self.last < upto {
+            let page = self
+                .state
+                .rooms
+                .replay(self.room, self.participant, self.last, REPLAY_PAGE)
+                .await
+                .map_err(|_| CloseCode::Unavailable)?;
+            if page.is_empty() {
+                break;
+            }
+            for (seq, json) in page {
+                self.send_json(seq, &json).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues one event frame, unless the client already has this `seq`.
+    async fn send_json(&mut self, seq: u64, json: &str) -> Result<(), CloseCode> {
+        if seq <= self.last {
+            return Ok(());
+        }
+        self.last = seq;
+        self.feed(Message::text(event_frame_text(seq, json))).await
+    }
+
+    async fn send_event(&mut self, seq: u64, sealed: &[u8]) -> Next {
+        if seq <= self.last {
+            return Next::Continue;
+        }
+        match self
+            .state
+            .rooms
+            .open_event(self.room, self.participant, sealed)
+        {
+            Ok(json) => Self::next_of(self.send_json(seq, &json).await),
+            Err(e) => {
+                tracing::error!(seq, error = %e, "inbox entry does not open");
+                Next::Close(CloseCode::Unavailable, "inbox unreadable")
+            }
+        }
+    }
+
+    async fn on_hub(&mut self, msg: ConnMsg) -> Next {
+        let gap = |code| Next::Close(code, "could not read inbox; reconnect with since");
+        match msg {
+            ConnMsg::Deliver { seq, payload } if seq == self.last + 1 => {
+                self.send_event(seq, &payload).await
+            }
+            ConnMsg::Deliver { seq, .. } if seq > self.last => match self.catch_up(seq).await {
+                Ok(()) => Next::Continue,
+                Err(code) => gap(code),
+            },
+            ConnMsg::Deliver { .. } => Next::Continue,
+            ConnMsg::Resync => match self.catch_up(u64::MAX).await {
+                Ok(()) => Next::Continue,
+                Err(code) => gap(code),
+            },
+            ConnMsg::Frame(text) => Self::next_of(self.feed(Message::text(text.to_string())).await),
+            ConnMsg::Close(CloseCode::Normal) => {
+                Next::Close(CloseCode::Normal, "you left the room")
+            }
+            ConnMsg::Close(code) => Next::Close(code, "closed"),
+            ConnMsg::RoomDeleted => {
+                let closed = serde_json::to_string(&protocol::Event::RoomClosed {})
+                    .expect("events serialise");
+                let frame = event_frame_text(self.last + 1, &closed);
+                let _ = self.feed(Message::text(frame)).await;
+                Next::Close(CloseCode::RoomClosed, "the room was closed")
+            }
+        }
+    }
+}
