@@ -75,6 +75,12 @@ export function show(el, visible = true) {
   el.hidden = !visible;
 }
 
+/** Put `text` in an error or status element and show it (they start hidden). */
+export function flash(el, text) {
+  el.textContent = text;
+  show(el, true);
+}
+
 /** A short local time, with the full date in the `datetime` attribute. */
 export function timeEl(iso) {
   const d = new Date(iso);

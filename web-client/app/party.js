@@ -4,9 +4,10 @@
 // ombud, the joint thread while it is open, and consent requests.
 
 import { api, describeError, RelayError } from './api.js';
-import { $, h, replace, show, paragraphs, confirmDialog, downloadBlob, randomId } from './dom.js';
+import { $, h, replace, show, flash, paragraphs, confirmDialog, downloadBlob, randomId } from './dom.js';
 import { Connection, statusReporter } from './ws.js';
 import { Thread } from './thread.js';
+import { typingNotifier, typingIndicator } from './typing.js';
 
 const STORAGE_KEY = 'caucus.party';
 
@@ -207,34 +208,16 @@ function onEvent(seq, event, { replay }) {
 
 // ---- typing ----
 
-const TYPING_SEND_EVERY_MS = 3000;
-const TYPING_SHOW_MS = 5000;
-const typingSent = new Map(); // channel -> last sent
-const typers = { private: new Map(), joint: new Map() }; // participant -> {name, timer}
 const names = new Map(); // participant id -> display name, from messages seen
-
-function sendTyping(channel) {
-  const now = Date.now();
-  if (!state.conn || now - (typingSent.get(channel) || 0) < TYPING_SEND_EVERY_MS) return;
-  typingSent.set(channel, now);
-  state.conn.notify({ type: 'typing', channel });
-}
+const sendTyping = typingNotifier(() => state.conn);
+const typing = {
+  private: typingIndicator($('#private-typing'), (id) => names.get(id) || 'The ombud'),
+  joint: typingIndicator($('#joint-typing'), (id) => names.get(id) || 'Someone'),
+};
 
 function onEphemeral(frame) {
   if (frame.type !== 'typing' || frame.participant_id === state.me) return;
-  const which = frame.channel === 'joint' ? 'joint' : 'private';
-  const map = typers[which];
-  clearTimeout(map.get(frame.participant_id));
-  map.set(frame.participant_id, setTimeout(() => {
-    map.delete(frame.participant_id);
-    renderTyping(which);
-  }, TYPING_SHOW_MS));
-  renderTyping(which);
-}
-
-function renderTyping(which) {
-  const who = [...typers[which].keys()].map((id) => names.get(id) || (which === 'private' ? 'The ombud' : 'Someone'));
-  $(`#${which}-typing`).textContent = who.length ? `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…` : '';
+  typing[frame.channel === 'joint' ? 'joint' : 'private'](frame.participant_id);
 }
 
 function threadFor(channel) {
@@ -456,11 +439,6 @@ $('#leave').addEventListener('click', async () => {
   sessionStorage.removeItem(STORAGE_KEY);
   endConversation('You have left the conversation', 'Thank you for taking part. You can close this page now.');
 });
-
-function flash(el, text) {
-  el.textContent = text;
-  show(el, true);
-}
 
 // ---- start ----
 

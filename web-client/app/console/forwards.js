@@ -1,0 +1,242 @@
+// The relay workflow in the console. Under each message, its actions (relay
+// a party's message, edit or retract one's own), which open the relay
+// editor; under each party message, the list of its relays with their
+// status, the author's note, and Update / Withdraw while they are not settled.
+
+import { describeError } from '../api.js';
+import { $, h, flash, confirmDialog } from '../dom.js';
+import { openEditor } from '../relay-editor.js';
+import { partiesInOrder, nameOf, findMessage } from './room-state.js';
+
+const STATUS_TEXT = {
+  awaiting_consent: (author) => `Waiting for ${author}'s consent`,
+  delivered: () => 'Delivered',
+  edit_awaiting_consent: (author) => `Change waiting for ${author}'s consent`,
+  declined: (author) => `Declined by ${author}`,
+  withdrawn: () => 'Withdrawn',
+};
+
+// ---- message actions ----
+
+/** Add the actions, and a party message's relays, to a message as its thread draws it. */
+export function decorateMessage(app, msg, li) {
+  if (msg.retracted) return;
+  const room = app.room;
+  const actions = h('div', { class: 'msg-actions' });
+  const isPartyMessage = msg.author.role === 'party' && msg.channel.startsWith('private:');
+  if (isPartyMessage && msg.shareable !== false) {
+    actions.append(h('button', { type: 'button', class: 'small', testid: 'relay-to', on: { click: () => relayMessage(app, msg.id) } }, 'Relay to…'));
+  }
+  if (msg.author.id === room.me) {
+    actions.append(
+      h('button', { type: 'button', class: 'small', testid: 'edit-message', on: { click: () => editMessage(app, msg.id) } }, 'Edit'),
+      h('button', { type: 'button', class: 'small danger-text', testid: 'retract-message', on: { click: () => retractMessage(app, msg.id) } }, 'Retract'),
+    );
+  }
+  if (msg.relayed_from) {
+    const f = room.forwards.get(msg.relayed_from.forward_id);
+    if (f && f.status === 'edit_awaiting_consent') {
+      li.append(h('p', { class: 'pill waiting', testid: 'edit-pending' }, `A change is waiting for ${sourceAuthorName(room, f)}'s consent.`));
+    }
+  }
+  if (actions.children.length) li.append(actions);
+  if (isPartyMessage) {
+    const list = h('ul', { class: 'forwards', testid: 'forwards', 'aria-label': 'Relays of this message' });
+    for (const f of room.forwards.values()) if (f.source_message_id === msg.id) list.append(forwardItem(app, f));
+    li.append(list);
+  }
+}
+
+function relayMessage(app, messageId) {
+  const room = app.room;
+  const entry = findMessage(room, messageId);
+  if (!entry) return;
+  const msg = entry.msg;
+  const authorId = msg.author.id;
+  const others = partiesInOrder(room).filter((p) => p.id !== authorId && !p.left);
+  const consent = room.info.consent_required;
+  openEditor({
+    mode: 'forward',
+    title: `Relay ${msg.author.display_name}’s message`,
+    sendLabel: consent ? 'Send for consent' : 'Send',
+    original: { id: msg.id, body: msg.body },
+    initialText: msg.body,
+    recipients: others.map((p) => ({ id: p.id, name: p.display_name, checked: others.length === 1 })),
+    attributionName: room.info.attribution === 'anonymous' ? null : msg.author.display_name,
+    consentNote: consent
+      ? `${msg.author.display_name} will be asked to approve this exact text before anything is delivered.`
+      : 'This room does not ask for consent: the text is delivered at once.',
+    suggest: (id) => suggestFor(app, id),
+    submit: async ({ body, to }) => {
+      const result = await app.room.conn.request({ type: 'forward', source_message_id: msg.id, to, body });
+      upsertForward(app, {
+        forward_id: result.forward_id,
+        revision: result.revision,
+        status: result.status,
+        source_message_id: msg.id,
+        to,
+        body,
+        delivered: result.delivered || [],
+      }, { fromAck: true });
+    },
+  });
+}
+
+async function suggestFor(app, messageId) {
+  const result = await app.room.conn.request({ type: 'suggest_redactions', message_id: messageId });
+  return (result && result.spans) || [];
+}
+
+function editMessage(app, messageId) {
+  const room = app.room;
+  const entry = findMessage(room, messageId);
+  if (!entry) return;
+  const msg = entry.msg;
+  const rf = msg.relayed_from;
+  const source = rf ? findMessage(room, rf.message_id) : null;
+  const f = rf ? room.forwards.get(rf.forward_id) : null;
+  const consent = Boolean(rf && room.info.consent_required && f);
+  openEditor({
+    mode: 'edit',
+    title: rf ? 'Edit a relayed message' : 'Edit your message',
+    sendLabel: consent ? 'Send change for consent' : 'Save change',
+    original: source ? { id: source.msg.id, body: source.msg.body } : null,
+    initialText: msg.body,
+    attributionName: rf ? rf.display_name || null : null,
+    consentNote: consent ? `${sourceAuthorName(room, f)} will be asked to approve the new text before the recipient sees it.` : '',
+    suggest: (id) => suggestFor(app, id),
+    submit: async ({ body }) => {
+      const result = await app.room.conn.request({ type: 'edit', message_id: msg.id, body });
+      // Editing a relayed copy revises its forward; in a consent room the
+      // ack says `pending_consent` and the copy shows the change is waiting.
+      if (result && result.forward_id && f) {
+        upsertForward(app, { ...f, revision: result.revision, status: result.status, body, delivered: result.delivered || f.delivered }, { fromAck: true });
+      }
+    },
+  });
+}
+
+async function retractMessage(app, messageId) {
+  const entry = findMessage(app.room, messageId);
+  if (!entry) return;
+  const ok = await confirmDialog({
+    title: 'Retract this message?',
+    body: entry.msg.relayed_from
+      ? 'The recipient will see that the ombud withdrew this relayed message; its text disappears from their thread.'
+      : 'Its text disappears from the thread for everyone who can see it.',
+    confirmLabel: 'Retract',
+    danger: true,
+    testid: 'retract-dialog',
+  });
+  if (!ok || !app.room) return;
+  try {
+    await app.room.conn.request({ type: 'retract', message_id: messageId });
+  } catch (err) {
+    flash($('#room-error'), describeError(err));
+  }
+}
+
+// ---- forwards ----
+
+function sourceAuthorName(room, f) {
+  const entry = findMessage(room, f.source_message_id);
+  return entry ? entry.msg.author.display_name : 'the author';
+}
+
+/** Record what is now known of a forward and redraw it, and the relayed copies it changes. */
+export function upsertForward(app, next, { fromAck = false } = {}) {
+  const room = app.room;
+  const prev = room.forwards.get(next.forward_id);
+  // Events arrive in order; an ack may arrive after newer events, so it
+  // never overrides what we already know.
+  if (prev && (prev.revision > next.revision || (fromAck && prev.revision === next.revision))) return;
+  const f = { ...(prev || {}), ...next };
+  if (!prev || prev.revision !== next.revision) {
+    f.note = null;
+    f.decision = null;
+  }
+  room.forwards.set(f.forward_id, f);
+  renderForward(app, f);
+  // Relayed copies show whether a change awaits consent: redraw them.
+  for (const id of f.delivered || []) {
+    const col = room.columns.get(room.messages.get(id));
+    if (col && col.thread.has(id)) col.thread.upsert(col.thread.get(id).msg);
+  }
+}
+
+/** Redraw the relays of one source message. */
+export function refreshForwardsOf(app, messageId) {
+  for (const f of app.room.forwards.values()) if (f.source_message_id === messageId) renderForward(app, f);
+}
+
+export function renderForward(app, f) {
+  const entry = findMessage(app.room, f.source_message_id);
+  if (!entry) return;
+  const list = entry.li.querySelector('.forwards');
+  if (!list) return;
+  const item = forwardItem(app, f);
+  const old = list.querySelector(`[data-forward-id="${f.forward_id}"]`);
+  if (old) old.replaceWith(item);
+  else list.append(item);
+}
+
+function forwardItem(app, f) {
+  const author = sourceAuthorName(app.room, f);
+  const statusText = (STATUS_TEXT[f.status] || (() => f.status))(author);
+  const li = h(
+    'li',
+    { class: 'forward', testid: 'forward', dataset: { forwardId: f.forward_id, status: f.status, revision: String(f.revision) } },
+    h(
+      'p',
+      { class: 'forward-head' },
+      h('span', { class: `pill status-${f.status}`, testid: 'forward-status' }, statusText),
+      ' ',
+      h('span', { class: 'hint' }, `to ${(f.to || []).map((id) => nameOf(app.room, id)).join(', ')}${f.revision > 1 ? ` · version ${f.revision}` : ''}`),
+    ),
+    h('blockquote', { class: 'forward-body', testid: 'forward-body' }, f.body),
+    f.note ? h('p', { class: 'hint', testid: 'forward-note' }, `${author}’s note: `, f.note) : null,
+  );
+  const actions = h('div', { class: 'button-row' });
+  const waiting = f.status === 'awaiting_consent' || f.status === 'edit_awaiting_consent';
+  if (waiting || f.status === 'declined') {
+    actions.append(h('button', { type: 'button', class: 'small', testid: 'forward-update', on: { click: () => updateForward(app, f.forward_id) } }, 'Update'));
+  }
+  if (waiting || f.status === 'declined') {
+    const label = f.status === 'edit_awaiting_consent' ? 'Withdraw change' : 'Withdraw';
+    actions.append(h('button', { type: 'button', class: 'small danger-text', testid: 'forward-withdraw', on: { click: () => withdrawForward(app, f.forward_id) } }, label));
+  }
+  if (actions.children.length) li.append(actions);
+  return li;
+}
+
+function updateForward(app, forwardId) {
+  const room = app.room;
+  const f = room.forwards.get(forwardId);
+  if (!f) return;
+  const source = findMessage(room, f.source_message_id);
+  const consent = room.info.consent_required;
+  openEditor({
+    mode: 'update',
+    title: 'Update the relayed text',
+    sendLabel: consent ? 'Send update for consent' : 'Send update',
+    original: source ? { id: source.msg.id, body: source.msg.body } : null,
+    initialText: f.body,
+    attributionName: room.info.attribution === 'anonymous' ? null : source ? source.msg.author.display_name : null,
+    consentNote: consent ? `${sourceAuthorName(room, f)} will be asked again: an earlier approval no longer counts.` : '',
+    suggest: (id) => suggestFor(app, id),
+    submit: async ({ body }) => {
+      const result = await app.room.conn.request({ type: 'forward_update', forward_id: forwardId, body });
+      if (result && result.revision) {
+        upsertForward(app, { ...f, revision: result.revision, status: result.status || f.status, body }, { fromAck: true });
+      }
+    },
+  });
+}
+
+async function withdrawForward(app, forwardId) {
+  try {
+    await app.room.conn.request({ type: 'forward_withdraw', forward_id: forwardId });
+  } catch (err) {
+    flash($('#room-error'), describeError(err));
+  }
+}

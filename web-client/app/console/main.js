@@ -1,0 +1,34 @@
+// The ombud console (`/`): sign in, list and create rooms, and run one room:
+// a column per party thread plus Joint and Notes, the relay workflow
+// (redact, edit, preview, consent, status), referrals, co-ombuds, categories,
+// transcript, closing the room, and the trends report.
+//
+// This entry point owns the console's state and wires the modules beside it,
+// one concern each. They keep no state of their own: every function that
+// needs it is handed `app`. They call one another (signing out closes the
+// room and routes; a room reports an expired session), so some imports go
+// both ways; that is safe because no module does anything when imported:
+// the `wire…` calls below attach the listeners, then the page starts.
+
+import { loadAuth, wireSession } from './session.js';
+import { route, wireRouting } from './routing.js';
+import { wireRooms } from './rooms.js';
+import { wireRoomView } from './room-view.js';
+import { wireTools } from './tools.js';
+import { wireTrends } from './trends-view.js';
+
+const app = {
+  auth: { token: null, ombud: null }, // see session.js
+  office: null, // GET /api/office, loaded once per sign-in
+  room: null, // the open room (room-state.js), or null
+};
+
+wireSession(app);
+wireRouting(app);
+wireRooms(app);
+wireRoomView(app);
+wireTools(app);
+wireTrends(app);
+
+loadAuth(app);
+route(app);

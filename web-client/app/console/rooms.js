@@ -1,0 +1,65 @@
+// The room list (newest first, with a one-line summary of each room's
+// settings) and the form that creates a room.
+
+import { describeError } from '../api.js';
+import { $, h, replace, show, flash } from '../dom.js';
+import { call } from './session.js';
+
+export async function loadRooms(app) {
+  const list = $('#room-list');
+  show($('#rooms-error'), false);
+  try {
+    const rooms = await call(app, 'GET', '/api/rooms');
+    rooms.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+    replace(
+      list,
+      rooms.map((r) =>
+        h(
+          'li',
+          {},
+          h(
+            'a',
+            { href: `#/rooms/${r.id}`, class: 'room-link', testid: 'room-link' },
+            h('span', { class: 'room-link-title' }, r.title),
+            h('span', { class: 'hint' }, roomSummary(r)),
+          ),
+        ),
+      ),
+    );
+    show($('#rooms-empty'), rooms.length === 0);
+  } catch (err) {
+    flash($('#rooms-error'), describeError(err));
+  }
+}
+
+function roomSummary(r) {
+  const parts = [];
+  if (r.created_at) parts.push(`created ${new Date(r.created_at).toLocaleString()}`);
+  const parties = (r.participants || []).filter((p) => p.role === 'party');
+  if (r.participants) parts.push(`${parties.length} ${parties.length === 1 ? 'party' : 'parties'}`);
+  parts.push(r.consent_required ? 'consent before relaying' : 'relays without consent');
+  parts.push(r.attribution === 'anonymous' ? 'anonymous relays' : 'named relays');
+  if (r.joint_open) parts.push('joint session open');
+  return parts.join(' · ');
+}
+
+/** Creating a room opens it (through the address, like following a link). */
+export function wireRooms(app) {
+  $('#create-room-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const error = $('#create-error');
+    show(error, false);
+    const form = ev.target;
+    try {
+      const created = await call(app, 'POST', '/api/rooms', {
+        title: $('#room-title-input').value.trim(),
+        consent_required: $('#room-consent').checked,
+        attribution: form.querySelector('input[name="attribution"]:checked').value,
+      });
+      form.reset();
+      location.hash = `#/rooms/${created.id}`;
+    } catch (err) {
+      flash(error, describeError(err));
+    }
+  });
+}

@@ -1,0 +1,56 @@
+// Which view the console shows: sign-in without a session, otherwise the
+// one the address names (#/rooms/<id>, #/trends, else the room list); and the
+// banner above the views for what happened on the way (signed out, room closed).
+
+import { $, show, flash } from '../dom.js';
+import { openRoom, closeRoom } from './room-view.js';
+import { loadRooms } from './rooms.js';
+import { showTrends } from './trends-view.js';
+
+const VIEWS = ['login-view', 'rooms-view', 'room-view', 'trends-view'];
+
+function showView(id) {
+  for (const v of VIEWS) show($(`#${v}`), v === id);
+  show($('#nav'), id !== 'login-view');
+  document.body.dataset.view = id;
+}
+
+/** Show the view for the session and the address, loading what it needs. */
+export function route(app) {
+  hideBanner();
+  if (!app.auth.token) {
+    closeRoom(app);
+    showView('login-view');
+    $('#login-username').focus();
+    return;
+  }
+  $('#whoami').textContent = `Signed in as ${app.auth.ombud ? app.auth.ombud.display_name : ''}`;
+  const hash = location.hash;
+  const roomMatch = hash.match(/^#\/rooms\/([0-9a-fA-F-]{36})$/);
+  if (roomMatch) {
+    // The same room stays open (and connected) when only the view is shown again.
+    if (!app.room || app.room.id !== roomMatch[1]) openRoom(app, roomMatch[1]);
+    showView('room-view');
+  } else if (hash === '#/trends') {
+    closeRoom(app);
+    showView('trends-view');
+    showTrends(app);
+  } else {
+    closeRoom(app);
+    showView('rooms-view');
+    loadRooms(app);
+  }
+}
+
+export function banner(text) {
+  flash($('#banner'), text);
+}
+
+function hideBanner() {
+  show($('#banner'), false);
+}
+
+/** Follow the address as it changes (links, back and forward). */
+export function wireRouting(app) {
+  window.addEventListener('hashchange', () => route(app));
+}

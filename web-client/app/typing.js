@@ -1,0 +1,48 @@
+// "… is typing" on both pages: a throttled notice to the others while this
+// person types, and a line naming whoever else is typing in a thread.
+// Notices are ephemeral (never stored), so a missed one only hides the line early.
+
+/** However fast someone types, one notice per channel this often is enough. */
+const SEND_EVERY_MS = 3000;
+/** A name stays on the typing line this long after its latest notice. */
+const SHOW_MS = 5000;
+
+/**
+ * A function to call on every keystroke in the composer for `channel`: it
+ * sends a `typing` notice on `connection()` at most once every
+ * SEND_EVERY_MS per channel, and nothing while there is no connection yet.
+ */
+export function typingNotifier(connection) {
+  const sent = new Map(); // channel -> when the last notice went out (ms)
+  return (channel) => {
+    const conn = connection();
+    const now = Date.now();
+    if (!conn || now - (sent.get(channel) || 0) < SEND_EVERY_MS) return;
+    sent.set(channel, now);
+    conn.notify({ type: 'typing', channel });
+  };
+}
+
+/**
+ * A function to call with the participant id of every typing notice for one
+ * thread: `el` then reads "Ana is typing…" (or "Ana, Ben are typing…"),
+ * naming each through `nameOf`, until SHOW_MS pass without a newer notice.
+ */
+export function typingIndicator(el, nameOf) {
+  const typers = new Map(); // participant id -> timer that takes them off the line
+  const render = () => {
+    const names = [...typers.keys()].map((id) => nameOf(id));
+    el.textContent = names.length ? `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…` : '';
+  };
+  return (participantId) => {
+    clearTimeout(typers.get(participantId));
+    typers.set(
+      participantId,
+      setTimeout(() => {
+        typers.delete(participantId);
+        render();
+      }, SHOW_MS),
+    );
+    render();
+  };
+}
