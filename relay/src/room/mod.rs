@@ -19,6 +19,7 @@ pub mod logic;
 pub mod outcome;
 pub mod records;
 pub mod redact;
+pub mod scrub;
 pub mod transcript;
 
 #[cfg(test)]

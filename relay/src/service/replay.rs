@@ -7,13 +7,11 @@ use protocol::{ParticipantId, RoomId};
 use super::Rooms;
 use crate::error::{Error, Result};
 use crate::room::logic::View;
-use crate::room::{message_key, Obj};
+use crate::room::scrub;
 use crate::seal::inbox_aad;
 
 impl Rooms {
-    /// A page of a participant's inbox as JSON events for replay. A message
-    /// retracted since it was stored is replayed with an empty body: words
-    /// their author withdrew are never sent again.
+    /// A page of a participant's inbox as JSON events for replay.
     pub async fn replay(
         &self,
         room: RoomId,
@@ -21,28 +19,7 @@ impl Rooms {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, String)>> {
-        let mut events = self.open_page(room, participant, after, limit).await?;
-        let keys: Vec<String> = events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Message(m) => Some(message_key(m.id)),
-                _ => None,
-            })
-            .collect();
-        if !keys.is_empty() {
-            let mut view = View::default();
-            self.fill(room, &mut view, keys).await?;
-            for (_, e) in events.iter_mut() {
-                if let Event::Message(m) = e {
-                    let key = message_key(m.id);
-                    if let Some(Some(Obj::Message(rec))) = view.objs.get(&key) {
-                        if rec.retracted {
-                            m.body.clear();
-                        }
-                    }
-                }
-            }
-        }
+        let events = self.open_page(room, participant, after, limit).await?;
         Ok(events
             .into_iter()
             .map(|(seq, e)| (seq, serde_json::to_string(&e).expect("events serialise")))
@@ -84,7 +61,9 @@ impl Rooms {
         String::from_utf8(plain).map_err(|_| Error::internal("inbox entry is not UTF-8"))
     }
 
-    /// Inbox events with `seq > after`, opened.
+    /// Inbox events with `seq > after`, opened, with every word since
+    /// taken back blanked (`room::scrub`). Every reader of an inbox (replay,
+    /// resume, transcripts, a co-ombud's copy) comes through here.
     async fn open_page(
         &self,
         room: RoomId,
@@ -100,6 +79,12 @@ impl Rooms {
         let mut events = Vec::with_capacity(page.len());
         for (seq, sealed) in page {
             events.push((seq, self.sealer.open::<Event>(&aad, &sealed)?));
+        }
+        let keys = scrub::needed(events.iter().map(|(_, e)| e));
+        if !keys.is_empty() {
+            let mut view = View::default();
+            self.fill(room, &mut view, keys).await?;
+            scrub::scrub(events.iter_mut().map(|(_, e)| e), &view);
         }
         Ok(events)
     }

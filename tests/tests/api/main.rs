@@ -7,4 +7,5 @@ mod isolation;
 mod rest;
 mod resume;
 mod shuttle;
+mod taken_back;
 mod workflow;

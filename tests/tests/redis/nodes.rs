@@ -341,16 +341,28 @@ async fn settle(ws: &mut Ws, url: &str, hello: Value) -> Vec<(u64, Value)> {
     stored
 }
 
-/// Live events as a replay sends them: a message retracted since is
-/// replayed with an empty body (PROTOCOL.md, `retract`).
+/// Live events as a replay sends them: words taken back since are replayed
+/// blank (PROTOCOL.md, "Words taken back"): every version of a retracted
+/// message, every draft of a withdrawn forward.
 fn as_replayed(mut live: Vec<(u64, Value)>) -> Vec<(u64, Value)> {
     let retracted: Vec<Value> = live
         .iter()
         .filter(|(_, e)| e["kind"] == "message_retracted")
         .map(|(_, e)| e["message_id"].clone())
         .collect();
+    let withdrawn: Vec<Value> = live
+        .iter()
+        .filter(|(_, e)| e["kind"] == "forward_status" && e["status"] == "withdrawn")
+        .map(|(_, e)| e["forward_id"].clone())
+        .collect();
     for (_, e) in live.iter_mut() {
-        if e["kind"] == "message" && retracted.contains(&e["id"]) {
+        let gone = match e["kind"].as_str() {
+            Some("message") => retracted.contains(&e["id"]),
+            Some("message_edited") => retracted.contains(&e["message_id"]),
+            Some("consent_requested" | "forward_status") => withdrawn.contains(&e["forward_id"]),
+            _ => false,
+        };
+        if gone {
             e["body"] = json!("");
         }
     }

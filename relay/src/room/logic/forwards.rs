@@ -172,7 +172,14 @@ pub(super) fn edit_copies(
 }
 
 /// Store the forward, tell the ombuds (and the author) its status, answer the request.
-pub(super) fn finish_forward(ctx: &Ctx, f: ForwardRec, out: &mut Outcome) {
+/// A withdrawn forward keeps none of its words: not in its record, not in
+/// the status that announces the withdrawal (see `room::scrub` for the
+/// events that carried them before).
+pub(super) fn finish_forward(ctx: &Ctx, mut f: ForwardRec, out: &mut Outcome) {
+    if f.status == ForwardState::Withdrawn {
+        f.body.clear();
+        f.delivered_body = None;
+    }
     let mut to = ombuds(ctx.doc);
     if f.needs_consent {
         to.push(f.source_author);
