@@ -12,15 +12,28 @@ use std::time::Duration;
 use crate::args::{Args, StoreKind};
 use crate::Error;
 
-#[path = "../../tests/src/redis_server.rs"]
-mod redis_server;
+use caucus_testkit::free_port;
+pub use caucus_testkit::RedisServer;
 
-pub use redis_server::RedisServer;
-
-/// Shared by every node: tokens issued by one must verify on the others.
-const JWT_SECRET: &str = "relay-bench-jwt-secret-0123456789abcdef";
-/// base64 of 32 bytes; the same on every node, so they read each other's data.
-const DATA_KEY: &str = "cmVsYXktYmVuY2gtZGF0YS1rZXktMzItYnl0ZXMhISE=";
+/// Fresh for each run and shared by every node it starts: tokens issued by
+/// one must verify on the others, and they must read each other's data.
+/// (The relay refuses secrets published anywhere, this repository included.)
+fn run_secrets() -> (String, String) {
+    use base64::Engine;
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+        .iter()
+        .flat_map(|u| *u.as_bytes())
+        .collect();
+    (
+        secret,
+        base64::engine::general_purpose::STANDARD.encode(key),
+    )
+}
 
 /// Raises the soft open-files limit to the hard one, for this process and
 /// the relays it starts (children inherit it). Returns the new limit.
@@ -204,20 +217,21 @@ impl Relays {
     pub async fn start(args: &Args, bin: &Path, redis: Option<&Redis>) -> Result<Relays, Error> {
         let log_dir = std::env::temp_dir().join(format!("relay-bench-{}", std::process::id()));
         std::fs::create_dir_all(&log_dir)?;
+        let (jwt_secret, data_key) = run_secrets();
         let mut relays = Relays {
             bases: Vec::new(),
             children: Vec::new(),
             log_dir: Some(log_dir.clone()),
         };
         for node in 0..args.nodes {
-            let port = free_port()?;
+            let port = free_port();
             let log = std::fs::File::create(log_dir.join(format!("relay-{node}.log")))?;
             let mut cmd = Command::new(bin);
             cmd.env_clear()
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .env("RELAY_ADDR", format!("127.0.0.1:{port}"))
                 .env("RUST_LOG", "warn")
-                .env("RELAY_JWT_SECRET", JWT_SECRET)
+                .env("RELAY_JWT_SECRET", &jwt_secret)
                 .env("RELAY_BOOTSTRAP_OMBUD", &args.ombud)
                 .env("RELAY_RATE_PER_SEC", "1000000")
                 .env("RELAY_RATE_BURST", "1000000")
@@ -227,7 +241,7 @@ impl Relays {
                 .stderr(log);
             if let Some(r) = redis {
                 cmd.env("REDIS_URL", r.url())
-                    .env("RELAY_DATA_KEY", DATA_KEY)
+                    .env("RELAY_DATA_KEY", &data_key)
                     .env("RELAY_REDIS_PREFIX", format!("bench{}", std::process::id()));
             }
             for kv in &args.relay_env {
@@ -290,12 +304,6 @@ impl Drop for Relays {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
-}
-
-fn free_port() -> Result<u16, Error> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// The relay binary: `--relay-bin`, or the workspace's release build, (re)built first.

@@ -5,7 +5,7 @@ use clap::Parser;
 use relay_bench::args::Args;
 
 fn args(extra: &[&str]) -> Args {
-    let bin = caucus_tests::app::relay_binary();
+    let bin = caucus_testkit::relay_binary();
     let mut argv = vec!["relay-bench", "--quiet", "--relay-bin"];
     argv.push(bin.to_str().expect("a UTF-8 path"));
     argv.extend_from_slice(extra);

@@ -83,7 +83,11 @@ impl Config {
         let mut c = Config::parse_from(["relay"]);
         c.addr = "127.0.0.1:0".parse().expect("literal address");
         c.redis_url = None;
-        c.jwt_secret = Some("test-secret-test-secret-test-secret".into());
+        c.jwt_secret = Some(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ));
         c.bootstrap_ombud = Some("ombud:correct horse battery".into());
         c
     }
@@ -108,8 +112,17 @@ impl Config {
             }
         }
         if let Some(s) = &self.jwt_secret {
-            if s.len() < 32 {
-                return Err("RELAY_JWT_SECRET must be at least 32 characters".into());
+            if let Some(why) = weak_secret(s) {
+                return Err(format!("RELAY_JWT_SECRET {why}: anyone who can guess it can sign in as any ombud. Generate one with `openssl rand -hex 32`"));
+            }
+        }
+        for (name, key) in self.data_key.iter().map(|k| ("RELAY_DATA_KEY", k)).chain(
+            self.data_keys_previous
+                .iter()
+                .map(|k| ("RELAY_DATA_KEYS_PREVIOUS", k)),
+        ) {
+            if let Some(why) = weak_data_key(key) {
+                return Err(format!("{name} {why}: it seals every message at rest. Generate one with `openssl rand -base64 32`"));
             }
         }
         if self.redis_prefix.is_empty() || self.redis_prefix.contains(['{', '}']) {
@@ -120,6 +133,76 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Secrets and keys that were ever published in this repository (examples,
+/// placeholders, benchmark and test fixtures). Whoever read them could forge
+/// an ombud's token or open sealed data, so the relay refuses them.
+const PUBLISHED: &[&str] = &[
+    "CHANGE-ME-this-placeholder-jwt-secret-is-public",
+    "Q0hBTkdFLU1FLUNIQU5HRS1NRS1DSEFOR0UtTUUtISE=",
+    "relay-bench-jwt-secret-0123456789abcdef",
+    "cmVsYXktYmVuY2gtZGF0YS1rZXktMzItYnl0ZXMhISE=",
+    "test-secret-test-secret-test-secret",
+    "0123456789abcdef0123456789abcdef",
+    "another-secret-another-secret-xx",
+];
+
+/// Shannon entropy of `s`'s characters, times its length: a rough upper
+/// bound on the bits an attacker must guess, which catches repeated words
+/// and patterns (`test-secret-test-secret-…`) but not every weak secret.
+fn estimated_bits(bytes: &[u8]) -> f64 {
+    let mut counts = [0usize; 256];
+    for b in bytes {
+        counts[usize::from(*b)] += 1;
+    }
+    let n = bytes.len() as f64;
+    let per_symbol: f64 = counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    per_symbol * n
+}
+
+/// Why `secret` may not sign tokens, if it may not (RFC 8725: HMAC keys
+/// need at least as much entropy as the hash's output, 256 bits ideally).
+fn weak_secret(secret: &str) -> Option<&'static str> {
+    if PUBLISHED.contains(&secret.trim()) {
+        return Some("is published in the Caucus repository");
+    }
+    if secret.len() < 32 {
+        return Some("must be at least 32 characters");
+    }
+    if estimated_bits(secret.as_bytes()) < 100.0 || repeats(secret.as_bytes()) {
+        return Some("is too predictable (repeated or patterned characters)");
+    }
+    None
+}
+
+/// Is `s` (give or take a ragged end) one shorter string written again and again?
+fn repeats(s: &[u8]) -> bool {
+    (1..=s.len() / 2).any(|period| (period..s.len()).all(|i| s[i] == s[i - period]))
+}
+
+/// Why a base64 data key may not seal data, if it may not. Its length and
+/// encoding are checked where it is decoded (`seal`).
+fn weak_data_key(key: &str) -> Option<&'static str> {
+    use base64::Engine;
+    if PUBLISHED.contains(&key.trim()) {
+        return Some("is published in the Caucus repository");
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key.trim()))
+        .ok()?;
+    // 32 random bytes nearly always hold more than 20 distinct values;
+    // text or a repeated byte does not.
+    let distinct = raw.iter().collect::<std::collections::HashSet<_>>().len();
+    (distinct < 20).then_some("is not random (too few distinct bytes)")
 }
 
 /// The office's own settings: its name, the notice parties acknowledge,
@@ -264,6 +347,32 @@ mod tests {
         let (line, msg) = Office::parse("office_name = \"A\"\nbogus = 1\n").unwrap_err();
         assert_eq!(line, 2);
         assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn published_and_predictable_secrets_are_refused() {
+        for s in PUBLISHED {
+            assert!(
+                weak_secret(s).is_some() || weak_data_key(s).is_some(),
+                "{s}"
+            );
+        }
+        assert!(weak_secret("test-secret-test-secret-test-secret-test").is_some());
+        assert!(weak_secret("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").is_some());
+        assert!(weak_secret("short").is_some());
+        assert!(weak_secret("password-password-password-password").is_some());
+        let random = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        assert_eq!(weak_secret(&random), None);
+        use base64::Engine;
+        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        assert_eq!(weak_data_key(&key), None);
+        let text =
+            base64::engine::general_purpose::STANDARD.encode(b"my-own-data-key-of-32-bytes-long");
+        assert!(weak_data_key(&text).is_some());
     }
 
     #[test]

@@ -7,12 +7,6 @@
 //! after deletion or expiry, the hash tag and expiry of every key, several
 //! nodes on one Redis, outages and restarts.
 
-// Shared with the caucus-tests library (relay cannot depend on it: it depends
-// on relay); this binary uses only part of it.
-#[allow(dead_code)]
-#[path = "../../tests/src/redis_server.rs"]
-mod redis_server;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +17,7 @@ use relay::store::*;
 use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
 
-use redis_server::RedisServer;
+use caucus_testkit::RedisServer;
 
 /// A store under test, and whatever must live as long as it.
 struct Harness {

@@ -5,13 +5,11 @@
 //! in its own temporary directory; it is killed and the directory removed
 //! when the [`RedisServer`] is dropped. The binary is `/usr/bin/redis-server`
 //! (Debian's `redis-server` package) unless `REDIS_SERVER` names another.
-//!
-//! This file is also compiled into the relay's store conformance test with
-//! `#[path]` (relay cannot depend on this crate, which depends on relay), so
-//! it uses only std.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+
+use crate::free_port;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -209,13 +207,6 @@ fn ping(port: u16) -> bool {
     }
     let mut reply = [0u8; 7];
     stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free local port")
 }
 
 fn private_dir() -> PathBuf {

@@ -20,7 +20,7 @@ export function settings() {
     username: process.env.CAUCUS_OMBUD_USER || 'ombud',
     password: process.env.CAUCUS_OMBUD_PASSWORD || '',
     chromium: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    screenshots: process.env.CAUCUS_SCREENSHOTS || path.join(repoRoot, 'docs', 'screenshots'),
+    screenshots: process.env.CAUCUS_SCREENSHOTS || path.join(repoRoot, 'target', 'screenshots'),
     headed: process.env.HEADED === '1',
   };
 }

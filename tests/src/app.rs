@@ -1,7 +1,6 @@
 //! Starting relays for tests: in-process on port 0 (each with its own
 //! embedded store), or as the real binary when a test must kill it.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -112,24 +111,7 @@ impl Shuttle {
     }
 }
 
-/// The relay binary, built once per test run.
-pub fn relay_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "relay", "--bin", "relay"])
-            .current_dir(&root)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the relay binary failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        target.join("debug").join("relay")
-    })
-    .clone()
-}
+pub use caucus_testkit::{free_port, relay_binary};
 
 /// A relay process; killed on drop.
 pub struct RelayProcess {
@@ -183,15 +165,6 @@ impl Drop for RelayProcess {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 impl TestRelay {

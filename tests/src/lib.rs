@@ -4,4 +4,4 @@
 
 pub mod app;
 pub mod client;
-pub mod redis_server;
+pub use caucus_testkit::redis_server;

@@ -4,7 +4,9 @@
 //!
 //! Needs Node.js and `/usr/bin/chromium` (`apt-get install chromium`); the
 //! npm dependencies are installed with `npm ci` on first run. The script saves
-//! `docs/screenshots/party.png` and `docs/screenshots/console.png`.
+//! its screenshots under `target/screenshots/`, so a test run leaves the
+//! checkout clean; `UPDATE_SCREENSHOTS=1` writes them to `docs/screenshots/`
+//! (the README's pictures) instead.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -18,6 +20,16 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn screenshots_dir() -> PathBuf {
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        return repo_root().join("docs").join("screenshots");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    target.join("screenshots")
 }
 
 fn chromium() -> PathBuf {
@@ -75,10 +87,7 @@ async fn web_client_works_end_to_end_in_chromium() {
         .env("CAUCUS_BASE_URL", &relay.api.base)
         .env("CAUCUS_OMBUD_USER", OMBUD.0)
         .env("CAUCUS_OMBUD_PASSWORD", OMBUD.1)
-        .env(
-            "CAUCUS_SCREENSHOTS",
-            repo_root().join("docs").join("screenshots"),
-        )
+        .env("CAUCUS_SCREENSHOTS", screenshots_dir())
         .env("CHROMIUM_PATH", chromium())
         .kill_on_drop(true)
         .output();

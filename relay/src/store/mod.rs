@@ -1,7 +1,7 @@
 //! Storage: one trait, two implementations (embedded memory and Redis).
 //!
 //! The trait is deliberately low level: values are opaque byte strings that
-//! the [`crate::codec`] layer has already serialised and sealed (encrypted),
+//! the [`crate::seal`] layer has already serialised and sealed (encrypted),
 //! so neither store ever sees a message body in plaintext and both stores
 //! stay small. Everything the room logic changes in one action is written by
 //! one [`Store::commit`], atomically, guarded by the room's version

@@ -1,0 +1,70 @@
+//! What the tests and the benchmark both start: a private `redis-server`
+//! ([`redis_server`]), free ports, and the relay binary. Standard library
+//! only, so the benchmark can use it without depending on the relay.
+
+pub mod redis_server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub use redis_server::{Persistence, RedisServer};
+
+/// A free TCP port on 127.0.0.1 (free now; someone may take it before you bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The debug relay binary for tests. `cargo test --workspace` builds it
+/// beside the test executables (the relay crate has an integration test),
+/// with the same features as everything else, so no test rebuilds it. When
+/// it is missing or older than the relay library it was linked from (say,
+/// after `cargo test -p caucus-tests` alone), it is built once here.
+pub fn relay_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test knows its path");
+        // target/<profile>/deps/<test> -> target/<profile>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("tests run from target/<profile>/deps")
+            .to_path_buf();
+        let bin = profile_dir.join("relay");
+        if !is_current(&bin, &profile_dir.join("deps")) {
+            let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .args(["build", "-q", "-p", "relay", "--bin", "relay"])
+                .current_dir(workspace_root())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the relay binary failed");
+        }
+        bin
+    })
+    .clone()
+}
+
+/// Is `bin` at least as new as every `librelay-*.rlib` in `deps`?
+fn is_current(bin: &Path, deps: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(built) = modified(bin) else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir(deps) else {
+        return true;
+    };
+    entries.flatten().all(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        !(name.starts_with("librelay-") && name.ends_with(".rlib"))
+            || modified(&e.path()).is_none_or(|lib| lib <= built)
+    })
+}
