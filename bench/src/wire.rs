@@ -66,6 +66,7 @@ pub fn parse(text: &str) -> Result<Frame<'_>, Error> {
 fn frame(req: u64, request: Request) -> Message {
     let f = ClientFrame {
         req: Some(ReqId::Num(req)),
+        idempotency_key: None,
         request,
     };
     Message::text(serde_json::to_string(&f).unwrap_or_default())
@@ -175,6 +176,7 @@ pub async fn hello(
 ) -> Result<Welcome, Error> {
     let hello = ClientFrame {
         req: None,
+        idempotency_key: None,
         request: Request::Hello(Hello {
             token: token.to_string(),
             room_id: room,

@@ -24,6 +24,11 @@ pub enum ReqId {
 pub struct ClientFrame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub req: Option<ReqId>,
+    /// Makes a state-changing request safe to retry: the relay applies it at
+    /// most once per participant and key, and answers a repeat with the
+    /// first answer. 1 to 128 bytes, unique per participant and room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     #[serde(flatten)]
     pub request: Request,
 }

@@ -5,6 +5,9 @@
 //! bodies) by [`Error::log`] where an error is answered, and replaced by a
 //! generic message.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -117,8 +120,44 @@ impl Error {
     pub fn log(&self) {
         match self {
             Error::Internal(detail) => tracing::error!(%detail, "internal error"),
-            Error::Unavailable(detail) => tracing::warn!(%detail, "store unavailable"),
+            Error::Unavailable(detail) => {
+                // An outage fails every request at once: one line, then a
+                // summary at most every few seconds, not one line each.
+                if let Some(suppressed) = UNAVAILABLE_LOG.admit(Instant::now()) {
+                    tracing::warn!(%detail, suppressed, "store unavailable");
+                }
+            }
             _ => {}
+        }
+    }
+}
+
+/// How often a repeated failure is logged.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+static UNAVAILABLE_LOG: LogThrottle = LogThrottle::new();
+
+/// Admits one log line per [`LOG_EVERY`] and counts the ones it holds back.
+struct LogThrottle(Mutex<(Option<Instant>, u64)>);
+
+impl LogThrottle {
+    const fn new() -> Self {
+        LogThrottle(Mutex::new((None, 0)))
+    }
+
+    /// `Some(n)`: log now, mentioning the `n` lines held back since the last one.
+    fn admit(&self, now: Instant) -> Option<u64> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, held) = &mut *state;
+        match last {
+            Some(t) if now.duration_since(*t) < LOG_EVERY => {
+                *held += 1;
+                None
+            }
+            _ => {
+                *last = Some(now);
+                Some(std::mem::take(held))
+            }
         }
     }
 }
@@ -160,5 +199,24 @@ impl IntoResponse for Error {
             message: self.public_message(),
         };
         (self.status(), Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_logs_a_line_then_a_summary_every_few_seconds() {
+        let throttle = LogThrottle::new();
+        let start = Instant::now();
+        assert_eq!(throttle.admit(start), Some(0));
+        let logged = (1..=600u64)
+            .filter_map(|ms| throttle.admit(start + Duration::from_millis(ms * 5)))
+            .collect::<Vec<_>>();
+        // 3 s of failures, one every 5 ms: nothing more until 5 s have passed.
+        assert!(logged.is_empty(), "{logged:?}");
+        assert_eq!(throttle.admit(start + LOG_EVERY), Some(600));
+        assert_eq!(throttle.admit(start + LOG_EVERY * 3), Some(0));
     }
 }

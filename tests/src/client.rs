@@ -234,10 +234,12 @@ impl Ws {
         frame["req"] = json!(req);
         self.send_raw(&frame.to_string()).await;
         loop {
-            let v = self
-                .read()
-                .await
-                .expect("connection stays open for an answer");
+            let Some(v) = self.read().await else {
+                panic!(
+                    "connection closed before the answer to {frame}: {:?}",
+                    self.close
+                );
+            };
             if v["req"] == json!(req) && (v["type"] == "ack" || v["type"] == "error") {
                 return if v["type"] == "ack" {
                     Ok(v["result"].clone())

@@ -210,6 +210,17 @@ pub fn client_key(author: ParticipantId, client_id: &str) -> String {
     format!("c:{author}:{client_id}")
 }
 
+/// Store key of the answer to a request made with an idempotency key: a
+/// hash, so the key (free text chosen by the client) is not stored.
+pub fn answer_key(author: ParticipantId, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(author.as_bytes())
+        .chain_update(key.as_bytes())
+        .finalize();
+    format!("a:{}", hex::encode(digest))
+}
+
 /// A decoded room object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -220,4 +231,6 @@ pub enum Obj {
     ClientId {
         message_id: MessageId,
     },
+    /// The answer given to a request made with an idempotency key.
+    Answer(protocol::AckResult),
 }

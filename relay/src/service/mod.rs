@@ -93,6 +93,7 @@ impl Rooms {
         who: ParticipantId,
         role: Role,
         req: &Request,
+        idempotency_key: Option<&str>,
     ) -> Result<Outcome> {
         let now = Utc::now();
         let ids: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
@@ -109,7 +110,7 @@ impl Rooms {
             // `apply` may run several times (each time it asks for more objects);
             // it must mint the same ids each time, so they come from a fixed pool.
             let mut minted = ids.iter().copied();
-            logic::apply(&ctx, view, req, &mut || {
+            logic::apply_once(&ctx, view, req, idempotency_key, &mut || {
                 minted.next().unwrap_or_else(Uuid::new_v4)
             })
         })

@@ -123,7 +123,8 @@ impl Notification {
 /// room themselves.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Cheap liveness check for `/readyz`.
+    /// Cheap readiness check for `/readyz`: succeeds only when every
+    /// operation a new connection needs (including `watch`) would.
     async fn ping(&self) -> StoreResult<()>;
 
     // ---- ombud accounts (global, not room scoped) ----

@@ -181,7 +181,13 @@ impl Requests {
         let result = self
             .state
             .rooms
-            .act(self.room, self.actor.id, self.actor.role, &frame.request)
+            .act(
+                self.room,
+                self.actor.id,
+                self.actor.role,
+                &frame.request,
+                frame.idempotency_key.as_deref(),
+            )
             .await;
         tracing::trace!(
             kind,
@@ -190,12 +196,16 @@ impl Requests {
         );
         match result {
             Ok(out) => {
-                self.state.hub.publish(self.room, out.signals).await;
                 let ack = frame_text(&ServerFrame::Ack {
                     req: frame.req,
                     result: out.result,
                 });
-                match self.send(ack).await {
+                // The answer is queued before the signals go out: one of them
+                // may close this very connection (`leave`), and the writer
+                // sends every queued answer before it closes.
+                let answered = self.send(ack).await;
+                self.state.hub.publish(self.room, out.signals).await;
+                match answered {
                     Next::Continue if matches!(frame.request, Request::Leave {}) => {
                         Next::Close(CloseCode::Normal, "you left the room")
                     }

@@ -116,6 +116,31 @@ impl Writer {
         out_rx: &mut mpsc::Receiver<Out>,
     ) -> Option<(CloseCode, &'static str)> {
         let cancel = self.state.cancel.clone();
+        let ended = self.serve_live(rx, out_rx, &cancel).await;
+        if ended.is_some() {
+            self.answer_queued(out_rx).await;
+        }
+        ended
+    }
+
+    /// Every request gets exactly one answer before any close: answers the
+    /// request side queued before the connection ended still go out.
+    async fn answer_queued(&mut self, out_rx: &mut mpsc::Receiver<Out>) {
+        while let Ok(out) = out_rx.try_recv() {
+            if let Out::Frame(msg) = out {
+                if self.feed(*msg).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn serve_live(
+        &mut self,
+        rx: &mut mpsc::Receiver<ConnMsg>,
+        out_rx: &mut mpsc::Receiver<Out>,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<(CloseCode, &'static str)> {
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return Some((CloseCode::Restart, "relay restarting; reconnect")),

@@ -6,6 +6,7 @@ mod bad_input;
 mod isolation;
 mod rest;
 mod resume;
+mod retries;
 mod shuttle;
 mod taken_back;
 mod workflow;

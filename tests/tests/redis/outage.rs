@@ -225,3 +225,85 @@ async fn connections_that_stay_open_through_a_redis_outage_get_new_messages_live
     assert_contiguous(&events(&s.ombud), 1, "ombud");
     assert_contiguous(&events(&s.pa), 1, "party A");
 }
+
+/// Ready means ready: the moment `/readyz` answers 200 after an outage, a
+/// new websocket handshake succeeds (it needs the notification connection,
+/// which comes back after the command connection).
+#[tokio::test]
+async fn ready_after_an_outage_means_new_connections_succeed() {
+    let mut d = Deployment::start(2, Persistence::AppendOnly).await;
+    let s = session(&d).await;
+    d.redis.terminate();
+    assert_eq!(readyz(d.api(0)).await, StatusCode::SERVICE_UNAVAILABLE);
+    tokio::time::sleep(OUTAGE).await;
+    d.redis.restart();
+    wait_ready(d.api(0)).await;
+    let hello = json!({"token": s.a.token, "since": s.pa.last_seq});
+    if let Err(refused) = Ws::try_connect(&d.ws_url(0), hello).await {
+        panic!("/readyz said ready, but a new connection was refused: {refused:?}");
+    }
+}
+
+/// A stream of forwards through a Redis stop, each retried with its
+/// idempotency key until it is answered, as PROTOCOL.md tells clients to:
+/// every relayed text reaches the recipient exactly once.
+#[tokio::test]
+async fn forwards_retried_through_a_redis_stop_are_delivered_exactly_once() {
+    let mut d = Deployment::start(1, Persistence::AppendOnly).await;
+    let home = d.api(0).clone();
+    let token = login(&home).await;
+    let room = create_room(
+        &home,
+        &token,
+        json!({"title": "Retries", "consent_required": false}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = add_party(&home, &home, &token, &room, "Ada").await;
+    let b = add_party(&home, &home, &token, &room, "Bo").await;
+    let mut pa = connect_party(&d.ws_url(0), &a).await;
+    let source = send(&mut pa, &a.channel(), "source").await.expect("sent");
+    let source_id = source["message"]["id"].clone();
+    let mut ombud = connect_ombud(&d.ws_url(0), &token, &room).await;
+    const FORWARDS: usize = 30;
+    for i in 0..FORWARDS {
+        if i == FORWARDS / 3 {
+            d.redis.terminate();
+        }
+        if i == FORWARDS / 3 + 3 {
+            d.redis.restart();
+        }
+        let forward = json!({
+            "type": "forward",
+            "idempotency_key": format!("fwd-{i}"),
+            "source_message_id": source_id,
+            "to": [b.id],
+            "body": format!("relayed text {i}."),
+        });
+        loop {
+            match ombud.request(forward.clone()).await {
+                Ok(_) => break,
+                Err((code, _)) if code == "unavailable" => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                Err(other) => panic!("forward {i}: {other:?}"),
+            }
+        }
+        if ombud.close.is_some() {
+            ombud = connect_when_available(
+                &d.ws_url(0),
+                json!({"token": token, "room_id": room, "since": ombud.last_seq}),
+            )
+            .await;
+        }
+    }
+    let stored = stored_inbox(&d.ws_url(0), json!({"token": b.token})).await;
+    let bodies = bodies_in(&stored, &b.channel());
+    for i in 0..FORWARDS {
+        let text = format!("relayed text {i}.");
+        let times = bodies.iter().filter(|body| **body == text).count();
+        assert_eq!(times, 1, "{text:?} reached B {times} times");
+    }
+}

@@ -90,6 +90,38 @@ pub(super) fn may_change(ctx: &Ctx, m: &MessageRec) -> bool {
     m.author == ctx.actor.id || (m.relayed_from.is_some() && ctx.actor.role == Role::Ombud)
 }
 
+/// Applies `req` at most once per actor and idempotency key: a repeat gets
+/// the first answer and changes nothing. Without a key, as [`apply`].
+pub fn apply_once(
+    ctx: &Ctx,
+    view: &View,
+    req: &Request,
+    key: Option<&str>,
+    new_id: NewId,
+) -> Result<Outcome, Flow> {
+    let Some(key) = key else {
+        return apply(ctx, view, req, new_id);
+    };
+    if key.is_empty() || key.len() > MAX_CLIENT_ID {
+        return Err(RoomError::invalid(format!(
+            "`idempotency_key` must be 1 to {MAX_CLIENT_ID} bytes"
+        ))
+        .into());
+    }
+    let stored = answer_key(ctx.actor.id, key);
+    if let Some(Obj::Answer(result)) = view.get(stored.clone())? {
+        return Ok(Outcome {
+            result: result.clone(),
+            ..Outcome::default()
+        });
+    }
+    let mut out = apply(ctx, view, req, new_id)?;
+    if !out.writes_nothing() {
+        out.puts.push((stored, Obj::Answer(out.result.clone())));
+    }
+    Ok(out)
+}
+
 /// Applies one request. `new_id` mints ids (random in production, seeded in tests).
 pub fn apply(ctx: &Ctx, view: &View, req: &Request, new_id: NewId) -> Result<Outcome, Flow> {
     match req {

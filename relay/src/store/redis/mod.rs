@@ -54,7 +54,7 @@ use uuid::Uuid;
 use super::*;
 use keys::KeySpace;
 use notify::{KIND_DELETED, KIND_DELIVERED, KIND_SIGNAL};
-use ops::{corrupt, entry_seq, parse_entry, scan, within, StreamEntry};
+use ops::{corrupt, entry_seq, parse_entry, read, scan, within, StreamEntry};
 use pubsub::{lock, reconnecting, run_subscriber, subscribe_all, Shared, Subscriptions};
 use scripts::{COMMIT, CREATE_ROOM, DELETE_ROOM, PUT_INVITE, TAKE_INVITE};
 
@@ -155,13 +155,19 @@ impl Drop for RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
+    /// Ready means a new connection would succeed: commands answer, and the
+    /// notification connection is back (a websocket cannot start without it).
     async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn.clone();
         within(async move {
             let _: String = cmd("PING").query_async(&mut conn).await?;
             Ok(())
         })
-        .await
+        .await?;
+        if self.shared.subs.lock().await.sink.is_none() {
+            return Err(reconnecting());
+        }
+        Ok(())
     }
 
     async fn put_account(&self, username: &str, value: Vec<u8>) -> StoreResult<()> {
@@ -215,22 +221,14 @@ impl Store for RedisStore {
     }
 
     async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>> {
-        let mut conn = self.conn.clone();
-        let key = self.keys.doc(room);
-        within(async move {
-            let (version, doc): (Option<u64>, Option<Vec<u8>>) = cmd("HMGET")
-                .arg(key)
-                .arg("v")
-                .arg("d")
-                .query_async(&mut conn)
-                .await?;
-            match (version, doc) {
-                (None, _) => Ok(None),
-                (Some(version), Some(doc)) => Ok(Some(Versioned { version, doc })),
-                (Some(_), None) => Err(corrupt("room document")),
-            }
-        })
-        .await
+        let mut hmget = cmd("HMGET");
+        hmget.arg(self.keys.doc(room)).arg("v").arg("d");
+        let (version, doc): (Option<u64>, Option<Vec<u8>>) = read(&self.conn, &hmget).await?;
+        match (version, doc) {
+            (None, _) => Ok(None),
+            (Some(version), Some(doc)) => Ok(Some(Versioned { version, doc })),
+            (Some(_), None) => Err(corrupt("room document")),
+        }
     }
 
     async fn list_rooms(&self) -> StoreResult<Vec<RoomId>> {
@@ -251,20 +249,13 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
-        let key = self.keys.objects(room);
-        within(async move {
-            let values: Vec<Option<Vec<u8>>> = cmd("HMGET")
-                .arg(key)
-                .arg(keys)
-                .query_async(&mut conn)
-                .await?;
-            if values.len() != keys.len() {
-                return Err(corrupt("HMGET reply"));
-            }
-            Ok(values)
-        })
-        .await
+        let mut hmget = cmd("HMGET");
+        hmget.arg(self.keys.objects(room)).arg(keys);
+        let values: Vec<Option<Vec<u8>>> = read(&self.conn, &hmget).await?;
+        if values.len() != keys.len() {
+            return Err(corrupt("HMGET reply"));
+        }
+        Ok(values)
     }
 
     async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome> {
@@ -314,37 +305,27 @@ impl Store for RedisStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
-        let key = self.keys.inbox(room, participant);
-        within(async move {
-            let entries: Vec<StreamEntry> = cmd("XRANGE")
-                .arg(key)
-                .arg(format!("{first}-0"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(limit)
-                .query_async(&mut conn)
-                .await?;
-            entries.into_iter().map(parse_entry).collect()
-        })
-        .await
+        let mut xrange = cmd("XRANGE");
+        xrange
+            .arg(self.keys.inbox(room, participant))
+            .arg(format!("{first}-0"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit);
+        let entries: Vec<StreamEntry> = read(&self.conn, &xrange).await?;
+        entries.into_iter().map(parse_entry).collect()
     }
 
     async fn inbox_head(&self, room: RoomId, participant: ParticipantId) -> StoreResult<u64> {
-        let mut conn = self.conn.clone();
-        let key = self.keys.inbox(room, participant);
-        within(async move {
-            let newest: Vec<StreamEntry> = cmd("XREVRANGE")
-                .arg(key)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(&mut conn)
-                .await?;
-            newest.first().map_or(Ok(0), |(id, _)| entry_seq(id))
-        })
-        .await
+        let mut xrevrange = cmd("XREVRANGE");
+        xrevrange
+            .arg(self.keys.inbox(room, participant))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1);
+        let newest: Vec<StreamEntry> = read(&self.conn, &xrevrange).await?;
+        newest.first().map_or(Ok(0), |(id, _)| entry_seq(id))
     }
 
     async fn delete_room(&self, room: RoomId) -> StoreResult<bool> {

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use redis::aio::ConnectionManager;
-use redis::{cmd, ErrorKind, RedisError, RedisResult};
+use redis::{cmd, Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult};
 
 use crate::store::{StoreError, StoreResult, OP_TIMEOUT};
 
@@ -80,4 +80,25 @@ pub(super) fn parse_entry((id, fields): StreamEntry) -> StoreResult<(u64, Vec<u8
         (Some(name), Some(payload), None) if name == b"e" => Ok((seq, payload)),
         _ => Err(corrupt("inbox entry")),
     }
+}
+
+/// Runs a read-only command. After Redis restarts, the first command on the
+/// old connection fails (and makes the manager reconnect); a read is safe to
+/// send again at once on the new connection, so a client catching up after
+/// an outage is not turned away by a connection that is already mended.
+pub(super) async fn read<T: FromRedisValue>(
+    conn: &ConnectionManager,
+    command: &Cmd,
+) -> StoreResult<T> {
+    within(async {
+        let mut first = conn.clone();
+        match command.query_async(&mut first).await {
+            Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                let mut second = conn.clone();
+                Ok(command.query_async(&mut second).await?)
+            }
+            other => Ok(other?),
+        }
+    })
+    .await
 }
