@@ -1,0 +1,476 @@
+//! The writer thread: owns the only writing connection, applies every
+//! operation waiting in its channel inside one transaction (group commit),
+//! and sweeps expired rooms.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+use super::{db_err, now_ms, Shared};
+use crate::store::*;
+
+/// How often expired rooms are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// At most this many operations share one transaction.
+const MAX_BATCH: usize = 512;
+/// At most this many expired rooms are erased by one sweep transaction.
+const SWEEP_LIMIT: i64 = 256;
+
+/// An operation for the writer thread.
+pub(super) enum Request {
+    /// Answers once the writer has gone round its loop: it is alive.
+    Ping,
+    /// Published in channel order with the notifications of commits, so a
+    /// signal sent after a commit returned is heard after its deliveries.
+    Signal {
+        room: RoomId,
+        payload: Vec<u8>,
+    },
+    PutAccount {
+        username: String,
+        value: Vec<u8>,
+    },
+    CreateRoom {
+        room: RoomId,
+        doc: Vec<u8>,
+        expire_at_ms: i64,
+    },
+    Commit {
+        room: RoomId,
+        commit: Commit,
+    },
+    DeleteRoom {
+        room: RoomId,
+    },
+    PutInvite {
+        room: RoomId,
+        code: String,
+        value: Vec<u8>,
+    },
+    TakeInvite {
+        room: RoomId,
+        code: String,
+    },
+    IncrCounter {
+        field: String,
+        by: i64,
+    },
+}
+
+impl Request {
+    fn writes(&self) -> bool {
+        !matches!(self, Request::Ping | Request::Signal { .. })
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum Response {
+    Done,
+    Bool(bool),
+    Commit(CommitOutcome),
+    Invite(InviteTake),
+}
+
+pub(super) struct Op {
+    pub req: Request,
+    pub reply: oneshot::Sender<StoreResult<Response>>,
+}
+
+/// What applying one request produced.
+struct Applied {
+    response: Response,
+    notification: Option<Notification>,
+    /// Rows of a room were deleted: the WAL must be emptied of them.
+    erased: bool,
+}
+
+impl Applied {
+    fn plain(response: Response) -> Self {
+        Applied {
+            response,
+            notification: None,
+            erased: false,
+        }
+    }
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    shared: Arc<Shared>,
+    /// Deleted rows may still be in the WAL: a truncating checkpoint is due.
+    wal_holds_erased: bool,
+}
+
+impl Writer {
+    pub(super) fn new(conn: Connection, shared: Arc<Shared>) -> Self {
+        Writer {
+            conn,
+            shared,
+            wal_holds_erased: false,
+        }
+    }
+
+    /// Serve `ops` until every sender is gone (the store was dropped).
+    pub(super) fn run(mut self, ops: Receiver<Op>) {
+        let mut next_sweep = Instant::now() + SWEEP_EVERY;
+        loop {
+            match ops.recv_timeout(next_sweep.saturating_duration_since(Instant::now())) {
+                Ok(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match ops.try_recv() {
+                            Ok(op) => batch.push(op),
+                            Err(_) => break,
+                        }
+                    }
+                    self.run_batch(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if Instant::now() >= next_sweep {
+                if let Err(error) = self.sweep() {
+                    tracing::warn!(%error, "sweeping expired rooms failed");
+                }
+                next_sweep = Instant::now() + SWEEP_EVERY;
+            }
+        }
+    }
+
+    /// Apply `batch` in one transaction, commit (fsync) once, then answer
+    /// every operation and only then publish their notifications, in order.
+    fn run_batch(&mut self, batch: Vec<Op>) {
+        let now = now_ms();
+        let in_tx = batch.iter().any(|op| op.req.writes());
+        let mut done = Vec::with_capacity(batch.len());
+        let mut failed: Option<StoreError> = None;
+        if in_tx {
+            if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+                failed = Some(db_err(e));
+            }
+        }
+        let mut erased = false;
+        for Op { req, reply } in batch {
+            let writes = req.writes();
+            let result = match req {
+                Request::Ping => Ok(Applied::plain(Response::Done)),
+                Request::Signal { room, payload } => Ok(Applied {
+                    notification: Some(Notification::Signal { room, payload }),
+                    ..Applied::plain(Response::Done)
+                }),
+                _ if failed.is_some() => Err(StoreError::Unavailable("transaction failed".into())),
+                req => self.apply_isolated(req, now).inspect_err(|_| {
+                    if self.conn.is_autocommit() {
+                        // SQLite rolled the whole transaction back: whatever
+                        // this batch did before is gone too.
+                        failed = Some(StoreError::Unavailable("transaction rolled back".into()));
+                    }
+                }),
+            };
+            if let Ok(applied) = &result {
+                erased |= applied.erased;
+            }
+            done.push((reply, writes, result));
+        }
+        if in_tx && failed.is_none() {
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                failed = Some(db_err(e));
+            }
+        }
+        if let Some(error) = &failed {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            tracing::warn!(%error, "store transaction failed");
+            erased = false;
+        }
+        if erased {
+            self.wal_holds_erased = true;
+            self.checkpoint();
+        }
+        let mut notifications = Vec::new();
+        for (reply, writes, result) in done {
+            let result = match (result, &failed) {
+                (Ok(_), Some(error)) if writes => Err(StoreError::Unavailable(error.to_string())),
+                (Ok(applied), _) => {
+                    notifications.extend(applied.notification);
+                    Ok(applied.response)
+                }
+                (Err(e), _) => Err(e),
+            };
+            // The caller may have given up (timeout); that is its business.
+            let _ = reply.send(result);
+        }
+        for notification in notifications {
+            self.shared.publish(notification);
+        }
+    }
+
+    /// Apply one request inside a savepoint, so that an error leaves none of
+    /// its writes behind and the rest of the batch goes on.
+    fn apply_isolated(&mut self, req: Request, now: i64) -> StoreResult<Applied> {
+        self.conn.execute_batch("SAVEPOINT op").map_err(db_err)?;
+        match apply(&self.conn, req, now) {
+            Ok(applied) => {
+                self.conn.execute_batch("RELEASE op").map_err(db_err)?;
+                Ok(applied)
+            }
+            Err(e) => {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK TO op; RELEASE op");
+                }
+                Err(db_err(e))
+            }
+        }
+    }
+
+    /// Erase every expired room, in one transaction, then empty the WAL.
+    fn sweep(&mut self) -> StoreResult<()> {
+        let tx = self.conn.unchecked_transaction().map_err(db_err)?;
+        let expired: Vec<Vec<u8>> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT id FROM rooms WHERE expire_at_ms <= ?1 LIMIT ?2")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![now_ms(), SWEEP_LIMIT], |row| row.get(0))
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+        };
+        for room in &expired {
+            erase_room(&tx, room).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        if !expired.is_empty() {
+            tracing::debug!(rooms = expired.len(), "erased expired rooms");
+            self.wal_holds_erased = true;
+        }
+        if self.wal_holds_erased {
+            self.checkpoint();
+        }
+        Ok(())
+    }
+
+    /// Copy the WAL into the database and truncate it to nothing, so that no
+    /// old page image of an erased room is left in it. A reader in the way
+    /// makes it fail; the next sweep tries again.
+    fn checkpoint(&mut self) {
+        let result = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        match result {
+            Ok(0) => self.wal_holds_erased = false,
+            Ok(_) => tracing::debug!("WAL checkpoint blocked by a reader; retrying later"),
+            Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
+        }
+    }
+}
+
+fn apply(conn: &Connection, req: Request, now: i64) -> rusqlite::Result<Applied> {
+    Ok(match req {
+        Request::Ping | Request::Signal { .. } => Applied::plain(Response::Done),
+        Request::PutAccount { username, value } => {
+            conn.prepare_cached(
+                "INSERT INTO accounts (username, value) VALUES (?1, ?2)
+                 ON CONFLICT (username) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![username, value])?;
+            Applied::plain(Response::Done)
+        }
+        Request::IncrCounter { field, by } => {
+            conn.prepare_cached(
+                "INSERT INTO counters (field, value) VALUES (?1, ?2)
+                 ON CONFLICT (field) DO UPDATE SET value = value + excluded.value",
+            )?
+            .execute(params![field, by])?;
+            Applied::plain(Response::Done)
+        }
+        Request::CreateRoom {
+            room,
+            doc,
+            expire_at_ms,
+        } => create_room(conn, room, doc, expire_at_ms, now)?,
+        Request::Commit { room, commit } => commit_room(conn, room, commit, now)?,
+        Request::DeleteRoom { room } => {
+            let id = room.as_bytes().as_slice();
+            match room_expiry(conn, id)? {
+                None => Applied::plain(Response::Bool(false)),
+                Some(expire_at_ms) => {
+                    erase_room(conn, id)?;
+                    // An expired room not swept yet is erased all the same,
+                    // but it was already gone for everyone: nothing to tell.
+                    let live = expire_at_ms > now;
+                    Applied {
+                        response: Response::Bool(live),
+                        notification: live.then_some(Notification::RoomDeleted { room }),
+                        erased: true,
+                    }
+                }
+            }
+        }
+        Request::PutInvite { room, code, value } => {
+            let id = room.as_bytes().as_slice();
+            if is_live(conn, id, now)? {
+                conn.prepare_cached(
+                    "INSERT INTO invites (room, code, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (room, code) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![id, code, value])?;
+            }
+            Applied::plain(Response::Done)
+        }
+        Request::TakeInvite { room, code } => {
+            Applied::plain(Response::Invite(take_invite(conn, room, &code, now)?))
+        }
+    })
+}
+
+fn create_room(
+    conn: &Connection,
+    room: RoomId,
+    doc: Vec<u8>,
+    expire_at_ms: i64,
+    now: i64,
+) -> rusqlite::Result<Applied> {
+    let id = room.as_bytes().as_slice();
+    let mut erased = false;
+    match room_expiry(conn, id)? {
+        Some(expiry) if expiry > now => return Ok(Applied::plain(Response::Bool(false))),
+        // Expired but not swept yet: it is gone, and the id free again.
+        Some(_) => {
+            erase_room(conn, id)?;
+            erased = true;
+        }
+        None => {}
+    }
+    // A room created already expired could never be seen: nothing to write.
+    if expire_at_ms > now {
+        conn.prepare_cached(
+            "INSERT INTO rooms (id, version, doc, expire_at_ms) VALUES (?1, 1, ?2, ?3)",
+        )?
+        .execute(params![id, doc, expire_at_ms])?;
+    }
+    Ok(Applied {
+        response: Response::Bool(true),
+        notification: None,
+        erased,
+    })
+}
+
+fn commit_room(
+    conn: &Connection,
+    room: RoomId,
+    commit: Commit,
+    now: i64,
+) -> rusqlite::Result<Applied> {
+    let id = room.as_bytes().as_slice();
+    let version: Option<i64> = conn
+        .prepare_cached("SELECT version FROM rooms WHERE id = ?1 AND expire_at_ms > ?2")?
+        .query_row(params![id, now], |row| row.get(0))
+        .optional()?;
+    if version.and_then(|v| u64::try_from(v).ok()) != Some(commit.expect_version) {
+        return Ok(Applied::plain(Response::Commit(CommitOutcome::Conflict)));
+    }
+    let version = conn
+        .prepare_cached(
+            "UPDATE rooms SET version = version + 1, doc = coalesce(?2, doc)
+             WHERE id = ?1 RETURNING version",
+        )?
+        .query_row(params![id, commit.doc], |row| row.get::<_, i64>(0))?;
+    let mut put = conn.prepare_cached(
+        "INSERT INTO objects (room, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (room, key) DO UPDATE SET value = excluded.value",
+    )?;
+    for (key, value) in &commit.puts {
+        put.execute(params![id, key, value])?;
+    }
+    let mut head = conn.prepare_cached(
+        "SELECT coalesce(max(seq), 0) FROM inbox WHERE room = ?1 AND participant = ?2",
+    )?;
+    let mut append = conn.prepare_cached(
+        "INSERT INTO inbox (room, participant, seq, payload) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut heads: HashMap<ParticipantId, i64> = HashMap::new();
+    let mut deliveries = Vec::with_capacity(commit.deliveries.len());
+    for (participant, payload) in commit.deliveries {
+        let who = participant.as_bytes().as_slice();
+        let seq = match heads.get(&participant) {
+            Some(seq) => seq + 1,
+            None => head.query_row(params![id, who], |row| row.get::<_, i64>(0))? + 1,
+        };
+        heads.insert(participant, seq);
+        append.execute(params![id, who, seq, payload])?;
+        deliveries.push(Delivery {
+            participant,
+            seq: seq as u64,
+            payload,
+        });
+    }
+    let seqs = deliveries.iter().map(|d| d.seq).collect();
+    Ok(Applied {
+        response: Response::Commit(CommitOutcome::Committed {
+            version: version as u64,
+            seqs,
+        }),
+        notification: (!deliveries.is_empty())
+            .then_some(Notification::Delivered { room, deliveries }),
+        erased: false,
+    })
+}
+
+fn take_invite(
+    conn: &Connection,
+    room: RoomId,
+    code: &str,
+    now: i64,
+) -> rusqlite::Result<InviteTake> {
+    let id = room.as_bytes().as_slice();
+    if !is_live(conn, id, now)? {
+        return Ok(InviteTake::Unknown);
+    }
+    let value: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT value FROM invites WHERE room = ?1 AND code = ?2")?
+        .query_row(params![id, code], |row| row.get(0))
+        .optional()?;
+    Ok(match value {
+        None => InviteTake::Unknown,
+        Some(None) => InviteTake::AlreadyUsed,
+        Some(Some(value)) => {
+            // Spent: the value itself is overwritten (secure_delete).
+            conn.prepare_cached("UPDATE invites SET value = NULL WHERE room = ?1 AND code = ?2")?
+                .execute(params![id, code])?;
+            InviteTake::Taken(value)
+        }
+    })
+}
+
+fn room_expiry(conn: &Connection, id: &[u8]) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT expire_at_ms FROM rooms WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()
+}
+
+pub(super) fn is_live(conn: &Connection, id: &[u8], now: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM rooms WHERE id = ?1 AND expire_at_ms > ?2")?
+        .query_row(params![id, now], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+}
+
+/// Delete every row of the room; `secure_delete` zeroes their bytes.
+fn erase_room(conn: &Connection, id: &[u8]) -> rusqlite::Result<()> {
+    for sql in [
+        "DELETE FROM objects WHERE room = ?1",
+        "DELETE FROM inbox WHERE room = ?1",
+        "DELETE FROM invites WHERE room = ?1",
+        "DELETE FROM rooms WHERE id = ?1",
+    ] {
+        conn.prepare_cached(sql)?.execute([id])?;
+    }
+    Ok(())
+}
