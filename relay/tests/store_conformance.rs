@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use relay::store::file::FileStore;
 use relay::store::memory::MemoryStore;
 use relay::store::redis::RedisStore;
 use relay::store::*;
@@ -29,6 +30,8 @@ use redis_server::RedisServer;
 struct Harness {
     store: Arc<dyn Store>,
     _server: Option<RedisServer>,
+    /// The file store's directory, removed after the store is dropped.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Generates one `#[tokio::test]` per function of [`suite`], each on a fresh
@@ -76,6 +79,7 @@ mod memory {
         Harness {
             store: Arc::new(MemoryStore::new()),
             _server: None,
+            _dir: None,
         }
     });
 }
@@ -89,6 +93,21 @@ mod redis {
         Harness {
             store: Arc::new(store),
             _server: Some(server),
+            _dir: None,
+        }
+    });
+}
+
+mod file {
+    use super::*;
+
+    store_conformance!(async {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = FileStore::open(dir.path()).expect("open the file store");
+        Harness {
+            store: Arc::new(store),
+            _server: None,
+            _dir: Some(dir),
         }
     });
 }
