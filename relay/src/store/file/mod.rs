@@ -4,9 +4,15 @@
 //!
 //! Why SQLite: a deleted or expired room must leave none of its bytes in
 //! the files. With `PRAGMA secure_delete = ON`, SQLite overwrites deleted
-//! content with zeros, and after every deletion a `wal_checkpoint(TRUNCATE)`
-//! empties the write-ahead log of the old page images (a copy-on-write
-//! engine such as redb would leave old values in freed pages).
+//! content and freed pages with zeros, and after every deletion a
+//! `wal_checkpoint(TRUNCATE)` empties the write-ahead log of old page
+//! images (a copy-on-write engine such as redb leaves old values in freed
+//! pages). `secure_delete` alone is not enough, though: when a b-tree page
+//! is rebuilt during a split, stale copies of cells that moved can stay in
+//! the free space of pages still in use. So no two rooms share a b-tree:
+//! each room has a table of its own, dropped when the room goes, and every
+//! page of it is zeroed then. Shared tables hold ids, numbers and global
+//! values only.
 //!
 //! Why group commit: an fsync costs milliseconds, so one per operation
 //! would cap the store at a few hundred writes a second. One writer thread
@@ -19,14 +25,16 @@
 //!
 //! Layout (`caucus.db` in the directory; ids are their 16 raw bytes):
 //!
-//! | table      | key                       | holds                                  |
-//! |------------|---------------------------|----------------------------------------|
-//! | `rooms`    | `id`                      | `version`, `doc`, `expire_at_ms`       |
-//! | `objects`  | `room`, `key`             | `value`                                |
-//! | `inbox`    | `room`, `participant`, `seq` | `payload`                           |
-//! | `invites`  | `room`, `code`            | `value`, NULL once spent               |
-//! | `accounts` | `username`                | `value`                                |
-//! | `counters` | `field`                   | `value`                                |
+//! | table      | key                      | holds                                |
+//! |------------|--------------------------|--------------------------------------|
+//! | `rooms`    | `n` (never reused), `id` | `version`, `expire_at_ms`            |
+//! | `room_<n>` | `kind`, `a`, `seq`       | `v`: everything of room `n`, below   |
+//! | `accounts` | `username`               | `value`                              |
+//! | `counters` | `field`                  | `value`                              |
+//!
+//! Rows of `room_<n>`: the doc `(0, x'', 0)`, objects `(1, key, 0)`, inbox
+//! events `(2, participant, seq)`, invites `(3, code, 0)` with `v` NULL
+//! once spent.
 //!
 //! Durability: a write (`commit`, `create_room`, `delete_room`,
 //! `put_invite`, `take_invite`, `put_account`, `incr_counter`) is answered
@@ -41,6 +49,7 @@
 //! Signals travel through the writer's channel too, so one sent after a
 //! commit returned is heard after that commit's deliveries.
 
+mod rooms;
 mod schema;
 mod writer;
 
@@ -50,7 +59,7 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::*;
@@ -281,14 +290,13 @@ impl Store for FileStore {
 
     async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>> {
         self.read(move |tx, now| {
-            tx.prepare_cached("SELECT version, doc FROM rooms WHERE id = ?1 AND expire_at_ms > ?2")?
-                .query_row(params![room.as_bytes().as_slice(), now], |row| {
-                    Ok(Versioned {
-                        version: seq(row.get(0)?),
-                        doc: row.get(1)?,
-                    })
-                })
-                .optional()
+            let Some(live) = rooms::live(tx, room, now)? else {
+                return Ok(None);
+            };
+            Ok(Some(Versioned {
+                version: seq(live.version),
+                doc: rooms::doc(tx, live.n)?,
+            }))
         })
         .await
     }
@@ -312,17 +320,11 @@ impl Store for FileStore {
         }
         let keys = keys.to_vec();
         self.read(move |tx, now| {
-            let id = room.as_bytes().as_slice();
-            if !writer::is_live(tx, id, now)? {
+            let Some(live) = rooms::live(tx, room, now)? else {
                 return Ok(vec![None; keys.len()]);
-            }
-            let mut stmt =
-                tx.prepare_cached("SELECT value FROM objects WHERE room = ?1 AND key = ?2")?;
+            };
             keys.iter()
-                .map(|key| {
-                    stmt.query_row(params![id, key], |row| row.get(0))
-                        .optional()
-                })
+                .map(|key| rooms::object(tx, live.n, key))
                 .collect()
         })
         .await
@@ -350,36 +352,19 @@ impl Store for FileStore {
             return Ok(Vec::new());
         }
         self.read(move |tx, now| {
-            let id = room.as_bytes().as_slice();
-            if !writer::is_live(tx, id, now)? {
+            let Some(live) = rooms::live(tx, room, now)? else {
                 return Ok(Vec::new());
-            }
-            let mut stmt = tx.prepare_cached(
-                "SELECT seq, payload FROM inbox WHERE room = ?1 AND participant = ?2
-                 AND seq > ?3 ORDER BY seq LIMIT ?4",
-            )?;
-            let rows = stmt.query_map(
-                params![id, participant.as_bytes().as_slice(), after, limit],
-                |row| Ok((seq(row.get(0)?), row.get(1)?)),
-            )?;
-            rows.collect()
+            };
+            let events = rooms::read_inbox(tx, live.n, participant, after, limit)?;
+            Ok(events.into_iter().map(|(s, e)| (seq(s), e)).collect())
         })
         .await
     }
 
     async fn inbox_head(&self, room: RoomId, participant: ParticipantId) -> StoreResult<u64> {
-        self.read(move |tx, now| {
-            let id = room.as_bytes().as_slice();
-            if !writer::is_live(tx, id, now)? {
-                return Ok(0);
-            }
-            tx.prepare_cached(
-                "SELECT coalesce(max(seq), 0) FROM inbox WHERE room = ?1 AND participant = ?2",
-            )?
-            .query_row(params![id, participant.as_bytes().as_slice()], |row| {
-                row.get::<_, i64>(0)
-            })
-            .map(seq)
+        self.read(move |tx, now| match rooms::live(tx, room, now)? {
+            Some(live) => rooms::inbox_head(tx, live.n, participant).map(seq),
+            None => Ok(0),
         })
         .await
     }

@@ -17,35 +17,16 @@ pub(super) const DB_FILE: &str = "caucus.db";
 /// `PRAGMA user_version` of the layout below.
 const SCHEMA_VERSION: i64 = 1;
 
-/// The layout described in the module docs. Room ids and participant ids
-/// are their 16 raw bytes.
+/// The shared tables (see the module docs). They hold no room content:
+/// that lives in each room's own table, see [`create_room_table`].
 const SCHEMA: &str = "
 CREATE TABLE rooms (
-    id           BLOB PRIMARY KEY,
+    n            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           BLOB NOT NULL UNIQUE,
     version      INTEGER NOT NULL,
-    doc          BLOB NOT NULL,
     expire_at_ms INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX rooms_by_expiry ON rooms (expire_at_ms);
-CREATE TABLE objects (
-    room  BLOB NOT NULL,
-    key   TEXT NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (room, key)
-);
-CREATE TABLE inbox (
-    room        BLOB NOT NULL,
-    participant BLOB NOT NULL,
-    seq         INTEGER NOT NULL,
-    payload     BLOB NOT NULL,
-    PRIMARY KEY (room, participant, seq)
-);
-CREATE TABLE invites (
-    room  BLOB NOT NULL,
-    code  TEXT NOT NULL,
-    value BLOB,
-    PRIMARY KEY (room, code)
-) WITHOUT ROWID;
 CREATE TABLE accounts (
     username TEXT PRIMARY KEY,
     value    BLOB NOT NULL
@@ -56,9 +37,37 @@ CREATE TABLE counters (
 ) WITHOUT ROWID;
 ";
 
+/// Kinds of row in a room's table.
+pub(super) const DOC: i64 = 0;
+pub(super) const OBJECT: i64 = 1;
+pub(super) const INBOX: i64 = 2;
+pub(super) const INVITE: i64 = 3;
+
+/// The table of room number `n` (`rooms.n`, never reused).
+pub(super) fn room_table(n: i64) -> String {
+    format!("room_{n}")
+}
+
+/// Create room `n`'s table (rows: see the module docs). `a` is always
+/// bound as a blob, keys and codes as their UTF-8 bytes.
+pub(super) fn create_room_table(conn: &Connection, n: i64) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE TABLE {} (
+            kind INTEGER NOT NULL,
+            a    BLOB NOT NULL,
+            seq  INTEGER NOT NULL,
+            v    BLOB,
+            PRIMARY KEY (kind, a, seq)
+        ) WITHOUT ROWID",
+        room_table(n)
+    ))
+}
+
 /// How long a connection waits for a lock held by another one (only a
 /// checkpoint waits on readers; nothing else here takes conflicting locks).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+const STATEMENT_CACHE: usize = 1024;
 
 /// Create `dir` (mode 0700) and the database file in it (mode 0600) if
 /// missing, and return the database's path. Existing ones keep their mode.
@@ -107,7 +116,8 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.set_prepared_statement_cache_capacity(32);
+    // Statements name a room's table: room for a few hundred busy rooms.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Sorts and temporary tables never spill to a file of their own.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)

@@ -7,10 +7,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
 
-use super::{db_err, now_ms, Shared};
+use super::{db_err, now_ms, rooms, Shared};
 use crate::store::*;
 
 /// How often expired rooms are looked for.
@@ -213,15 +213,16 @@ impl Writer {
     /// Apply one request inside a savepoint, so that an error leaves none of
     /// its writes behind and the rest of the batch goes on.
     fn apply_isolated(&mut self, req: Request, now: i64) -> StoreResult<Applied> {
-        self.conn.execute_batch("SAVEPOINT op").map_err(db_err)?;
+        let run = |sql: &str| self.conn.prepare_cached(sql)?.execute([]).map(drop);
+        run("SAVEPOINT op").map_err(db_err)?;
         match apply(&self.conn, req, now) {
             Ok(applied) => {
-                self.conn.execute_batch("RELEASE op").map_err(db_err)?;
+                run("RELEASE op").map_err(db_err)?;
                 Ok(applied)
             }
             Err(e) => {
                 if !self.conn.is_autocommit() {
-                    let _ = self.conn.execute_batch("ROLLBACK TO op; RELEASE op");
+                    let _ = run("ROLLBACK TO op").and_then(|()| run("RELEASE op"));
                 }
                 Err(db_err(e))
             }
@@ -231,17 +232,17 @@ impl Writer {
     /// Erase every expired room, in one transaction, then empty the WAL.
     fn sweep(&mut self) -> StoreResult<()> {
         let tx = self.conn.unchecked_transaction().map_err(db_err)?;
-        let expired: Vec<Vec<u8>> = {
+        let expired: Vec<i64> = {
             let mut stmt = tx
-                .prepare_cached("SELECT id FROM rooms WHERE expire_at_ms <= ?1 LIMIT ?2")
+                .prepare_cached("SELECT n FROM rooms WHERE expire_at_ms <= ?1 LIMIT ?2")
                 .map_err(db_err)?;
             let rows = stmt
                 .query_map(params![now_ms(), SWEEP_LIMIT], |row| row.get(0))
                 .map_err(db_err)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
         };
-        for room in &expired {
-            erase_room(&tx, room).map_err(db_err)?;
+        for n in &expired {
+            rooms::erase(&tx, *n).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
         if !expired.is_empty() {
@@ -291,120 +292,95 @@ fn apply(conn: &Connection, req: Request, now: i64) -> rusqlite::Result<Applied>
             Applied::plain(Response::Done)
         }
         Request::CreateRoom {
-            room,
+            room: id,
             doc,
             expire_at_ms,
-        } => create_room(conn, room, doc, expire_at_ms, now)?,
-        Request::Commit { room, commit } => commit_room(conn, room, commit, now)?,
-        Request::DeleteRoom { room } => {
-            let id = room.as_bytes().as_slice();
-            match room_expiry(conn, id)? {
-                None => Applied::plain(Response::Bool(false)),
-                Some(expire_at_ms) => {
-                    erase_room(conn, id)?;
-                    // An expired room not swept yet is erased all the same,
-                    // but it was already gone for everyone: nothing to tell.
-                    let live = expire_at_ms > now;
-                    Applied {
-                        response: Response::Bool(live),
-                        notification: live.then_some(Notification::RoomDeleted { room }),
-                        erased: true,
-                    }
+        } => {
+            let mut erased = false;
+            match rooms::find(conn, id)? {
+                Some((_, expiry)) if expiry > now => {
+                    return Ok(Applied::plain(Response::Bool(false)))
                 }
+                // Expired but not swept yet: it is gone, and the id free again.
+                Some((n, _)) => {
+                    rooms::erase(conn, n)?;
+                    erased = true;
+                }
+                None => {}
+            }
+            // A room created already expired could never be seen: nothing to write.
+            if expire_at_ms > now {
+                rooms::create(conn, id, &doc, expire_at_ms)?;
+            }
+            Applied {
+                erased,
+                ..Applied::plain(Response::Bool(true))
             }
         }
-        Request::PutInvite { room, code, value } => {
-            let id = room.as_bytes().as_slice();
-            if is_live(conn, id, now)? {
-                conn.prepare_cached(
-                    "INSERT INTO invites (room, code, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (room, code) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![id, code, value])?;
+        Request::Commit { room: id, commit } => commit_room(conn, id, commit, now)?,
+        Request::DeleteRoom { room: id } => match rooms::find(conn, id)? {
+            None => Applied::plain(Response::Bool(false)),
+            Some((n, expiry)) => {
+                rooms::erase(conn, n)?;
+                // An expired room not swept yet is erased all the same, but
+                // it was already gone for everyone: nothing to tell.
+                let live = expiry > now;
+                Applied {
+                    response: Response::Bool(live),
+                    notification: live.then_some(Notification::RoomDeleted { room: id }),
+                    erased: true,
+                }
+            }
+        },
+        Request::PutInvite {
+            room: id,
+            code,
+            value,
+        } => {
+            if let Some(live) = rooms::live(conn, id, now)? {
+                rooms::put_invite(conn, live.n, &code, &value)?;
             }
             Applied::plain(Response::Done)
         }
-        Request::TakeInvite { room, code } => {
-            Applied::plain(Response::Invite(take_invite(conn, room, &code, now)?))
+        Request::TakeInvite { room: id, code } => {
+            let take = match rooms::live(conn, id, now)? {
+                Some(live) => rooms::take_invite(conn, live.n, &code)?,
+                None => InviteTake::Unknown,
+            };
+            Applied::plain(Response::Invite(take))
         }
-    })
-}
-
-fn create_room(
-    conn: &Connection,
-    room: RoomId,
-    doc: Vec<u8>,
-    expire_at_ms: i64,
-    now: i64,
-) -> rusqlite::Result<Applied> {
-    let id = room.as_bytes().as_slice();
-    let mut erased = false;
-    match room_expiry(conn, id)? {
-        Some(expiry) if expiry > now => return Ok(Applied::plain(Response::Bool(false))),
-        // Expired but not swept yet: it is gone, and the id free again.
-        Some(_) => {
-            erase_room(conn, id)?;
-            erased = true;
-        }
-        None => {}
-    }
-    // A room created already expired could never be seen: nothing to write.
-    if expire_at_ms > now {
-        conn.prepare_cached(
-            "INSERT INTO rooms (id, version, doc, expire_at_ms) VALUES (?1, 1, ?2, ?3)",
-        )?
-        .execute(params![id, doc, expire_at_ms])?;
-    }
-    Ok(Applied {
-        response: Response::Bool(true),
-        notification: None,
-        erased,
     })
 }
 
 fn commit_room(
     conn: &Connection,
-    room: RoomId,
+    id: RoomId,
     commit: Commit,
     now: i64,
 ) -> rusqlite::Result<Applied> {
-    let id = room.as_bytes().as_slice();
-    let version: Option<i64> = conn
-        .prepare_cached("SELECT version FROM rooms WHERE id = ?1 AND expire_at_ms > ?2")?
-        .query_row(params![id, now], |row| row.get(0))
-        .optional()?;
-    if version.and_then(|v| u64::try_from(v).ok()) != Some(commit.expect_version) {
+    let Some(live) = rooms::live(conn, id, now)? else {
+        return Ok(Applied::plain(Response::Commit(CommitOutcome::Conflict)));
+    };
+    if u64::try_from(live.version).ok() != Some(commit.expect_version) {
         return Ok(Applied::plain(Response::Commit(CommitOutcome::Conflict)));
     }
-    let version = conn
-        .prepare_cached(
-            "UPDATE rooms SET version = version + 1, doc = coalesce(?2, doc)
-             WHERE id = ?1 RETURNING version",
-        )?
-        .query_row(params![id, commit.doc], |row| row.get::<_, i64>(0))?;
-    let mut put = conn.prepare_cached(
-        "INSERT INTO objects (room, key, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT (room, key) DO UPDATE SET value = excluded.value",
-    )?;
-    for (key, value) in &commit.puts {
-        put.execute(params![id, key, value])?;
+    let n = live.n;
+    let version = rooms::bump(conn, n)?;
+    if let Some(doc) = &commit.doc {
+        rooms::set_doc(conn, n, doc)?;
     }
-    let mut head = conn.prepare_cached(
-        "SELECT coalesce(max(seq), 0) FROM inbox WHERE room = ?1 AND participant = ?2",
-    )?;
-    let mut append = conn.prepare_cached(
-        "INSERT INTO inbox (room, participant, seq, payload) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    for (key, value) in &commit.puts {
+        rooms::set_object(conn, n, key, value)?;
+    }
     let mut heads: HashMap<ParticipantId, i64> = HashMap::new();
     let mut deliveries = Vec::with_capacity(commit.deliveries.len());
     for (participant, payload) in commit.deliveries {
-        let who = participant.as_bytes().as_slice();
         let seq = match heads.get(&participant) {
             Some(seq) => seq + 1,
-            None => head.query_row(params![id, who], |row| row.get::<_, i64>(0))? + 1,
+            None => rooms::inbox_head(conn, n, participant)? + 1,
         };
         heads.insert(participant, seq);
-        append.execute(params![id, who, seq, payload])?;
+        rooms::append(conn, n, participant, seq, &payload)?;
         deliveries.push(Delivery {
             participant,
             seq: seq as u64,
@@ -417,60 +393,10 @@ fn commit_room(
             version: version as u64,
             seqs,
         }),
-        notification: (!deliveries.is_empty())
-            .then_some(Notification::Delivered { room, deliveries }),
+        notification: (!deliveries.is_empty()).then_some(Notification::Delivered {
+            room: id,
+            deliveries,
+        }),
         erased: false,
     })
-}
-
-fn take_invite(
-    conn: &Connection,
-    room: RoomId,
-    code: &str,
-    now: i64,
-) -> rusqlite::Result<InviteTake> {
-    let id = room.as_bytes().as_slice();
-    if !is_live(conn, id, now)? {
-        return Ok(InviteTake::Unknown);
-    }
-    let value: Option<Option<Vec<u8>>> = conn
-        .prepare_cached("SELECT value FROM invites WHERE room = ?1 AND code = ?2")?
-        .query_row(params![id, code], |row| row.get(0))
-        .optional()?;
-    Ok(match value {
-        None => InviteTake::Unknown,
-        Some(None) => InviteTake::AlreadyUsed,
-        Some(Some(value)) => {
-            // Spent: the value itself is overwritten (secure_delete).
-            conn.prepare_cached("UPDATE invites SET value = NULL WHERE room = ?1 AND code = ?2")?
-                .execute(params![id, code])?;
-            InviteTake::Taken(value)
-        }
-    })
-}
-
-fn room_expiry(conn: &Connection, id: &[u8]) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT expire_at_ms FROM rooms WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
-        .optional()
-}
-
-pub(super) fn is_live(conn: &Connection, id: &[u8], now: i64) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM rooms WHERE id = ?1 AND expire_at_ms > ?2")?
-        .query_row(params![id, now], |_| Ok(()))
-        .optional()
-        .map(|found| found.is_some())
-}
-
-/// Delete every row of the room; `secure_delete` zeroes their bytes.
-fn erase_room(conn: &Connection, id: &[u8]) -> rusqlite::Result<()> {
-    for sql in [
-        "DELETE FROM objects WHERE room = ?1",
-        "DELETE FROM inbox WHERE room = ?1",
-        "DELETE FROM invites WHERE room = ?1",
-        "DELETE FROM rooms WHERE id = ?1",
-    ] {
-        conn.prepare_cached(sql)?.execute([id])?;
-    }
-    Ok(())
 }
