@@ -85,12 +85,17 @@ pub(super) fn inbox_head(
     n: i64,
     participant: ParticipantId,
 ) -> rusqlite::Result<i64> {
+    // A bare max() is answered with one seek down the primary key; wrapped
+    // in coalesce() it would scan the whole inbox.
     let sql = format!(
-        "SELECT coalesce(max(seq), 0) FROM {} WHERE kind = {INBOX} AND a = ?1",
+        "SELECT max(seq) FROM {} WHERE kind = {INBOX} AND a = ?1",
         schema::room_table(n)
     );
     conn.prepare_cached(&sql)?
-        .query_row([participant.as_bytes().as_slice()], |row| row.get(0))
+        .query_row([participant.as_bytes().as_slice()], |row| {
+            row.get::<_, Option<i64>>(0)
+        })
+        .map(|head| head.unwrap_or(0))
 }
 
 pub(super) fn read_inbox(
@@ -133,10 +138,23 @@ pub(super) fn create(
     put(conn, n, DOC, &[], 0, Some(doc))
 }
 
-/// Bump the version of a room known to be live; returns the new one.
-pub(super) fn bump(conn: &Connection, n: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached("UPDATE rooms SET version = version + 1 WHERE n = ?1 RETURNING version")?
-        .query_row([n], |row| row.get(0))
+/// Bump the version of the room if it is live and at `expect`; returns its
+/// number and new version, or `None` (a conflict). One statement: this is
+/// on the path of every commit.
+pub(super) fn bump(
+    conn: &Connection,
+    room: RoomId,
+    expect: i64,
+    now: i64,
+) -> rusqlite::Result<Option<(i64, i64)>> {
+    conn.prepare_cached(
+        "UPDATE rooms SET version = version + 1
+         WHERE id = ?1 AND version = ?2 AND expire_at_ms > ?3 RETURNING n, version",
+    )?
+    .query_row(params![room.as_bytes().as_slice(), expect, now], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })
+    .optional()
 }
 
 pub(super) fn set_doc(conn: &Connection, n: i64, doc: &[u8]) -> rusqlite::Result<()> {

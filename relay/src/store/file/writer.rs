@@ -358,14 +358,13 @@ fn commit_room(
     commit: Commit,
     now: i64,
 ) -> rusqlite::Result<Applied> {
-    let Some(live) = rooms::live(conn, id, now)? else {
-        return Ok(Applied::plain(Response::Commit(CommitOutcome::Conflict)));
+    let conflict = || Ok(Applied::plain(Response::Commit(CommitOutcome::Conflict)));
+    let Ok(expect) = i64::try_from(commit.expect_version) else {
+        return conflict();
     };
-    if u64::try_from(live.version).ok() != Some(commit.expect_version) {
-        return Ok(Applied::plain(Response::Commit(CommitOutcome::Conflict)));
-    }
-    let n = live.n;
-    let version = rooms::bump(conn, n)?;
+    let Some((n, version)) = rooms::bump(conn, id, expect, now)? else {
+        return conflict();
+    };
     if let Some(doc) = &commit.doc {
         rooms::set_doc(conn, n, doc)?;
     }
