@@ -37,12 +37,16 @@
 //! once spent.
 //!
 //! Durability: a write (`commit`, `create_room`, `delete_room`,
-//! `put_invite`, `take_invite`, `put_account`, `incr_counter`) is answered
-//! only after the transaction holding it is committed with `synchronous =
-//! FULL`, i.e. the WAL is fsync'd; so is its notification published. What
-//! was answered survives a crash of the process or the machine. A room's
-//! expiry is checked on every read and write; the writer erases expired
-//! rooms about once a second, and stops with the store.
+//! `put_invite`, `take_invite`, `put_account`, `incr_counter`) is answered,
+//! and its notification published, only after the transaction holding it
+//! is committed with `synchronous = FULL`, i.e. after the WAL is fsync'd:
+//! what was answered survives a crash of the process or of the machine. A
+//! failed transaction answers every write in it with an error. A deletion
+//! is answered after a truncating checkpoint has emptied the WAL (if a
+//! reader was in the way, it is retried every second). Reads see
+//! committed transactions only. A room's expiry is checked on every read
+//! and write; the writer erases expired rooms about once a second, and
+//! stops with the store.
 //!
 //! Notifications are in process: this store serves one node, which hears
 //! the rooms it [`Store::watch`]es (a set: one `unwatch` forgets a room).
