@@ -4,8 +4,8 @@
 //! tests and each backend supplies only its constructor.
 //!
 //! `file_only` checks what only the file store can get wrong: data lost on
-//! reopening, a deleted or expired room's bytes left in its files, loose
-//! permissions.
+//! reopening, a deleted or expired room's bytes left in its files,
+//! notifications of unwatched rooms, loose permissions.
 //!
 //! `redis_only` then checks what only Redis can get wrong: keys left behind
 //! after deletion or expiry, the hash tag and expiry of every key, several
@@ -780,7 +780,8 @@ mod suite {
 // ---- file store only ----
 
 /// What only the file store can get wrong: losing data on close, leaving a
-/// deleted or expired room's bytes in its files, loose permissions.
+/// deleted or expired room's bytes in its files, announcing rooms nobody
+/// watches, loose permissions.
 mod file_only {
     use super::*;
 
@@ -1081,6 +1082,39 @@ mod file_only {
         }
         assert!(now_ms() >= expire_at, "erased before it expired");
         assert!(!files_containing(dir.path(), &kept_secret).is_empty());
+    }
+
+    /// One node, so notifications stay in process: only watched rooms are
+    /// heard, and `unwatch` silences a room again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_watched_rooms_are_heard() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let (heard, quiet) = (new_room(&store).await, new_room(&store).await);
+        let who = Uuid::new_v4();
+        let mut rx = store.notifications();
+        store.watch(heard).await.unwrap();
+        store.watch(quiet).await.unwrap();
+        store.unwatch(quiet).await.unwrap();
+
+        committed(
+            store
+                .commit(quiet, deliver(1, vec![(who, b"unheard".to_vec())]))
+                .await
+                .unwrap(),
+        );
+        store.signal(quiet, b"unheard".to_vec()).await.unwrap();
+        assert!(store.delete_room(quiet).await.unwrap());
+        store.signal(heard, b"end".to_vec()).await.unwrap();
+
+        assert_eq!(
+            next(&mut rx).await,
+            Notification::Signal {
+                room: heard,
+                payload: b"end".to_vec()
+            }
+        );
+        assert!(rx.try_recv().is_err());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
