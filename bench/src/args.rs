@@ -18,8 +18,11 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
-    /// The relay's in-process store (one node only).
+    /// The relay's default store: a durable SQLite file (one node only),
+    /// in a fresh directory for the run.
     Embedded,
+    /// The relay's in-memory store (`RELAY_EPHEMERAL`; one node only).
+    Memory,
     /// Redis: a private redis-server started for the run, or `--redis-url`.
     Redis,
 }

@@ -239,6 +239,15 @@ impl Relays {
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log);
+            match args.store {
+                StoreKind::Embedded => {
+                    cmd.env("RELAY_DATA_DIR", log_dir.join(format!("data-{node}")));
+                }
+                StoreKind::Memory => {
+                    cmd.env("RELAY_EPHEMERAL", "true");
+                }
+                StoreKind::Redis => {}
+            }
             if let Some(r) = redis {
                 cmd.env("REDIS_URL", r.url())
                     .env("RELAY_DATA_KEY", &data_key)

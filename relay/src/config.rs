@@ -17,9 +17,17 @@ pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "RELAY_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Redis URL (`redis://host:port`, `redis+unix:///path`); unset = embedded in-memory store.
+    /// Redis URL (`redis://host:port`, `redis+unix:///path`); unset = the
+    /// durable embedded store in `RELAY_DATA_DIR`.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Where the embedded store keeps its database and, unless given, its
+    /// secrets (created owner-only). Back it up; protect it.
+    #[arg(long, env = "RELAY_DATA_DIR", default_value = "caucus-data")]
+    pub data_dir: PathBuf,
+    /// Keep everything in memory and forget it on exit (demos and tests).
+    #[arg(long, env = "RELAY_EPHEMERAL")]
+    pub ephemeral: bool,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     #[arg(long, env = "RELAY_REDIS_PREFIX", default_value = "caucus")]
     pub redis_prefix: String,
@@ -83,6 +91,7 @@ impl Config {
         let mut c = Config::parse_from(["relay"]);
         c.addr = "127.0.0.1:0".parse().expect("literal address");
         c.redis_url = None;
+        c.ephemeral = true;
         c.jwt_secret = Some(format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),

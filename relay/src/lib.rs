@@ -10,7 +10,8 @@
 //! - [`auth`] holds ombud accounts and tokens;
 //! - [`room`] is the room logic itself: pure functions, no I/O;
 //! - [`seal`] encrypts every value before it reaches [`store`], the one
-//!   storage trait with its embedded and Redis implementations.
+//!   storage trait with its file (the default), memory and Redis
+//!   implementations; [`node_secrets`] keeps a single node's generated keys.
 //!
 //! [`error`] maps every failure to the wire in one place; [`config`] reads
 //! flags, environment and the office settings file.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod node_secrets;
 pub mod room;
 pub mod seal;
 pub mod service;

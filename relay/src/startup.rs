@@ -19,9 +19,11 @@ use uuid::Uuid;
 use crate::auth::{Accounts, Tokens};
 use crate::config::{Config, Office};
 use crate::hub::Hub;
+use crate::node_secrets;
 use crate::seal::Sealer;
 use crate::service::Rooms;
 use crate::state::AppState;
+use crate::store::file::FileStore;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::{Store, StoreError};
@@ -35,6 +37,8 @@ pub enum StartError {
     Redis(StoreError),
     #[error("RELAY_DATA_KEY: {0}")]
     DataKey(String),
+    #[error("RELAY_DATA_DIR: {0}")]
+    DataDir(String),
     #[error("RELAY_ADDR {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -78,13 +82,23 @@ impl Application {
             None => Office::default(),
         };
         let node = Uuid::new_v4();
+        let mut config = config;
         let store: Arc<dyn Store> = match &config.redis_url {
             Some(url) => Arc::new(
                 RedisStore::connect(url, &config.redis_prefix, node)
                     .await
                     .map_err(StartError::Redis)?,
             ),
-            None => Arc::new(MemoryStore::new()),
+            None if config.ephemeral => Arc::new(MemoryStore::new()),
+            None => {
+                let dir = config.data_dir.clone();
+                let store = tokio::task::spawn_blocking(move || FileStore::open(&dir))
+                    .await
+                    .map_err(|e| StartError::DataDir(e.to_string()))?
+                    .map_err(|e| StartError::DataDir(e.to_string()))?;
+                fill_in_node_secrets(&mut config)?;
+                Arc::new(store)
+            }
         };
         let sealer = Arc::new(match &config.data_key {
             Some(k) => {
@@ -212,6 +226,27 @@ impl Application {
             handle,
         }
     }
+}
+
+/// On the embedded store, secrets not given come from the data directory
+/// (generated there on first start), so a restart keeps tokens valid and
+/// sealed data readable.
+fn fill_in_node_secrets(config: &mut Config) -> Result<(), StartError> {
+    if config.jwt_secret.is_some() && config.data_key.is_some() {
+        return Ok(());
+    }
+    let (secrets, created) =
+        node_secrets::load_or_create(&config.data_dir).map_err(StartError::DataDir)?;
+    if created {
+        // Printed, not logged: this is for the person starting the relay, once.
+        println!(
+            "Generated this node's secrets in {}: back it up with the database beside it, and keep it private.",
+            config.data_dir.join(node_secrets::FILE).display()
+        );
+    }
+    config.jwt_secret.get_or_insert(secrets.jwt_secret);
+    config.data_key.get_or_insert(secrets.data_key);
+    Ok(())
 }
 
 /// `RELAY_BOOTSTRAP_OMBUD`, or a generated one-time login when no ombud exists.

@@ -13,6 +13,7 @@
 //! connections fill any gap from the inbox itself, so a lost or reordered
 //! notification can delay but never drop or duplicate an event.
 
+pub mod file;
 pub mod memory;
 pub mod redis;
 

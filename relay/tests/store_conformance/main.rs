@@ -1,0 +1,179 @@
+//! One conformance suite for every [`Store`]: the same tests run against the
+//! embedded store and against Redis (each Redis test on its own private
+//! `redis-server`). As in tower-sessions' store tests, a macro generates the
+//! tests and each backend supplies only its constructor.
+//!
+//! `file_only` checks what only the file store can get wrong: data lost on
+//! reopening, a deleted or expired room's bytes left in its files,
+//! notifications of unwatched rooms, loose permissions.
+//!
+//! `redis_only` then checks what only Redis can get wrong: keys left behind
+//! after deletion or expiry, the hash tag and expiry of every key, several
+//! nodes on one Redis, outages and restarts.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use relay::store::file::FileStore;
+use relay::store::memory::MemoryStore;
+use relay::store::redis::RedisStore;
+use relay::store::*;
+use tokio::sync::mpsc::UnboundedReceiver;
+use uuid::Uuid;
+
+use caucus_testkit::RedisServer;
+
+/// A store under test, and whatever must live as long as it.
+struct Harness {
+    store: Arc<dyn Store>,
+    _server: Option<RedisServer>,
+    /// The file store's directory, removed after the store is dropped.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Generates one `#[tokio::test]` per function of [`suite`], each on a fresh
+/// store from `$new_store` (an expression evaluating to a `Future<Output =
+/// Harness>`).
+macro_rules! store_conformance {
+    ($new_store:expr) => {
+        store_conformance!(@tests $new_store;
+            ping_answers,
+            accounts_are_kept_by_username,
+            counters_accumulate_per_field,
+            create_room_starts_at_version_one_and_only_once,
+            missing_room_reads_as_empty,
+            list_rooms_lists_live_rooms,
+            commit_applies_doc_and_objects_and_bumps_version,
+            stale_commit_conflicts_and_writes_nothing,
+            concurrent_commits_on_one_version_let_exactly_one_win,
+            seqs_increase_by_one_per_inbox,
+            read_inbox_honours_after_and_limit,
+            stored_values_are_binary_safe,
+            invites_are_single_use,
+            concurrent_takes_spend_an_invite_once,
+            delete_room_removes_everything_and_announces_it,
+            watched_commits_are_announced_in_order_with_exact_bytes,
+            signals_reach_watchers_with_exact_bytes,
+            notifications_name_their_room,
+            rooms_expire_with_everything_in_them,
+        );
+    };
+    (@tests $new_store:expr; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                let harness: Harness = $new_store.await;
+                crate::suite::$test(harness.store.clone()).await;
+            }
+        )*
+    };
+}
+
+mod memory {
+    use super::*;
+
+    store_conformance!(async {
+        Harness {
+            store: Arc::new(MemoryStore::new()),
+            _server: None,
+            _dir: None,
+        }
+    });
+}
+
+mod redis {
+    use super::*;
+
+    store_conformance!(async {
+        let server = RedisServer::start();
+        let store = connect(&server.url(), &random_prefix()).await;
+        Harness {
+            store: Arc::new(store),
+            _server: Some(server),
+            _dir: None,
+        }
+    });
+}
+
+mod file {
+    use super::*;
+
+    store_conformance!(async {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = FileStore::open(dir.path()).expect("open the file store");
+        Harness {
+            store: Arc::new(store),
+            _server: None,
+            _dir: Some(dir),
+        }
+    });
+}
+
+// ---- helpers ----
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn in_an_hour() -> i64 {
+    now_ms() + 3_600_000
+}
+
+fn random_prefix() -> String {
+    format!("caucus-test-{}", Uuid::new_v4().simple())
+}
+
+async fn connect(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::connect(url, prefix, Uuid::new_v4())
+        .await
+        .expect("connect to the test redis-server")
+}
+
+async fn new_room(store: &dyn Store) -> RoomId {
+    let room = Uuid::new_v4();
+    assert!(store
+        .create_room(room, b"doc".to_vec(), in_an_hour())
+        .await
+        .unwrap());
+    room
+}
+
+fn deliver(expect_version: u64, deliveries: Vec<(ParticipantId, Vec<u8>)>) -> Commit {
+    Commit {
+        expect_version,
+        deliveries,
+        ..Commit::default()
+    }
+}
+
+fn committed(outcome: CommitOutcome) -> (u64, Vec<u64>) {
+    match outcome {
+        CommitOutcome::Committed { version, seqs } => (version, seqs),
+        CommitOutcome::Conflict => panic!("unexpected conflict"),
+    }
+}
+
+async fn next(rx: &mut UnboundedReceiver<Notification>) -> Notification {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("a notification in time")
+        .expect("notification stream open")
+}
+
+/// Payloads that break anything that is not binary safe.
+fn awkward_payloads() -> Vec<Vec<u8>> {
+    vec![
+        Vec::new(),
+        vec![0],
+        b"\0\xff\xfe:12:+-\r\n".to_vec(),
+        (0..=255).collect(),
+        vec![0xab; 100_000],
+    ]
+}
+
+mod file_only;
+mod redis_only;
+mod suite;

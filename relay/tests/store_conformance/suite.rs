@@ -1,0 +1,595 @@
+//! The conformance tests themselves, one function each, run by the
+//! `store_conformance!` macro in `main.rs` against every store. One file
+//! over 500 lines on purpose: it is the whole contract of the `Store`
+//! trait, read top to bottom, and splitting it would scatter that contract.
+
+use super::*;
+
+pub async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+}
+
+pub async fn accounts_are_kept_by_username(store: Arc<dyn Store>) {
+    assert_eq!(store.get_account("alice").await.unwrap(), None);
+    assert_eq!(store.account_count().await.unwrap(), 0);
+    store.put_account("alice", b"\0a1".to_vec()).await.unwrap();
+    store.put_account("bob", b"b1".to_vec()).await.unwrap();
+    store.put_account("alice", b"\0a2".to_vec()).await.unwrap();
+    assert_eq!(
+        store.get_account("alice").await.unwrap(),
+        Some(b"\0a2".to_vec())
+    );
+    assert_eq!(
+        store.get_account("bob").await.unwrap(),
+        Some(b"b1".to_vec())
+    );
+    assert_eq!(store.get_account("carol").await.unwrap(), None);
+    assert_eq!(store.account_count().await.unwrap(), 2);
+}
+
+pub async fn counters_accumulate_per_field(store: Arc<dyn Store>) {
+    assert!(store.counters().await.unwrap().is_empty());
+    store.incr_counter("rooms_created", 1).await.unwrap();
+    store.incr_counter("rooms_created", 2).await.unwrap();
+    store.incr_counter("messages", -5).await.unwrap();
+    let mut counters = store.counters().await.unwrap();
+    counters.sort();
+    assert_eq!(
+        counters,
+        vec![
+            ("messages".to_string(), -5),
+            ("rooms_created".to_string(), 3)
+        ]
+    );
+}
+
+pub async fn create_room_starts_at_version_one_and_only_once(store: Arc<dyn Store>) {
+    let room = Uuid::new_v4();
+    assert!(store
+        .create_room(room, b"first".to_vec(), in_an_hour())
+        .await
+        .unwrap());
+    assert!(!store
+        .create_room(room, b"second".to_vec(), in_an_hour())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.load_room(room).await.unwrap(),
+        Some(Versioned {
+            version: 1,
+            doc: b"first".to_vec()
+        })
+    );
+}
+
+pub async fn missing_room_reads_as_empty(store: Arc<dyn Store>) {
+    let (room, who) = (Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(store.load_room(room).await.unwrap(), None);
+    let keys = ["m:1".to_string(), "m:2".to_string()];
+    assert_eq!(
+        store.get_objects(room, &keys).await.unwrap(),
+        vec![None, None]
+    );
+    assert!(store.read_inbox(room, who, 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.inbox_head(room, who).await.unwrap(), 0);
+    assert_eq!(
+        store.take_invite(room, "code").await.unwrap(),
+        InviteTake::Unknown
+    );
+    assert!(!store.delete_room(room).await.unwrap());
+    let commit = deliver(1, vec![(who, b"x".to_vec())]);
+    assert_eq!(
+        store.commit(room, commit).await.unwrap(),
+        CommitOutcome::Conflict
+    );
+    // Nothing of the failed commit appeared.
+    assert_eq!(store.load_room(room).await.unwrap(), None);
+    assert_eq!(store.inbox_head(room, who).await.unwrap(), 0);
+}
+
+pub async fn list_rooms_lists_live_rooms(store: Arc<dyn Store>) {
+    assert!(store.list_rooms().await.unwrap().is_empty());
+    let mut rooms = vec![
+        new_room(&*store).await,
+        new_room(&*store).await,
+        new_room(&*store).await,
+    ];
+    let mut listed = store.list_rooms().await.unwrap();
+    rooms.sort();
+    listed.sort();
+    assert_eq!(listed, rooms);
+
+    assert!(store.delete_room(rooms[1]).await.unwrap());
+    rooms.remove(1);
+    let mut listed = store.list_rooms().await.unwrap();
+    listed.sort();
+    assert_eq!(listed, rooms);
+}
+
+pub async fn commit_applies_doc_and_objects_and_bumps_version(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let commit = Commit {
+        expect_version: 1,
+        doc: Some(b"doc 2".to_vec()),
+        puts: vec![
+            ("m:1".into(), b"one".to_vec()),
+            ("m:2".into(), b"\0two".to_vec()),
+        ],
+        deliveries: Vec::new(),
+    };
+    assert_eq!(
+        committed(store.commit(room, commit).await.unwrap()),
+        (2, vec![])
+    );
+    let loaded = store.load_room(room).await.unwrap().unwrap();
+    assert_eq!((loaded.version, loaded.doc), (2, b"doc 2".to_vec()));
+    let keys = ["m:2".to_string(), "absent".to_string(), "m:1".to_string()];
+    assert_eq!(
+        store.get_objects(room, &keys).await.unwrap(),
+        vec![Some(b"\0two".to_vec()), None, Some(b"one".to_vec())]
+    );
+    assert!(store.get_objects(room, &[]).await.unwrap().is_empty());
+
+    // Without a doc, the doc stays and the version still moves.
+    let commit = Commit {
+        expect_version: 2,
+        puts: vec![("m:1".into(), b"one, edited".to_vec())],
+        ..Commit::default()
+    };
+    assert_eq!(
+        committed(store.commit(room, commit).await.unwrap()),
+        (3, vec![])
+    );
+    let loaded = store.load_room(room).await.unwrap().unwrap();
+    assert_eq!((loaded.version, loaded.doc), (3, b"doc 2".to_vec()));
+    assert_eq!(
+        store.get_objects(room, &keys[2..]).await.unwrap(),
+        vec![Some(b"one, edited".to_vec())]
+    );
+}
+
+pub async fn stale_commit_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let who = Uuid::new_v4();
+    committed(
+        store
+            .commit(
+                room,
+                Commit {
+                    expect_version: 1,
+                    ..Commit::default()
+                },
+            )
+            .await
+            .unwrap(),
+    );
+    for stale in [1, 3] {
+        let commit = Commit {
+            expect_version: stale,
+            doc: Some(b"lost".to_vec()),
+            puts: vec![("m:lost".into(), b"lost".to_vec())],
+            deliveries: vec![(who, b"lost".to_vec())],
+        };
+        assert_eq!(
+            store.commit(room, commit).await.unwrap(),
+            CommitOutcome::Conflict
+        );
+    }
+    let loaded = store.load_room(room).await.unwrap().unwrap();
+    assert_eq!((loaded.version, loaded.doc), (2, b"doc".to_vec()));
+    assert_eq!(
+        store.get_objects(room, &["m:lost".into()]).await.unwrap(),
+        vec![None]
+    );
+    assert_eq!(store.inbox_head(room, who).await.unwrap(), 0);
+}
+
+pub async fn concurrent_commits_on_one_version_let_exactly_one_win(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let who = Uuid::new_v4();
+    let racers: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.commit(room, deliver(1, vec![(who, vec![i])])).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for racer in racers {
+        if let CommitOutcome::Committed { version, seqs } = racer.await.unwrap().unwrap() {
+            assert_eq!((version, seqs), (2, vec![1]));
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(store.load_room(room).await.unwrap().unwrap().version, 2);
+    assert_eq!(store.inbox_head(room, who).await.unwrap(), 1);
+}
+
+pub async fn seqs_increase_by_one_per_inbox(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let commit = deliver(
+        1,
+        vec![
+            (a, b"a1".to_vec()),
+            (b, b"b1".to_vec()),
+            (a, b"a2".to_vec()),
+        ],
+    );
+    assert_eq!(
+        committed(store.commit(room, commit).await.unwrap()),
+        (2, vec![1, 1, 2])
+    );
+    let commit = deliver(2, vec![(b, b"b2".to_vec()), (a, b"a3".to_vec())]);
+    assert_eq!(
+        committed(store.commit(room, commit).await.unwrap()),
+        (3, vec![2, 3])
+    );
+    assert_eq!(store.inbox_head(room, a).await.unwrap(), 3);
+    assert_eq!(store.inbox_head(room, b).await.unwrap(), 2);
+    assert_eq!(
+        store.read_inbox(room, a, 0, 10).await.unwrap(),
+        vec![
+            (1, b"a1".to_vec()),
+            (2, b"a2".to_vec()),
+            (3, b"a3".to_vec())
+        ]
+    );
+    assert_eq!(
+        store.read_inbox(room, b, 0, 10).await.unwrap(),
+        vec![(1, b"b1".to_vec()), (2, b"b2".to_vec())]
+    );
+}
+
+pub async fn read_inbox_honours_after_and_limit(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let (who, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let events: Vec<Vec<u8>> = (1..=5u8).map(|i| vec![b'e', i]).collect();
+    let commit = deliver(1, events[..3].iter().map(|e| (who, e.clone())).collect());
+    committed(store.commit(room, commit).await.unwrap());
+    let commit = deliver(2, events[3..].iter().map(|e| (who, e.clone())).collect());
+    committed(store.commit(room, commit).await.unwrap());
+
+    let seqs = |entries: Vec<(u64, Vec<u8>)>| {
+        for (seq, payload) in &entries {
+            assert_eq!(payload, &events[*seq as usize - 1]);
+        }
+        entries.into_iter().map(|(seq, _)| seq).collect::<Vec<_>>()
+    };
+    let read = |after, limit| store.read_inbox(room, who, after, limit);
+    assert_eq!(seqs(read(0, 100).await.unwrap()), vec![1, 2, 3, 4, 5]);
+    assert_eq!(seqs(read(2, 100).await.unwrap()), vec![3, 4, 5]);
+    assert_eq!(seqs(read(0, 2).await.unwrap()), vec![1, 2]);
+    assert_eq!(seqs(read(3, 1).await.unwrap()), vec![4]);
+    assert_eq!(seqs(read(4, 1).await.unwrap()), vec![5]);
+    assert!(read(5, 10).await.unwrap().is_empty());
+    assert!(read(500, 10).await.unwrap().is_empty());
+    assert!(read(u64::MAX, 10).await.unwrap().is_empty());
+    assert!(read(0, 0).await.unwrap().is_empty());
+    assert!(store
+        .read_inbox(room, other, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn stored_values_are_binary_safe(store: Arc<dyn Store>) {
+    let room = Uuid::new_v4();
+    let who = Uuid::new_v4();
+    for (i, value) in awkward_payloads().into_iter().enumerate() {
+        store
+            .put_account(&format!("user{i}"), value.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_account(&format!("user{i}")).await.unwrap(),
+            Some(value.clone())
+        );
+        if i == 0 {
+            assert!(store
+                .create_room(room, value.clone(), in_an_hour())
+                .await
+                .unwrap());
+        }
+        let version = i as u64 + 1;
+        let commit = Commit {
+            expect_version: version,
+            doc: Some(value.clone()),
+            puts: vec![(format!("o:{i}"), value.clone())],
+            deliveries: vec![(who, value.clone())],
+        };
+        assert_eq!(
+            committed(store.commit(room, commit).await.unwrap()),
+            (version + 1, vec![version])
+        );
+        assert_eq!(store.load_room(room).await.unwrap().unwrap().doc, value);
+        assert_eq!(
+            store.get_objects(room, &[format!("o:{i}")]).await.unwrap(),
+            vec![Some(value.clone())]
+        );
+        assert_eq!(
+            store.read_inbox(room, who, version - 1, 1).await.unwrap(),
+            vec![(version, value.clone())]
+        );
+        store
+            .put_invite(room, &format!("c{i}"), value.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.take_invite(room, &format!("c{i}")).await.unwrap(),
+            InviteTake::Taken(value)
+        );
+    }
+}
+
+pub async fn invites_are_single_use(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    // Values that look like the Redis store's own markers.
+    for (code, value) in [("c1", &b"-"[..]), ("c2", b"+v"), ("c3", b"")] {
+        store.put_invite(room, code, value.to_vec()).await.unwrap();
+        assert_eq!(
+            store.take_invite(room, code).await.unwrap(),
+            InviteTake::Taken(value.to_vec())
+        );
+        assert_eq!(
+            store.take_invite(room, code).await.unwrap(),
+            InviteTake::AlreadyUsed
+        );
+        assert_eq!(
+            store.take_invite(room, code).await.unwrap(),
+            InviteTake::AlreadyUsed
+        );
+    }
+    assert_eq!(
+        store.take_invite(room, "never").await.unwrap(),
+        InviteTake::Unknown
+    );
+    // A code is scoped to its room.
+    store.put_invite(room, "c4", b"v".to_vec()).await.unwrap();
+    let other = new_room(&*store).await;
+    assert_eq!(
+        store.take_invite(other, "c4").await.unwrap(),
+        InviteTake::Unknown
+    );
+    // An invite to a room that does not exist is not kept.
+    let missing = Uuid::new_v4();
+    store
+        .put_invite(missing, "c5", b"v".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_invite(missing, "c5").await.unwrap(),
+        InviteTake::Unknown
+    );
+}
+
+pub async fn concurrent_takes_spend_an_invite_once(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    store.put_invite(room, "code", b"v".to_vec()).await.unwrap();
+    let takers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.take_invite(room, "code").await })
+        })
+        .collect();
+    let mut taken = 0;
+    for taker in takers {
+        match taker.await.unwrap().unwrap() {
+            InviteTake::Taken(value) => {
+                assert_eq!(value, b"v");
+                taken += 1;
+            }
+            InviteTake::AlreadyUsed => {}
+            InviteTake::Unknown => panic!("a valid code read as unknown"),
+        }
+    }
+    assert_eq!(taken, 1);
+}
+
+pub async fn delete_room_removes_everything_and_announces_it(store: Arc<dyn Store>) {
+    let (room, kept) = (new_room(&*store).await, new_room(&*store).await);
+    let who = Uuid::new_v4();
+    for r in [room, kept] {
+        let commit = Commit {
+            expect_version: 1,
+            doc: Some(b"doc 2".to_vec()),
+            puts: vec![("m:1".into(), b"one".to_vec())],
+            deliveries: vec![(who, b"e1".to_vec())],
+        };
+        committed(store.commit(r, commit).await.unwrap());
+        store.put_invite(r, "live", b"v".to_vec()).await.unwrap();
+        store.put_invite(r, "spent", b"v".to_vec()).await.unwrap();
+        store.take_invite(r, "spent").await.unwrap();
+    }
+    let mut rx = store.notifications();
+    store.watch(room).await.unwrap();
+
+    assert!(store.delete_room(room).await.unwrap());
+    assert_eq!(next(&mut rx).await, Notification::RoomDeleted { room });
+
+    assert_eq!(store.load_room(room).await.unwrap(), None);
+    assert!(!store.list_rooms().await.unwrap().contains(&room));
+    assert_eq!(
+        store.get_objects(room, &["m:1".into()]).await.unwrap(),
+        vec![None]
+    );
+    assert!(store.read_inbox(room, who, 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.inbox_head(room, who).await.unwrap(), 0);
+    for code in ["live", "spent"] {
+        assert_eq!(
+            store.take_invite(room, code).await.unwrap(),
+            InviteTake::Unknown
+        );
+    }
+    assert_eq!(
+        store
+            .commit(room, deliver(2, vec![(who, b"late".to_vec())]))
+            .await
+            .unwrap(),
+        CommitOutcome::Conflict
+    );
+
+    // A second delete finds nothing and announces nothing.
+    assert!(!store.delete_room(room).await.unwrap());
+    store.signal(room, b"after".to_vec()).await.unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        Notification::Signal {
+            room,
+            payload: b"after".to_vec()
+        }
+    );
+
+    // The other room is untouched.
+    assert_eq!(store.load_room(kept).await.unwrap().unwrap().version, 2);
+    assert_eq!(store.inbox_head(kept, who).await.unwrap(), 1);
+    assert_eq!(
+        store.take_invite(kept, "live").await.unwrap(),
+        InviteTake::Taken(b"v".to_vec())
+    );
+
+    // The id can be used again, from scratch.
+    assert!(store
+        .create_room(room, b"new".to_vec(), in_an_hour())
+        .await
+        .unwrap());
+    assert_eq!(store.load_room(room).await.unwrap().unwrap().version, 1);
+    assert_eq!(
+        committed(
+            store
+                .commit(room, deliver(1, vec![(who, b"x".to_vec())]))
+                .await
+                .unwrap()
+        ),
+        (2, vec![1])
+    );
+}
+
+pub async fn watched_commits_are_announced_in_order_with_exact_bytes(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut rx = store.notifications();
+    store.watch(room).await.unwrap();
+
+    let payloads = awkward_payloads();
+    let mut version = 1;
+    let mut expected = Vec::new();
+    for (i, payload) in payloads.iter().enumerate() {
+        let seq = i as u64 + 1;
+        let commit = deliver(version, vec![(a, payload.clone()), (b, payload.clone())]);
+        let (v, seqs) = committed(store.commit(room, commit).await.unwrap());
+        assert_eq!(seqs, vec![seq, seq]);
+        version = v;
+        expected.push(Notification::Delivered {
+            room,
+            deliveries: vec![
+                Delivery {
+                    participant: a,
+                    seq,
+                    payload: payload.clone(),
+                },
+                Delivery {
+                    participant: b,
+                    seq,
+                    payload: payload.clone(),
+                },
+            ],
+        });
+        // A commit without deliveries is not announced.
+        let quiet = Commit {
+            expect_version: version,
+            doc: Some(b"quiet".to_vec()),
+            ..Commit::default()
+        };
+        version = committed(store.commit(room, quiet).await.unwrap()).0;
+    }
+    store.signal(room, b"end".to_vec()).await.unwrap();
+    expected.push(Notification::Signal {
+        room,
+        payload: b"end".to_vec(),
+    });
+    for want in expected {
+        assert_eq!(next(&mut rx).await, want);
+    }
+}
+
+pub async fn signals_reach_watchers_with_exact_bytes(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let mut rx = store.notifications();
+    store.watch(room).await.unwrap();
+    for payload in awkward_payloads() {
+        store.signal(room, payload.clone()).await.unwrap();
+        assert_eq!(next(&mut rx).await, Notification::Signal { room, payload });
+    }
+}
+
+pub async fn notifications_name_their_room(store: Arc<dyn Store>) {
+    let (r1, r2) = (new_room(&*store).await, new_room(&*store).await);
+    let who = Uuid::new_v4();
+    let mut rx = store.notifications();
+    store.watch(r1).await.unwrap();
+    store.watch(r2).await.unwrap();
+    let mut versions = [1, 1];
+    for (i, room) in [r1, r2, r1].into_iter().enumerate() {
+        let slot = usize::from(room == r2);
+        let commit = deliver(versions[slot], vec![(who, vec![i as u8])]);
+        versions[slot] = committed(store.commit(room, commit).await.unwrap()).0;
+    }
+    let rooms: Vec<RoomId> = [
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+    ]
+    .iter()
+    .map(Notification::room)
+    .collect();
+    assert_eq!(rooms, vec![r1, r2, r1]);
+}
+
+pub async fn rooms_expire_with_everything_in_them(store: Arc<dyn Store>) {
+    let (room, kept) = (Uuid::new_v4(), new_room(&*store).await);
+    let who = Uuid::new_v4();
+    let expire_at = now_ms() + 3_000;
+    assert!(store
+        .create_room(room, b"doc".to_vec(), expire_at)
+        .await
+        .unwrap());
+    let commit = Commit {
+        expect_version: 1,
+        puts: vec![("m:1".into(), b"one".to_vec())],
+        deliveries: vec![(who, b"e1".to_vec())],
+        ..Commit::default()
+    };
+    committed(store.commit(room, commit).await.unwrap());
+    store.put_invite(room, "code", b"v".to_vec()).await.unwrap();
+    assert!(store.list_rooms().await.unwrap().contains(&room));
+
+    let wait = expire_at - now_ms() + 300;
+    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+
+    assert_eq!(store.load_room(room).await.unwrap(), None);
+    assert_eq!(store.list_rooms().await.unwrap(), vec![kept]);
+    assert_eq!(
+        store.get_objects(room, &["m:1".into()]).await.unwrap(),
+        vec![None]
+    );
+    assert!(store.read_inbox(room, who, 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.inbox_head(room, who).await.unwrap(), 0);
+    assert_eq!(
+        store.take_invite(room, "code").await.unwrap(),
+        InviteTake::Unknown
+    );
+    assert_eq!(
+        store.commit(room, deliver(2, vec![])).await.unwrap(),
+        CommitOutcome::Conflict
+    );
+
+    // A room created already expired is never visible.
+    let stillborn = Uuid::new_v4();
+    store
+        .create_room(stillborn, b"doc".to_vec(), now_ms() - 1)
+        .await
+        .unwrap();
+    assert_eq!(store.load_room(stillborn).await.unwrap(), None);
+    assert_eq!(store.list_rooms().await.unwrap(), vec![kept]);
+}
