@@ -83,6 +83,10 @@ pub struct Hub {
     /// Serialises watch/unwatch so an unwatch never undoes a newer watch.
     watch_lock: tokio::sync::Mutex<()>,
     queue: usize,
+    /// The retention timer of each room with connections here: exactly one
+    /// per room, aborted when the room goes idle, so a room that comes and
+    /// goes does not leave a sleeping task behind each time.
+    timers: Mutex<HashMap<RoomId, tokio::task::AbortHandle>>,
 }
 
 /// Unregisters its connection when dropped.
@@ -126,6 +130,7 @@ impl Hub {
             next_id: AtomicU64::new(1),
             watch_lock: tokio::sync::Mutex::new(()),
             queue,
+            timers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -147,15 +152,7 @@ impl Hub {
         {
             let mut rooms = self.rooms();
             if !rooms.contains_key(&room) {
-                // A room that reaches its retention end vanishes from the store
-                // without a word: close its connections here when it does.
-                let hub = Arc::downgrade(self);
-                tokio::spawn(async move {
-                    tokio::time::sleep(expires_in).await;
-                    if let Some(hub) = hub.upgrade() {
-                        hub.route(Notification::RoomDeleted { room });
-                    }
-                });
+                self.start_timer(room, expires_in);
             }
             let peer = rooms
                 .entry(room)
@@ -178,6 +175,28 @@ impl Hub {
         Ok((reg, rx))
     }
 
+    /// A room that reaches its retention end vanishes from the store without
+    /// a word: close its connections here when it does. Only one timer per
+    /// room: a room already timed keeps its timer.
+    fn start_timer(self: &Arc<Self>, room: RoomId, expires_in: std::time::Duration) {
+        let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        if timers.contains_key(&room) {
+            return;
+        }
+        let hub = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(expires_in).await;
+            if let Some(hub) = hub.upgrade() {
+                hub.timers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&room);
+                hub.route(Notification::RoomDeleted { room });
+            }
+        });
+        timers.insert(room, task.abort_handle());
+    }
+
     async fn unwatch_if_idle(&self, room: RoomId) {
         let _g = self.watch_lock.lock().await;
         let idle = {
@@ -185,6 +204,14 @@ impl Hub {
             let idle = rooms.get(&room).is_none_or(|c| c.is_empty());
             if idle {
                 rooms.remove(&room);
+                let timer = self
+                    .timers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&room);
+                if let Some(timer) = timer {
+                    timer.abort();
+                }
             }
             idle
         };
@@ -368,5 +395,39 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
         assert!(matches!(got, Ok(Some(ConnMsg::RoomDeleted))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_room_that_comes_and_goes_keeps_exactly_one_retention_timer() {
+        let hub = Hub::new(Arc::new(MemoryStore::new()), 8);
+        let room = uuid::Uuid::new_v4();
+        let end = tokio::time::Instant::now() + Duration::from_secs(3600);
+        for _ in 0..5 {
+            let left = end - tokio::time::Instant::now();
+            let (reg, _rx) = hub
+                .register(room, uuid::Uuid::new_v4(), Role::Party, left)
+                .await
+                .unwrap();
+            drop(reg);
+            // Let the idle room be unwatched.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(hub.timers.lock().unwrap().len() <= 1);
+        }
+        let left = end - tokio::time::Instant::now();
+        let (_reg, mut rx) = hub
+            .register(room, uuid::Uuid::new_v4(), Role::Party, left)
+            .await
+            .unwrap();
+        assert_eq!(hub.timers.lock().unwrap().len(), 1, "one timer per room");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let mut deleted = 0;
+        while let Ok(msg) = rx.try_recv() {
+            deleted += usize::from(matches!(msg, ConnMsg::RoomDeleted));
+        }
+        assert_eq!(deleted, 1, "the room's end is announced once");
+        assert!(
+            hub.timers.lock().unwrap().is_empty(),
+            "a fired timer is gone"
+        );
     }
 }
