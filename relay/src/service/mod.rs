@@ -18,12 +18,14 @@ mod trends;
 use std::sync::Arc;
 
 use chrono::Utc;
-use protocol::{ParticipantId, Request, Role, RoomId};
+use protocol::acks::SpansAck;
+use protocol::{AckResult, ParticipantId, Request, Role, RoomId};
 use uuid::Uuid;
 
 use crate::config::Office;
 use crate::error::{Error, Result};
-use crate::room::logic::{self, Ctx, Outcome};
+use crate::room::logic::{self, Ctx, Outcome, RedactJob};
+use crate::room::redact::Matchers;
 use crate::room::{RoomDoc, RoomError};
 use crate::seal::{room_aad, Sealer};
 use crate::store::Store;
@@ -40,6 +42,11 @@ pub struct Rooms {
     /// requests never conflict with each other; conflicts (and retries) are
     /// left to writers on other nodes.
     locks: RoomLocks,
+    /// Redaction matchers by room content, built once per set of names and terms.
+    matchers: Arc<Matchers>,
+    /// Redaction jobs running at once: they are CPU work on blocking threads,
+    /// and a flood of them must not take every core.
+    redacting: Arc<tokio::sync::Semaphore>,
 }
 
 impl Rooms {
@@ -56,6 +63,8 @@ impl Rooms {
             default_retention_hours,
             docs: DocCache::default(),
             locks: RoomLocks::default(),
+            matchers: Arc::default(),
+            redacting: Arc::new(tokio::sync::Semaphore::new(REDACTIONS_AT_ONCE)),
         }
     }
 
@@ -85,9 +94,8 @@ impl Rooms {
             .ok_or_else(|| Error::not_found("no such room"))
     }
 
-    /// A websocket request from `who`. Returns the outcome, whose `result`
-    /// is the ack and whose `signals` the caller publishes.
-    pub async fn act(
+    /// The room logic's decision on a websocket request, committed.
+    async fn decide(
         &self,
         room: RoomId,
         who: ParticipantId,
@@ -115,4 +123,40 @@ impl Rooms {
         })
         .await
     }
+
+    /// A websocket request from `who`. Returns the outcome, whose `result`
+    /// is the ack and whose `signals` the caller publishes. Work the logic
+    /// leaves for after the room's turn (redaction suggestions) is done here.
+    pub async fn act(
+        &self,
+        room: RoomId,
+        who: ParticipantId,
+        role: Role,
+        req: &Request,
+    ) -> Result<Outcome> {
+        let mut out = self.decide(room, who, role, req).await?;
+        if let Some(job) = out.redact.take() {
+            out.result = self.suggest_redactions(job).await?;
+        }
+        Ok(out)
+    }
+
+    /// Runs the redaction matcher on a blocking thread, outside the room's turn.
+    async fn suggest_redactions(&self, job: RedactJob) -> Result<AckResult> {
+        let _slot = self
+            .redacting
+            .acquire()
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let matchers = self.matchers.clone();
+        let spans = tokio::task::spawn_blocking(move || {
+            matchers.get(&job.names, &job.terms).suggest(&job.body)
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
+        Ok(AckResult::Spans(SpansAck { spans }))
+    }
 }
+
+/// Redaction jobs at once on this node.
+const REDACTIONS_AT_ONCE: usize = 2;
