@@ -72,6 +72,10 @@ pub struct Config {
     /// Frames queued for one client before it counts as too slow and is disconnected.
     #[arg(long, env = "RELAY_CLIENT_QUEUE", default_value_t = 256)]
     pub client_queue: usize,
+    /// Seconds an HTTP connection may take to send a request's headers, and
+    /// may stay idle between requests.
+    #[arg(long, env = "RELAY_HTTP_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_timeout_secs: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "RELAY_LOG_JSON")]
     pub log_json: bool,
@@ -98,6 +102,9 @@ impl Config {
         }
         if self.rate_per_sec == 0 || self.rate_burst == 0 {
             return Err("RELAY_RATE_PER_SEC and RELAY_RATE_BURST must be positive".into());
+        }
+        if !(1..=3600).contains(&self.http_timeout_secs) {
+            return Err("RELAY_HTTP_TIMEOUT_SECS must be between 1 and 3600".into());
         }
         if let Some(b) = &self.bootstrap_ombud {
             match b.split_once(':') {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -174,19 +173,13 @@ impl Application {
         let cancel = state.cancel.clone();
         let router = Application::router(state.clone());
         tracing::info!(addr = %self.addr(), node = %state.node, "relay listening");
-        // Frames are batched and flushed by the writer; Nagle would only hold
-        // the last one back for the client's delayed ACK (about 40 ms).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            cancel.cancel();
         });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                cancel.cancel();
-            })
-            .await?;
+        let timeout = Duration::from_secs(state.config.http_timeout_secs);
+        crate::serve::serve(self.listener, router, timeout, stop).await;
         state.tracker.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, state.tracker.wait())
             .await

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use caucus_tests::app::{spawn_relay, Shuttle};
+use caucus_tests::app::{spawn_relay, spawn_relay_with, Shuttle};
 use reqwest::Method;
 use serde_json::json;
 
@@ -89,5 +89,62 @@ async fn redaction_with_two_hundred_terms_is_quick_and_never_stalls_the_relay() 
     assert!(
         worst < Duration::from_millis(250),
         "/healthz stalled for {worst:?}"
+    );
+}
+
+// --- HTTP connections -----------------------------------------------------
+
+/// Reads until the relay closes the connection; how long that took.
+async fn closed_after(tcp: &mut tokio::net::TcpStream, dribble: bool) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    while started.elapsed() < Duration::from_secs(8) {
+        if dribble && tcp.write_all(b"X-Slow: 1\r\n").await.is_err() {
+            break;
+        }
+        let read = tokio::time::timeout(Duration::from_millis(200), tcp.read(&mut buf)).await;
+        // End of stream or a reset: closed. Data or nothing yet: keep waiting.
+        if let Ok(Ok(0) | Err(_)) = read {
+            break;
+        }
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn silent_dribbling_and_idle_http_connections_are_closed_in_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let relay = spawn_relay_with(|c| c.http_timeout_secs = 1).await;
+    let addr = relay.running.addr;
+
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let took = closed_after(&mut silent, false).await;
+    assert!(
+        took < Duration::from_secs(3),
+        "a silent connection lived {took:?}"
+    );
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let took = closed_after(&mut slow, true).await;
+    assert!(
+        took < Duration::from_secs(3),
+        "a dribbling request lived {took:?}"
+    );
+
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let took = closed_after(&mut idle, false).await;
+    assert!(
+        took < Duration::from_secs(3),
+        "an idle keep-alive lived {took:?}"
     );
 }
