@@ -21,7 +21,8 @@ pub enum ErrorCode {
     Invalid,
     /// The frame or body is over the size limit; nothing was stored.
     TooLarge,
-    /// Too many requests on this connection; retry later.
+    /// Too many requests on this connection, or too many failed logins
+    /// (REST answers carry `Retry-After`); retry later.
     RateLimited,
     /// The request lost a race: a stale consent revision, an object in the wrong state.
     Conflict,
@@ -31,7 +32,8 @@ pub enum ErrorCode {
     Gone,
     /// A party must acknowledge the office notice before sending.
     NoticeRequired,
-    /// The state store is unreachable; nothing was done, retry later.
+    /// The state store is unreachable, or the relay is at a capacity limit;
+    /// nothing was done, retry later.
     Unavailable,
     /// A bug or an unexpected failure; nothing is revealed.
     Internal,

@@ -72,6 +72,14 @@ pub struct Config {
     /// Frames queued for one client before it counts as too slow and is disconnected.
     #[arg(long, env = "RELAY_CLIENT_QUEUE", default_value_t = 256)]
     pub client_queue: usize,
+    /// Password hashes computed at once (argon2 takes about 19 MiB each);
+    /// further logins wait briefly, then get 503 `unavailable`.
+    #[arg(long, env = "RELAY_MAX_CONCURRENT_HASHES", default_value_t = 2)]
+    pub max_concurrent_hashes: usize,
+    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For`
+    /// names the client (for login throttling and per-address limits).
+    #[arg(long, env = "RELAY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Seconds an HTTP connection may take to send a request's headers, and
     /// may stay idle between requests.
     #[arg(long, env = "RELAY_HTTP_TIMEOUT_SECS", default_value_t = 10)]
@@ -102,6 +110,9 @@ impl Config {
         }
         if self.rate_per_sec == 0 || self.rate_burst == 0 {
             return Err("RELAY_RATE_PER_SEC and RELAY_RATE_BURST must be positive".into());
+        }
+        if self.max_concurrent_hashes == 0 {
+            return Err("RELAY_MAX_CONCURRENT_HASHES must be at least 1".into());
         }
         if !(1..=3600).contains(&self.http_timeout_secs) {
             return Err("RELAY_HTTP_TIMEOUT_SECS must be between 1 and 3600".into());

@@ -104,7 +104,11 @@ impl Application {
             office,
             config.retention_hours,
         ));
-        let accounts = Arc::new(Accounts::new(store.clone(), sealer));
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            sealer,
+            config.max_concurrent_hashes,
+        ));
         bootstrap_accounts(&config, &accounts)
             .await
             .map_err(StartError::Bootstrap)?;

@@ -8,7 +8,7 @@ use axum::Json;
 use protocol::rest::*;
 use serde::Deserialize;
 
-use super::extract::{ApiJson, OmbudAuth, RoomPath};
+use super::extract::{ApiJson, ClientAddr, OmbudAuth, RoomPath};
 use crate::error::{Error, Result};
 use crate::room::RoomDoc;
 use crate::state::AppState;
@@ -22,9 +22,13 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 
 pub(super) async fn login(
     State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
-    let a = state.accounts.login(&req.username, &req.password).await?;
+    let a = state
+        .accounts
+        .login(&req.username, &req.password, from)
+        .await?;
     Ok(Json(LoginResponse {
         token: state.tokens.issue_ombud(a.id, &a.username),
         ombud: a.info(),

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use caucus_tests::app::{spawn_relay, spawn_relay_with, Shuttle};
+use caucus_tests::app::{spawn_relay, spawn_relay_with, Shuttle, OMBUD};
 use reqwest::Method;
 use serde_json::json;
 
@@ -90,6 +90,120 @@ async fn redaction_with_two_hundred_terms_is_quick_and_never_stalls_the_relay() 
         worst < Duration::from_millis(250),
         "/healthz stalled for {worst:?}"
     );
+}
+
+// --- Logins ---------------------------------------------------------------
+
+/// A login attempt: status, `Retry-After` seconds if any, and the body.
+async fn login(
+    http: &reqwest::Client,
+    base: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (u16, Option<u64>, serde_json::Value) {
+    let mut req = http
+        .post(format!("{base}/api/login"))
+        .json(&json!({"username": OMBUD.0, "password": password}));
+    if let Some(f) = forwarded_for {
+        req = req.header("x-forwarded-for", f);
+    }
+    let resp = req.send().await.expect("relay answers");
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+    (status, retry, body)
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_throttled_with_a_growing_retry_after() {
+    let relay = spawn_relay().await;
+    let (http, base) = (reqwest::Client::new(), relay.api.base.clone());
+    for _ in 0..5 {
+        assert_eq!(login(&http, &base, "guess", None).await.0, 401);
+    }
+    let (status, retry, body) = login(&http, &base, "guess", None).await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+    let first = retry.expect("Retry-After");
+    assert!(first >= 1);
+    // Even the right password waits: a guesser must not learn it was right.
+    assert_eq!(login(&http, &base, OMBUD.1, None).await.0, 429);
+    tokio::time::sleep(Duration::from_secs(first)).await;
+    assert_eq!(login(&http, &base, "guess", None).await.0, 401);
+    let (status, retry, _) = login(&http, &base, "guess", None).await;
+    assert_eq!(status, 429);
+    let second = retry.expect("Retry-After");
+    assert!(second > first, "the wait grows: {first} then {second}");
+    tokio::time::sleep(Duration::from_secs(second)).await;
+    assert_eq!(login(&http, &base, OMBUD.1, None).await.0, 200);
+    // A success starts the count over.
+    assert_eq!(login(&http, &base, "typo", None).await.0, 401);
+}
+
+#[tokio::test]
+async fn the_real_ombud_gets_in_from_another_address_while_someone_guesses() {
+    let relay = spawn_relay().await;
+    let base = relay.api.base.clone();
+    let attacker = reqwest::Client::new();
+    for _ in 0..8 {
+        login(&attacker, &base, "guess", None).await;
+    }
+    assert_eq!(login(&attacker, &base, "guess", None).await.0, 429);
+    let elsewhere = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    assert_eq!(login(&elsewhere, &base, OMBUD.1, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    let relay = spawn_relay_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let (http, base) = (reqwest::Client::new(), relay.api.base.clone());
+    for _ in 0..5 {
+        login(&http, &base, "guess", Some("203.0.113.5")).await;
+    }
+    assert_eq!(
+        login(&http, &base, "guess", Some("203.0.113.5")).await.0,
+        429
+    );
+    let via_proxy = Some("198.51.100.1, 203.0.113.6");
+    assert_eq!(login(&http, &base, OMBUD.1, via_proxy).await.0, 200);
+
+    // Without a trusted proxy the header is anyone's to write: ignored.
+    let relay = spawn_relay().await;
+    let base = relay.api.base.clone();
+    for i in 0..5 {
+        let forged = format!("203.0.113.{i}");
+        login(&http, &base, "guess", Some(&forged)).await;
+    }
+    assert_eq!(
+        login(&http, &base, "guess", Some("203.0.113.99")).await.0,
+        429
+    );
+}
+
+#[tokio::test]
+async fn password_hashing_is_bounded_and_the_rest_are_told_to_retry() {
+    let relay = spawn_relay_with(|c| c.max_concurrent_hashes = 1).await;
+    let (http, base) = (reqwest::Client::new(), relay.api.base.clone());
+    let flood = (0..150).map(|_| login(&http, &base, OMBUD.1, None));
+    let answers = futures_util::future::join_all(flood).await;
+    let ok = answers.iter().filter(|a| a.0 == 200).count();
+    let busy: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert_eq!(ok + busy.len(), answers.len());
+    assert!(ok > 0, "some logins got through");
+    assert!(
+        !busy.is_empty(),
+        "one hash at a time cannot serve 150 logins in 2 s"
+    );
+    for (_, retry, body) in busy {
+        assert_eq!(body["code"], "unavailable");
+        assert!(retry.is_some(), "503 carries Retry-After");
+    }
 }
 
 // --- HTTP connections -----------------------------------------------------
