@@ -21,7 +21,7 @@ pub enum ErrorCode {
     Invalid,
     /// The frame or body is over the size limit; nothing was stored.
     TooLarge,
-    /// Too many requests on this connection, or too many failed logins
+    /// Too many requests from this participant, or too many failed logins
     /// (REST answers carry `Retry-After`); retry later.
     RateLimited,
     /// The request lost a race: a stale consent revision, an object in the wrong state.
@@ -72,10 +72,13 @@ pub enum CloseCode {
     TooSlow = 4013,
     /// The state store is unavailable: reconnect later with `since`.
     Unavailable = 4014,
+    /// This participant already holds `RELAY_MAX_SOCKETS_PER_PARTICIPANT`
+    /// connections on this node: close one before opening another.
+    TooManySockets = 4029,
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 11] = [
+    pub const ALL: [CloseCode; 12] = [
         CloseCode::Normal,
         CloseCode::MessageTooBig,
         CloseCode::Restart,
@@ -87,6 +90,7 @@ impl CloseCode {
         CloseCode::RoomClosed,
         CloseCode::TooSlow,
         CloseCode::Unavailable,
+        CloseCode::TooManySockets,
     ];
 
     pub fn code(self) -> u16 {

@@ -80,10 +80,23 @@ pub struct Config {
     /// names the client (for login throttling and per-address limits).
     #[arg(long, env = "RELAY_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Websockets one participant may hold on this node.
+    #[arg(long, env = "RELAY_MAX_SOCKETS_PER_PARTICIPANT", default_value_t = 8)]
+    pub max_sockets_per_participant: usize,
+    /// Websockets one client address may hold before their `hello`.
+    #[arg(
+        long,
+        env = "RELAY_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        default_value_t = 32
+    )]
+    pub max_unauthenticated_per_address: usize,
     /// Seconds an HTTP connection may take to send a request's headers, and
     /// may stay idle between requests.
     #[arg(long, env = "RELAY_HTTP_TIMEOUT_SECS", default_value_t = 10)]
     pub http_timeout_secs: u64,
+    /// Seconds between websocket pings; a peer silent for twice this is closed.
+    #[arg(long, env = "RELAY_PING_SECS", default_value_t = 30)]
+    pub ping_secs: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "RELAY_LOG_JSON")]
     pub log_json: bool,
@@ -114,8 +127,14 @@ impl Config {
         if self.max_concurrent_hashes == 0 {
             return Err("RELAY_MAX_CONCURRENT_HASHES must be at least 1".into());
         }
+        if self.max_sockets_per_participant == 0 || self.max_unauthenticated_per_address == 0 {
+            return Err("RELAY_MAX_SOCKETS_PER_PARTICIPANT and RELAY_MAX_UNAUTHENTICATED_PER_ADDRESS must be at least 1".into());
+        }
         if !(1..=3600).contains(&self.http_timeout_secs) {
             return Err("RELAY_HTTP_TIMEOUT_SECS must be between 1 and 3600".into());
+        }
+        if !(1..=3600).contains(&self.ping_secs) {
+            return Err("RELAY_PING_SECS must be between 1 and 3600".into());
         }
         if let Some(b) = &self.bootstrap_ombud {
             match b.split_once(':') {

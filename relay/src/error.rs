@@ -35,6 +35,12 @@ pub enum Error {
     /// The relay is at a capacity limit (password hashing): retry after this.
     #[error("the relay is busy; try again shortly")]
     Busy(std::time::Duration),
+    /// Too many sockets from this address are waiting for their `hello`.
+    #[error("too many connections from your address are waiting to say hello")]
+    UnauthenticatedSockets,
+    /// This participant already has as many connections as it may have here.
+    #[error("too many connections for this participant")]
+    TooManySockets,
     #[error("{0}")]
     Conflict(String),
     #[error("the room is closed")]
@@ -92,6 +98,8 @@ impl Error {
             Error::RateLimited => (E::RateLimited, S::TOO_MANY_REQUESTS, C::Unavailable),
             Error::LoginThrottled(_) => (E::RateLimited, S::TOO_MANY_REQUESTS, C::Unavailable),
             Error::Busy(_) => (E::Unavailable, S::SERVICE_UNAVAILABLE, C::Unavailable),
+            Error::UnauthenticatedSockets => (E::RateLimited, S::TOO_MANY_REQUESTS, C::Unavailable),
+            Error::TooManySockets => (E::RateLimited, S::TOO_MANY_REQUESTS, C::TooManySockets),
             Error::Conflict(_) => (E::Conflict, S::CONFLICT, C::Unavailable),
             Error::RoomClosed => (E::RoomClosed, S::GONE, C::RoomClosed),
             Error::Gone => (E::Gone, S::GONE, C::NotFound),
@@ -120,6 +128,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             Error::LoginThrottled(d) | Error::Busy(d) => Some(*d),
+            Error::UnauthenticatedSockets => Some(std::time::Duration::from_secs(1)),
             _ => None,
         }
     }

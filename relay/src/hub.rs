@@ -83,6 +83,8 @@ pub struct Hub {
     /// Serialises watch/unwatch so an unwatch never undoes a newer watch.
     watch_lock: tokio::sync::Mutex<()>,
     queue: usize,
+    /// Connections one participant may hold on this node.
+    per_participant: usize,
     /// The retention timer of each room with connections here: exactly one
     /// per room, aborted when the room goes idle, so a room that comes and
     /// goes does not leave a sleeping task behind each time.
@@ -123,13 +125,14 @@ impl Drop for Registration {
 }
 
 impl Hub {
-    pub fn new(store: Arc<dyn Store>, queue: usize) -> Arc<Hub> {
+    pub fn new(store: Arc<dyn Store>, queue: usize, per_participant: usize) -> Arc<Hub> {
         Arc::new(Hub {
             store,
             rooms: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             watch_lock: tokio::sync::Mutex::new(()),
             queue,
+            per_participant,
             timers: Mutex::new(HashMap::new()),
         })
     }
@@ -140,17 +143,26 @@ impl Hub {
 
     /// Registers a connection and makes sure this node receives the room's
     /// notifications before returning, so a replay read afterwards misses nothing.
+    /// A participant already holding its share of connections here is
+    /// refused, so it cannot crowd others (the ombud) out of the node.
     pub async fn register(
         self: &Arc<Self>,
         room: RoomId,
         participant: ParticipantId,
         role: Role,
         expires_in: std::time::Duration,
-    ) -> Result<(Registration, mpsc::Receiver<ConnMsg>), crate::store::StoreError> {
+    ) -> crate::error::Result<(Registration, mpsc::Receiver<ConnMsg>)> {
         let (tx, rx) = mpsc::channel(self.queue);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut rooms = self.rooms();
+            let held = rooms
+                .get(&room)
+                .and_then(|c| c.get(&participant))
+                .map_or(0, |p| p.conns.len());
+            if held >= self.per_participant {
+                return Err(crate::error::Error::TooManySockets);
+            }
             if !rooms.contains_key(&room) {
                 self.start_timer(room, expires_in);
             }
@@ -379,7 +391,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn connections_are_closed_when_their_room_reaches_its_retention_end() {
-        let hub = Hub::new(Arc::new(MemoryStore::new()), 8);
+        let hub = Hub::new(Arc::new(MemoryStore::new()), 8, 8);
         let room = uuid::Uuid::new_v4();
         let (_reg, mut rx) = hub
             .register(
@@ -399,7 +411,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_room_that_comes_and_goes_keeps_exactly_one_retention_timer() {
-        let hub = Hub::new(Arc::new(MemoryStore::new()), 8);
+        let hub = Hub::new(Arc::new(MemoryStore::new()), 8, 8);
         let room = uuid::Uuid::new_v4();
         let end = tokio::time::Instant::now() + Duration::from_secs(3600);
         for _ in 0..5 {

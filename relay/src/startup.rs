@@ -112,7 +112,11 @@ impl Application {
         bootstrap_accounts(&config, &accounts)
             .await
             .map_err(StartError::Bootstrap)?;
-        let hub = Hub::new(store.clone(), config.client_queue);
+        let hub = Hub::new(
+            store.clone(),
+            config.client_queue,
+            config.max_sockets_per_participant,
+        );
         tokio::spawn(hub.clone().run(store.notifications()));
         let listener = TcpListener::bind(config.addr)
             .await
@@ -122,6 +126,11 @@ impl Application {
             })?;
         let state = AppState {
             conn_limit: Arc::new(Semaphore::new(config.max_connections)),
+            admission: crate::ws::Admission::new(
+                config.max_unauthenticated_per_address,
+                config.rate_per_sec,
+                config.rate_burst,
+            ),
             config: Arc::new(config),
             rooms,
             accounts,

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use caucus_tests::app::{spawn_relay, spawn_relay_with, Shuttle, OMBUD};
+use caucus_tests::app::{spawn_relay, spawn_relay_with, Shuttle, TestRelay, OMBUD};
+use caucus_tests::client::Ws;
 use reqwest::Method;
 use serde_json::json;
 
@@ -261,4 +262,157 @@ async fn silent_dribbling_and_idle_http_connections_are_closed_in_time() {
         took < Duration::from_secs(3),
         "an idle keep-alive lived {took:?}"
     );
+}
+
+// --- Websockets -----------------------------------------------------------
+
+/// An ombud token, a room and one joined party (id, token).
+async fn room_with_party(relay: &TestRelay) -> (String, String, (String, String)) {
+    let token = relay.api.login(OMBUD.0, OMBUD.1).await;
+    let room = relay.api.create_room(&token, room()).await;
+    let party = relay.api.add_joined_party(&token, &room, "Pat").await;
+    (token, room, party)
+}
+
+#[tokio::test]
+async fn one_party_cannot_hold_every_socket_and_the_ombud_still_connects() {
+    let relay = spawn_relay_with(|c| c.max_connections = 12).await;
+    let (token, room, (_, party)) = room_with_party(&relay).await;
+    let url = relay.ws_url();
+    let (mut held, mut refused) = (Vec::new(), 0);
+    for _ in 0..12 {
+        match Ws::try_connect(&url, json!({ "token": party })).await {
+            Ok(ws) => held.push(ws),
+            Err((code, _)) => {
+                assert_eq!(code, 4029, "too many connections for this participant");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((held.len(), refused), (8, 4));
+    let ombud = Ws::connect(&url, json!({"token": token, "room_id": room})).await;
+    assert_eq!(ombud.welcome["participant"]["role"], "ombud");
+    // A closed connection gives its place back.
+    held.pop().expect("held").close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(Ws::try_connect(&url, json!({ "token": party }))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn an_address_holds_only_so_many_sockets_before_hello() {
+    let relay = spawn_relay_with(|c| c.max_unauthenticated_per_address = 3).await;
+    let (_, _, (_, party)) = room_with_party(&relay).await;
+    let url = relay.ws_url();
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        waiting.push(Ws::raw(&url).await);
+    }
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 429);
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+        other => panic!(
+            "a fourth socket before hello was let in: {:?}",
+            other.is_ok()
+        ),
+    }
+    // Once one says hello, its place is free again.
+    drop(waiting.pop());
+    let _authenticated = Ws::connect(&url, json!({ "token": party })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(tokio_tungstenite::connect_async(url.as_str()).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_rate_limit_holds_across_a_participants_connections() {
+    let relay = spawn_relay_with(|c| {
+        c.rate_per_sec = 1;
+        c.rate_burst = 5;
+    })
+    .await;
+    let (_, _, (_, party)) = room_with_party(&relay).await;
+    let url = relay.ws_url();
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        conns.push(Ws::connect(&url, json!({ "token": party })).await);
+    }
+    let mut limited = 0;
+    for _ in 0..4 {
+        for ws in &mut conns {
+            match ws.request(json!({"type": "acknowledge_notice"})).await {
+                Ok(_) => {}
+                Err((code, _)) => {
+                    assert_eq!(code, "rate_limited");
+                    limited += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        limited >= 6,
+        "12 requests on 3 sockets, burst 5: only {limited} limited"
+    );
+}
+
+#[tokio::test]
+async fn binary_frames_and_pings_count_against_the_rate() {
+    use tokio_tungstenite::tungstenite::Message;
+    let relay = spawn_relay_with(|c| {
+        c.rate_per_sec = 1;
+        c.rate_burst = 6;
+    })
+    .await;
+    let (_, _, (_, party)) = room_with_party(&relay).await;
+    let mut ws = Ws::connect(&relay.ws_url(), json!({ "token": party })).await;
+    for _ in 0..3 {
+        ws.send_message(Message::binary(vec![0u8; 16])).await;
+        ws.send_message(Message::Ping(vec![1u8].into())).await;
+    }
+    let code = ws.err(json!({"type": "acknowledge_notice"})).await;
+    assert_eq!(code, "rate_limited");
+}
+
+#[tokio::test]
+async fn an_oversized_frame_is_refused_with_its_req_without_being_parsed() {
+    let relay = spawn_relay_with(|c| c.max_frame_bytes = 4096).await;
+    let (_, _, (_, party)) = room_with_party(&relay).await;
+    let mut ws = Ws::connect(&relay.ws_url(), json!({ "token": party })).await;
+    // Not even JSON: a parse could not have found `req`.
+    let frame = format!(
+        r#"{{"req": 9, "type": "send", "body": "{}"#,
+        "x".repeat(5000)
+    );
+    ws.send_raw(&frame).await;
+    let answer = loop {
+        let f = ws.next_frame().await.expect("still open");
+        if f["type"] == "error" {
+            break f;
+        }
+    };
+    assert_eq!(answer["code"], "too_large");
+    assert_eq!(answer["req"], 9);
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_pings_is_closed_and_a_talking_one_is_not() {
+    let relay = spawn_relay_with(|c| c.ping_secs = 1).await;
+    let (token, room, (_, party)) = room_with_party(&relay).await;
+    let url = relay.ws_url();
+    let mut silent = Ws::connect(&url, json!({ "token": party })).await;
+    let mut talking = Ws::connect(&url, json!({"token": token, "room_id": room})).await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(3500) {
+        talking
+            .ok(json!({"type": "typing", "channel": "notes"}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The silent one read nothing, so it answered no ping: it was closed.
+    assert_eq!(silent.closed().await, 4013);
+    talking
+        .ok(json!({"type": "typing", "channel": "notes"}))
+        .await;
 }
