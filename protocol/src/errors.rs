@@ -35,6 +35,9 @@ pub enum ErrorCode {
     /// The state store is unreachable, or the relay is at a capacity limit;
     /// nothing was done, retry later.
     Unavailable,
+    /// The room, or this participant in it, has stored as much as it may;
+    /// nothing was stored. The room's ombuds see its usage in `quota`.
+    QuotaExceeded,
     /// A bug or an unexpected failure; nothing is revealed.
     Internal,
 }

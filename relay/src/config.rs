@@ -97,6 +97,18 @@ pub struct Config {
     /// Seconds between websocket pings; a peer silent for twice this is closed.
     #[arg(long, env = "RELAY_PING_SECS", default_value_t = 30)]
     pub ping_secs: u64,
+    /// Messages a room may store.
+    #[arg(long, env = "RELAY_ROOM_MAX_MESSAGES", default_value_t = 20_000)]
+    pub room_max_messages: u64,
+    /// Bytes a room may store (its events and records, before encryption).
+    #[arg(long, env = "RELAY_ROOM_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub room_max_bytes: u64,
+    /// Messages one participant's requests may store in a room.
+    #[arg(long, env = "RELAY_PARTICIPANT_MAX_MESSAGES", default_value_t = 5_000)]
+    pub participant_max_messages: u64,
+    /// Bytes one participant's requests may store in a room.
+    #[arg(long, env = "RELAY_PARTICIPANT_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub participant_max_bytes: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "RELAY_LOG_JSON")]
     pub log_json: bool,
@@ -135,6 +147,13 @@ impl Config {
         }
         if !(1..=3600).contains(&self.ping_secs) {
             return Err("RELAY_PING_SECS must be between 1 and 3600".into());
+        }
+        if self.room_max_messages == 0
+            || self.room_max_bytes == 0
+            || self.participant_max_messages == 0
+            || self.participant_max_bytes == 0
+        {
+            return Err("RELAY_ROOM_MAX_MESSAGES, RELAY_ROOM_MAX_BYTES, RELAY_PARTICIPANT_MAX_MESSAGES and RELAY_PARTICIPANT_MAX_BYTES must be positive".into());
         }
         if let Some(b) = &self.bootstrap_ombud {
             match b.split_once(':') {

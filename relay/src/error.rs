@@ -41,6 +41,9 @@ pub enum Error {
     /// This participant already has as many connections as it may have here.
     #[error("too many connections for this participant")]
     TooManySockets,
+    /// A room or participant storage quota would be exceeded.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("{0}")]
     Conflict(String),
     #[error("the room is closed")]
@@ -100,6 +103,7 @@ impl Error {
             Error::Busy(_) => (E::Unavailable, S::SERVICE_UNAVAILABLE, C::Unavailable),
             Error::UnauthenticatedSockets => (E::RateLimited, S::TOO_MANY_REQUESTS, C::Unavailable),
             Error::TooManySockets => (E::RateLimited, S::TOO_MANY_REQUESTS, C::TooManySockets),
+            Error::QuotaExceeded(_) => (E::QuotaExceeded, S::INSUFFICIENT_STORAGE, C::Unavailable),
             Error::Conflict(_) => (E::Conflict, S::CONFLICT, C::Unavailable),
             Error::RoomClosed => (E::RoomClosed, S::GONE, C::RoomClosed),
             Error::Gone => (E::Gone, S::GONE, C::NotFound),
@@ -158,6 +162,7 @@ impl From<RoomError> for Error {
             RoomError::Conflict(m) => Error::Conflict(m),
             RoomError::RoomClosed => Error::RoomClosed,
             RoomError::NoticeRequired => Error::NoticeRequired,
+            RoomError::QuotaExceeded(m) => Error::QuotaExceeded(m),
         }
     }
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::auth::{Accounts, Tokens};
 use crate::config::{Config, Office};
 use crate::hub::Hub;
+use crate::room::logic::Quotas;
 use crate::seal::Sealer;
 use crate::service::Rooms;
 use crate::state::AppState;
@@ -103,6 +104,12 @@ impl Application {
             sealer.clone(),
             office,
             config.retention_hours,
+            Quotas {
+                room_messages: config.room_max_messages,
+                room_bytes: config.room_max_bytes,
+                participant_messages: config.participant_max_messages,
+                participant_bytes: config.participant_max_bytes,
+            },
         ));
         let accounts = Arc::new(Accounts::new(
             store.clone(),

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::config::Office;
 use crate::error::{Error, Result};
-use crate::room::logic::{self, Ctx, Outcome, RedactJob};
+use crate::room::logic::{self, Ctx, Outcome, Quotas, RedactJob};
 use crate::room::redact::Matchers;
 use crate::room::{RoomDoc, RoomError};
 use crate::seal::{room_aad, Sealer};
@@ -36,6 +36,7 @@ pub struct Rooms {
     sealer: Arc<Sealer>,
     office: Office,
     default_retention_hours: u32,
+    quotas: Quotas,
     /// The last room documents this node read or wrote, with their versions.
     docs: DocCache,
     /// Serialises actions on one room within this node, so a node's own
@@ -55,12 +56,14 @@ impl Rooms {
         sealer: Arc<Sealer>,
         office: Office,
         default_retention_hours: u32,
+        quotas: Quotas,
     ) -> Self {
         Rooms {
             store,
             sealer,
             office,
             default_retention_hours,
+            quotas,
             docs: DocCache::default(),
             locks: RoomLocks::default(),
             matchers: Arc::default(),
@@ -70,6 +73,14 @@ impl Rooms {
 
     pub fn office(&self) -> &Office {
         &self.office
+    }
+
+    /// The room's info as its ombuds see it: with its usage against the quotas.
+    pub fn info_for_ombuds(&self, doc: &RoomDoc) -> protocol::RoomInfo {
+        protocol::RoomInfo {
+            quota: Some(self.quotas.info(doc)),
+            ..doc.info()
+        }
     }
 
     /// Is the store answering? (`/readyz`)
@@ -117,9 +128,10 @@ impl Rooms {
             // `apply` may run several times (each time it asks for more objects);
             // it must mint the same ids each time, so they come from a fixed pool.
             let mut minted = ids.iter().copied();
-            logic::apply(&ctx, view, req, &mut || {
+            let out = logic::apply(&ctx, view, req, &mut || {
                 minted.next().unwrap_or_else(Uuid::new_v4)
-            })
+            })?;
+            logic::charge(&ctx, req, out, &self.quotas)
         })
         .await
     }

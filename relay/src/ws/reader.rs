@@ -101,9 +101,13 @@ impl Requests {
             office_name: self.state.rooms.office().office_name.clone(),
             text: self.state.rooms.office().notice.clone(),
         });
+        let room = match self.actor.role {
+            Role::Ombud => self.state.rooms.info_for_ombuds(doc),
+            Role::Party => doc.info(),
+        };
         let frame = ServerFrame::Welcome {
             participant: self.actor.info(),
-            room: doc.info(),
+            room,
             seq: head,
             notice,
             node: self.state.node,

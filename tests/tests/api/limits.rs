@@ -416,3 +416,87 @@ async fn a_peer_that_never_answers_pings_is_closed_and_a_talking_one_is_not() {
         .ok(json!({"type": "typing", "channel": "notes"}))
         .await;
 }
+
+// --- Quotas ---------------------------------------------------------------
+
+#[tokio::test]
+async fn rooms_and_participants_stop_storing_at_their_quotas() {
+    let relay = spawn_relay_with(|c| {
+        c.room_max_messages = 5;
+        c.participant_max_messages = 3;
+    })
+    .await;
+    let mut s = Shuttle::open(&relay.api, room()).await;
+    let send = |chan: String, i: usize| json!({"type": "send", "channel": chan, "body": format!("message {i}"), "client_id": format!("c{i}")});
+    for i in 0..3 {
+        s.pa.ok(send(s.chan_a(), i)).await;
+    }
+    assert_eq!(s.pa.err(send(s.chan_a(), 3)).await, "quota_exceeded");
+    for i in 0..2 {
+        s.pb.ok(send(s.chan_b(), i)).await;
+    }
+    assert_eq!(s.pb.err(send(s.chan_b(), 2)).await, "quota_exceeded");
+    assert_eq!(s.ombud.err(send("notes".into(), 9)).await, "quota_exceeded");
+
+    let detail = s
+        .api
+        .ok(
+            Method::GET,
+            &format!("/api/rooms/{}", s.room),
+            Some(&s.ombud_token),
+            None,
+        )
+        .await;
+    assert_eq!(detail["quota"]["messages"], 5);
+    assert_eq!(detail["quota"]["max_messages"], 5);
+    let ombud = Ws::connect(
+        &s.ws_url,
+        json!({"token": s.ombud_token, "room_id": s.room}),
+    )
+    .await;
+    assert_eq!(ombud.welcome["room"]["quota"]["messages"], 5);
+    let party = Ws::connect(&s.ws_url, json!({"token": s.a.1})).await;
+    assert!(
+        party.welcome["room"].get("quota").is_none(),
+        "parties do not see the room's usage"
+    );
+    // A full room can still be left.
+    s.pb.ok(json!({"type": "leave"})).await;
+}
+
+#[tokio::test]
+async fn a_room_stops_at_its_byte_quota() {
+    let relay = spawn_relay_with(|c| c.room_max_bytes = 40_000).await;
+    let mut s = Shuttle::open(&relay.api, room()).await;
+    let body = "w".repeat(4000);
+    let mut sent: u64 = 0;
+    loop {
+        let frame = json!({"type": "send", "channel": s.chan_a(), "body": body, "client_id": format!("b{sent}")});
+        match s.pa.request(frame).await {
+            Ok(_) => sent += 1,
+            Err((code, _)) => {
+                assert_eq!(code, "quota_exceeded");
+                break;
+            }
+        }
+        assert!(
+            sent < 20,
+            "40,000 bytes hold fewer than 20 copies of 4,000 characters"
+        );
+    }
+    assert!(sent >= 3, "only {sent} sent");
+    let detail = s
+        .api
+        .ok(
+            Method::GET,
+            &format!("/api/rooms/{}", s.room),
+            Some(&s.ombud_token),
+            None,
+        )
+        .await;
+    let bytes = detail["quota"]["bytes"].as_u64().expect("bytes");
+    assert!(
+        bytes <= 40_000 && bytes > 4000 * sent,
+        "{bytes} bytes for {sent} messages"
+    );
+}

@@ -7,8 +7,10 @@
 mod forwards;
 mod membership;
 mod messages;
+pub mod quota;
 
 pub use membership::{add_ombud, add_party, create_room, join, set_categories, set_terms};
+pub use quota::{charge, Quotas};
 
 use protocol::acks::{AckResult, SpansAck};
 use protocol::requests::Request;
