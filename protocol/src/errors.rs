@@ -21,7 +21,8 @@ pub enum ErrorCode {
     Invalid,
     /// The frame or body is over the size limit; nothing was stored.
     TooLarge,
-    /// Too many requests on this connection; retry later.
+    /// Too many requests from this participant, or too many failed logins
+    /// (REST answers carry `Retry-After`); retry later.
     RateLimited,
     /// The request lost a race: a stale consent revision, an object in the wrong state.
     Conflict,
@@ -31,8 +32,12 @@ pub enum ErrorCode {
     Gone,
     /// A party must acknowledge the office notice before sending.
     NoticeRequired,
-    /// The state store is unreachable; nothing was done, retry later.
+    /// The state store is unreachable, or the relay is at a capacity limit;
+    /// nothing was done, retry later.
     Unavailable,
+    /// The room, or this participant in it, has stored as much as it may;
+    /// nothing was stored. The room's ombuds see its usage in `quota`.
+    QuotaExceeded,
     /// A bug or an unexpected failure; nothing is revealed.
     Internal,
 }
@@ -70,10 +75,13 @@ pub enum CloseCode {
     TooSlow = 4013,
     /// The state store is unavailable: reconnect later with `since`.
     Unavailable = 4014,
+    /// This participant already holds `RELAY_MAX_SOCKETS_PER_PARTICIPANT`
+    /// connections on this node: close one before opening another.
+    TooManySockets = 4029,
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 11] = [
+    pub const ALL: [CloseCode; 12] = [
         CloseCode::Normal,
         CloseCode::MessageTooBig,
         CloseCode::Restart,
@@ -85,6 +93,7 @@ impl CloseCode {
         CloseCode::RoomClosed,
         CloseCode::TooSlow,
         CloseCode::Unavailable,
+        CloseCode::TooManySockets,
     ];
 
     pub fn code(self) -> u16 {

@@ -123,6 +123,22 @@ pub struct RoomInfo {
     pub retention_hours: u32,
     pub created_at: DateTime<Utc>,
     pub joint_open: bool,
+    /// The room's storage against its quotas; sent to ombuds only
+    /// (`RoomDetail` and an ombud's `welcome`), absent for parties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaInfo>,
+}
+
+/// How much a room stores, and may store. Requests that add text are refused
+/// with `quota_exceeded` once either maximum would be passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct QuotaInfo {
+    /// Messages stored (each relayed copy counts).
+    pub messages: u64,
+    pub max_messages: u64,
+    /// Bytes of records and events stored, before encryption.
+    pub bytes: u64,
+    pub max_bytes: u64,
 }
 
 /// A participant as the ombuds see it in a room listing.

@@ -80,6 +80,43 @@ pub struct Config {
     /// Frames queued for one client before it counts as too slow and is disconnected.
     #[arg(long, env = "RELAY_CLIENT_QUEUE", default_value_t = 256)]
     pub client_queue: usize,
+    /// Password hashes computed at once (argon2 takes about 19 MiB each);
+    /// further logins wait briefly, then get 503 `unavailable`.
+    #[arg(long, env = "RELAY_MAX_CONCURRENT_HASHES", default_value_t = 2)]
+    pub max_concurrent_hashes: usize,
+    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For`
+    /// names the client (for login throttling and per-address limits).
+    #[arg(long, env = "RELAY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Websockets one participant may hold on this node.
+    #[arg(long, env = "RELAY_MAX_SOCKETS_PER_PARTICIPANT", default_value_t = 8)]
+    pub max_sockets_per_participant: usize,
+    /// Websockets one client address may hold before their `hello`.
+    #[arg(
+        long,
+        env = "RELAY_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        default_value_t = 32
+    )]
+    pub max_unauthenticated_per_address: usize,
+    /// Seconds an HTTP connection may take to send a request's headers, and
+    /// may stay idle between requests.
+    #[arg(long, env = "RELAY_HTTP_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_timeout_secs: u64,
+    /// Seconds between websocket pings; a peer silent for twice this is closed.
+    #[arg(long, env = "RELAY_PING_SECS", default_value_t = 30)]
+    pub ping_secs: u64,
+    /// Messages a room may store.
+    #[arg(long, env = "RELAY_ROOM_MAX_MESSAGES", default_value_t = 20_000)]
+    pub room_max_messages: u64,
+    /// Bytes a room may store (its events and records, before encryption).
+    #[arg(long, env = "RELAY_ROOM_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub room_max_bytes: u64,
+    /// Messages one participant's requests may store in a room.
+    #[arg(long, env = "RELAY_PARTICIPANT_MAX_MESSAGES", default_value_t = 5_000)]
+    pub participant_max_messages: u64,
+    /// Bytes one participant's requests may store in a room.
+    #[arg(long, env = "RELAY_PARTICIPANT_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub participant_max_bytes: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "RELAY_LOG_JSON")]
     pub log_json: bool,
@@ -111,6 +148,25 @@ impl Config {
         }
         if self.rate_per_sec == 0 || self.rate_burst == 0 {
             return Err("RELAY_RATE_PER_SEC and RELAY_RATE_BURST must be positive".into());
+        }
+        if self.max_concurrent_hashes == 0 {
+            return Err("RELAY_MAX_CONCURRENT_HASHES must be at least 1".into());
+        }
+        if self.max_sockets_per_participant == 0 || self.max_unauthenticated_per_address == 0 {
+            return Err("RELAY_MAX_SOCKETS_PER_PARTICIPANT and RELAY_MAX_UNAUTHENTICATED_PER_ADDRESS must be at least 1".into());
+        }
+        if !(1..=3600).contains(&self.http_timeout_secs) {
+            return Err("RELAY_HTTP_TIMEOUT_SECS must be between 1 and 3600".into());
+        }
+        if !(1..=3600).contains(&self.ping_secs) {
+            return Err("RELAY_PING_SECS must be between 1 and 3600".into());
+        }
+        if self.room_max_messages == 0
+            || self.room_max_bytes == 0
+            || self.participant_max_messages == 0
+            || self.participant_max_bytes == 0
+        {
+            return Err("RELAY_ROOM_MAX_MESSAGES, RELAY_ROOM_MAX_BYTES, RELAY_PARTICIPANT_MAX_MESSAGES and RELAY_PARTICIPANT_MAX_BYTES must be positive".into());
         }
         if let Some(b) = &self.bootstrap_ombud {
             match b.split_once(':') {

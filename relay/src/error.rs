@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use protocol::rest::ErrorBody;
@@ -32,6 +32,21 @@ pub enum Error {
     TooLarge(String),
     #[error("too many requests; slow down")]
     RateLimited,
+    /// Too many failed logins for this account or address: wait this long.
+    #[error("too many failed logins; try again in {} s", secs(*.0))]
+    LoginThrottled(std::time::Duration),
+    /// The relay is at a capacity limit (password hashing): retry after this.
+    #[error("the relay is busy; try again shortly")]
+    Busy(std::time::Duration),
+    /// Too many sockets from this address are waiting for their `hello`.
+    #[error("too many connections from your address are waiting to say hello")]
+    UnauthenticatedSockets,
+    /// This participant already has as many connections as it may have here.
+    #[error("too many connections for this participant")]
+    TooManySockets,
+    /// A room or participant storage quota would be exceeded.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("{0}")]
     Conflict(String),
     #[error("the room is closed")]
@@ -87,6 +102,11 @@ impl Error {
             Error::Invalid(_) => (E::Invalid, S::BAD_REQUEST, C::BadHello),
             Error::TooLarge(_) => (E::TooLarge, S::PAYLOAD_TOO_LARGE, C::MessageTooBig),
             Error::RateLimited => (E::RateLimited, S::TOO_MANY_REQUESTS, C::Unavailable),
+            Error::LoginThrottled(_) => (E::RateLimited, S::TOO_MANY_REQUESTS, C::Unavailable),
+            Error::Busy(_) => (E::Unavailable, S::SERVICE_UNAVAILABLE, C::Unavailable),
+            Error::UnauthenticatedSockets => (E::RateLimited, S::TOO_MANY_REQUESTS, C::Unavailable),
+            Error::TooManySockets => (E::RateLimited, S::TOO_MANY_REQUESTS, C::TooManySockets),
+            Error::QuotaExceeded(_) => (E::QuotaExceeded, S::INSUFFICIENT_STORAGE, C::Unavailable),
             Error::Conflict(_) => (E::Conflict, S::CONFLICT, C::Unavailable),
             Error::RoomClosed => (E::RoomClosed, S::GONE, C::RoomClosed),
             Error::Gone => (E::Gone, S::GONE, C::NotFound),
@@ -109,6 +129,15 @@ impl Error {
     /// The close code when this error ends a websocket connection.
     pub fn close_code(&self) -> CloseCode {
         self.wire().2
+    }
+
+    /// How long the requester should wait before retrying (`Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::LoginThrottled(d) | Error::Busy(d) => Some(*d),
+            Error::UnauthenticatedSockets => Some(std::time::Duration::from_secs(1)),
+            _ => None,
+        }
     }
 
     /// What the requester is told. Internal details stay in the log.
@@ -172,6 +201,7 @@ impl From<RoomError> for Error {
             RoomError::Conflict(m) => Error::Conflict(m),
             RoomError::RoomClosed => Error::RoomClosed,
             RoomError::NoticeRequired => Error::NoticeRequired,
+            RoomError::QuotaExceeded(m) => Error::QuotaExceeded(m),
         }
     }
 }
@@ -198,8 +228,19 @@ impl IntoResponse for Error {
             code: self.code(),
             message: self.public_message(),
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Some(wait) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs(wait)));
+        }
+        response
     }
+}
+
+/// Whole seconds to wait, rounded up, at least 1 (`Retry-After` has no fractions).
+fn secs(d: std::time::Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 #[cfg(test)]

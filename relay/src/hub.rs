@@ -83,6 +83,12 @@ pub struct Hub {
     /// Serialises watch/unwatch so an unwatch never undoes a newer watch.
     watch_lock: tokio::sync::Mutex<()>,
     queue: usize,
+    /// Connections one participant may hold on this node.
+    per_participant: usize,
+    /// The retention timer of each room with connections here: exactly one
+    /// per room, aborted when the room goes idle, so a room that comes and
+    /// goes does not leave a sleeping task behind each time.
+    timers: Mutex<HashMap<RoomId, tokio::task::AbortHandle>>,
 }
 
 /// Unregisters its connection when dropped.
@@ -119,13 +125,15 @@ impl Drop for Registration {
 }
 
 impl Hub {
-    pub fn new(store: Arc<dyn Store>, queue: usize) -> Arc<Hub> {
+    pub fn new(store: Arc<dyn Store>, queue: usize, per_participant: usize) -> Arc<Hub> {
         Arc::new(Hub {
             store,
             rooms: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             watch_lock: tokio::sync::Mutex::new(()),
             queue,
+            per_participant,
+            timers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -135,27 +143,28 @@ impl Hub {
 
     /// Registers a connection and makes sure this node receives the room's
     /// notifications before returning, so a replay read afterwards misses nothing.
+    /// A participant already holding its share of connections here is
+    /// refused, so it cannot crowd others (the ombud) out of the node.
     pub async fn register(
         self: &Arc<Self>,
         room: RoomId,
         participant: ParticipantId,
         role: Role,
         expires_in: std::time::Duration,
-    ) -> Result<(Registration, mpsc::Receiver<ConnMsg>), crate::store::StoreError> {
+    ) -> crate::error::Result<(Registration, mpsc::Receiver<ConnMsg>)> {
         let (tx, rx) = mpsc::channel(self.queue);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut rooms = self.rooms();
+            let held = rooms
+                .get(&room)
+                .and_then(|c| c.get(&participant))
+                .map_or(0, |p| p.conns.len());
+            if held >= self.per_participant {
+                return Err(crate::error::Error::TooManySockets);
+            }
             if !rooms.contains_key(&room) {
-                // A room that reaches its retention end vanishes from the store
-                // without a word: close its connections here when it does.
-                let hub = Arc::downgrade(self);
-                tokio::spawn(async move {
-                    tokio::time::sleep(expires_in).await;
-                    if let Some(hub) = hub.upgrade() {
-                        hub.route(Notification::RoomDeleted { room });
-                    }
-                });
+                self.start_timer(room, expires_in);
             }
             let peer = rooms
                 .entry(room)
@@ -178,6 +187,28 @@ impl Hub {
         Ok((reg, rx))
     }
 
+    /// A room that reaches its retention end vanishes from the store without
+    /// a word: close its connections here when it does. Only one timer per
+    /// room: a room already timed keeps its timer.
+    fn start_timer(self: &Arc<Self>, room: RoomId, expires_in: std::time::Duration) {
+        let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        if timers.contains_key(&room) {
+            return;
+        }
+        let hub = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(expires_in).await;
+            if let Some(hub) = hub.upgrade() {
+                hub.timers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&room);
+                hub.route(Notification::RoomDeleted { room });
+            }
+        });
+        timers.insert(room, task.abort_handle());
+    }
+
     async fn unwatch_if_idle(&self, room: RoomId) {
         let _g = self.watch_lock.lock().await;
         let idle = {
@@ -185,6 +216,14 @@ impl Hub {
             let idle = rooms.get(&room).is_none_or(|c| c.is_empty());
             if idle {
                 rooms.remove(&room);
+                let timer = self
+                    .timers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&room);
+                if let Some(timer) = timer {
+                    timer.abort();
+                }
             }
             idle
         };
@@ -352,7 +391,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn connections_are_closed_when_their_room_reaches_its_retention_end() {
-        let hub = Hub::new(Arc::new(MemoryStore::new()), 8);
+        let hub = Hub::new(Arc::new(MemoryStore::new()), 8, 8);
         let room = uuid::Uuid::new_v4();
         let (_reg, mut rx) = hub
             .register(
@@ -368,5 +407,39 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
         assert!(matches!(got, Ok(Some(ConnMsg::RoomDeleted))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_room_that_comes_and_goes_keeps_exactly_one_retention_timer() {
+        let hub = Hub::new(Arc::new(MemoryStore::new()), 8, 8);
+        let room = uuid::Uuid::new_v4();
+        let end = tokio::time::Instant::now() + Duration::from_secs(3600);
+        for _ in 0..5 {
+            let left = end - tokio::time::Instant::now();
+            let (reg, _rx) = hub
+                .register(room, uuid::Uuid::new_v4(), Role::Party, left)
+                .await
+                .unwrap();
+            drop(reg);
+            // Let the idle room be unwatched.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(hub.timers.lock().unwrap().len() <= 1);
+        }
+        let left = end - tokio::time::Instant::now();
+        let (_reg, mut rx) = hub
+            .register(room, uuid::Uuid::new_v4(), Role::Party, left)
+            .await
+            .unwrap();
+        assert_eq!(hub.timers.lock().unwrap().len(), 1, "one timer per room");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let mut deleted = 0;
+        while let Ok(msg) = rx.try_recv() {
+            deleted += usize::from(matches!(msg, ConnMsg::RoomDeleted));
+        }
+        assert_eq!(deleted, 1, "the room's end is announced once");
+        assert!(
+            hub.timers.lock().unwrap().is_empty(),
+            "a fired timer is gone"
+        );
     }
 }

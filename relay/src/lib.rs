@@ -1,7 +1,9 @@
 //! Caucus relay: a websocket relay for shuttle mediation.
 //!
 //! Layers, outermost first (each depends only on those below it):
-//! - [`startup`] builds the [`state::AppState`], binds, serves and shuts down gracefully;
+//! - [`startup`] builds the [`state::AppState`], binds, and shuts down
+//!   gracefully; [`serve`] accepts connections and bounds how long one may
+//!   take to send a request;
 //! - [`http`] (REST, its extractors and the embedded web client) and [`ws`]
 //!   (the websocket transport) parse, authenticate and dispatch;
 //! - [`service`] loads a room, runs the room logic and commits the result;
@@ -24,6 +26,7 @@ pub mod hub;
 pub mod node_secrets;
 pub mod room;
 pub mod seal;
+pub mod serve;
 pub mod service;
 pub mod startup;
 pub mod state;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -20,6 +19,7 @@ use crate::auth::{Accounts, Tokens};
 use crate::config::{Config, Office};
 use crate::hub::Hub;
 use crate::node_secrets;
+use crate::room::logic::Quotas;
 use crate::seal::Sealer;
 use crate::service::Rooms;
 use crate::state::AppState;
@@ -118,12 +118,26 @@ impl Application {
             sealer.clone(),
             office,
             config.retention_hours,
+            Quotas {
+                room_messages: config.room_max_messages,
+                room_bytes: config.room_max_bytes,
+                participant_messages: config.participant_max_messages,
+                participant_bytes: config.participant_max_bytes,
+            },
         ));
-        let accounts = Arc::new(Accounts::new(store.clone(), sealer));
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            sealer,
+            config.max_concurrent_hashes,
+        ));
         bootstrap_accounts(&config, &accounts)
             .await
             .map_err(StartError::Bootstrap)?;
-        let hub = Hub::new(store.clone(), config.client_queue);
+        let hub = Hub::new(
+            store.clone(),
+            config.client_queue,
+            config.max_sockets_per_participant,
+        );
         tokio::spawn(hub.clone().run(store.notifications()));
         let listener = TcpListener::bind(config.addr)
             .await
@@ -133,6 +147,11 @@ impl Application {
             })?;
         let state = AppState {
             conn_limit: Arc::new(Semaphore::new(config.max_connections)),
+            admission: crate::ws::Admission::new(
+                config.max_unauthenticated_per_address,
+                config.rate_per_sec,
+                config.rate_burst,
+            ),
             config: Arc::new(config),
             rooms,
             accounts,
@@ -188,19 +207,13 @@ impl Application {
         let cancel = state.cancel.clone();
         let router = Application::router(state.clone());
         tracing::info!(addr = %self.addr(), node = %state.node, "relay listening");
-        // Frames are batched and flushed by the writer; Nagle would only hold
-        // the last one back for the client's delayed ACK (about 40 ms).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            cancel.cancel();
         });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                cancel.cancel();
-            })
-            .await?;
+        let timeout = Duration::from_secs(state.config.http_timeout_secs);
+        crate::serve::serve(self.listener, router, timeout, stop).await;
         state.tracker.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, state.tracker.wait())
             .await

@@ -12,6 +12,7 @@ use crate::auth::{Accounts, Tokens};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::service::Rooms;
+use crate::ws::Admission;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,6 +22,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub hub: Arc<Hub>,
     pub conn_limit: Arc<Semaphore>,
+    /// Per-address and per-participant websocket limits.
+    pub admission: Arc<Admission>,
     /// Cancelled at shutdown: every connection closes with 1012.
     pub cancel: CancellationToken,
     /// Tracks websocket tasks, which axum's graceful shutdown does not wait for.

@@ -1,14 +1,18 @@
 //! Ombud accounts: argon2 password hashes, sealed and filed under a blinded
 //! username, so a store dump shows neither names nor hashes.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use protocol::rest::OmbudInfo;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use super::throttle::{LoginThrottle, Policy};
 use super::Claims;
 use crate::error::{Error, Result};
 use crate::seal::{Sealer, GLOBAL_AAD};
@@ -38,14 +42,24 @@ pub struct Accounts {
     /// Verified against when the username is unknown, so the time a login
     /// takes does not tell who has an account.
     dummy_hash: String,
+    /// Password hashes running at once: each takes argon2's 19 MiB, so an
+    /// unbounded login flood would take the relay's memory with it.
+    hashing: Semaphore,
+    throttle: LoginThrottle,
 }
 
+/// How long a login waits for a hashing slot before it is told to retry.
+const HASH_QUEUE_WAIT: Duration = Duration::from_secs(2);
+
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Self {
+    /// Accounts that compute at most `hashes` password hashes at once.
+    pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>, hashes: usize) -> Self {
         Accounts {
             store,
             sealer,
             dummy_hash: hash_password("not-a-real-password"),
+            hashing: Semaphore::new(hashes),
+            throttle: LoginThrottle::new(Policy::default()),
         }
     }
 
@@ -68,6 +82,11 @@ impl Accounts {
     pub async fn upsert(&self, username: &str, password: &str) -> Result<Account> {
         let existing = self.find(username).await?;
         let password = password.to_string();
+        let _slot = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
         let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(|e| Error::internal(e.to_string()))?;
@@ -87,19 +106,36 @@ impl Accounts {
     }
 
     /// The account if `password` is its password; the same refusal (and
-    /// about the same time) whether or not the account exists.
-    pub async fn login(&self, username: &str, password: &str) -> Result<Account> {
+    /// about the same time) whether or not the account exists. Logins from
+    /// `from` that failed too often wait first (see [`LoginThrottle`]); the
+    /// password is not even checked while they do.
+    pub async fn login(&self, username: &str, password: &str, from: IpAddr) -> Result<Account> {
+        let attempt = self.throttle.attempt(username, from);
+        self.throttle
+            .check(&attempt, Instant::now())
+            .map_err(Error::LoginThrottled)?;
         let account = self.find(username).await?;
         let hash = account
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |a| a.password_hash.clone());
         let password = password.to_string();
+        let Ok(Ok(_slot)) = tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.acquire()).await
+        else {
+            tracing::warn!("password hashing is at its limit; login refused");
+            return Err(Error::Busy(Duration::from_secs(1)));
+        };
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .map_err(|e| Error::internal(e.to_string()))?;
         match account {
-            Some(a) if ok => Ok(a),
-            _ => Err(Error::unauthorized("wrong username or password")),
+            Some(a) if ok => {
+                self.throttle.succeeded(&attempt, Instant::now());
+                Ok(a)
+            }
+            _ => {
+                self.throttle.failed(&attempt, Instant::now());
+                Err(Error::unauthorized("wrong username or password"))
+            }
         }
     }
 

@@ -1,10 +1,12 @@
 //! Extractors: each turns bad input into the documented error before a
 //! handler runs, so handlers see only well-formed, authenticated requests.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use protocol::Role;
 use serde::de::DeserializeOwned;
@@ -81,4 +83,48 @@ impl FromRequestParts<AppState> for PartyAuth {
         }
         Ok(PartyAuth(claims))
     }
+}
+
+/// The client's address: the socket peer, or, when the peer is one of
+/// `RELAY_TRUSTED_PROXIES`, the address that proxy saw (the rightmost
+/// `X-Forwarded-For` entry that is not itself a trusted proxy). Anyone can
+/// write that header, so it counts only when a trusted proxy passed it on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip())
+            .ok_or_else(|| Error::internal("no peer address on the request"))?;
+        Ok(ClientAddr(client_addr(
+            peer,
+            &parts.headers,
+            &state.config.trusted_proxies,
+        )))
+    }
+}
+
+/// See [`ClientAddr`].
+pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use protocol::rest::*;
 use serde::Deserialize;
 
-use super::extract::{ApiJson, OmbudAuth, RoomPath};
+use super::extract::{ApiJson, ClientAddr, OmbudAuth, RoomPath};
 use crate::error::{Error, Result};
 use crate::room::RoomDoc;
 use crate::state::AppState;
@@ -22,18 +22,23 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 
 pub(super) async fn login(
     State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
-    let a = state.accounts.login(&req.username, &req.password).await?;
+    let a = state
+        .accounts
+        .login(&req.username, &req.password, from)
+        .await?;
     Ok(Json(LoginResponse {
         token: state.tokens.issue_ombud(a.id, &a.username),
         ombud: a.info(),
     }))
 }
 
-fn detail(doc: &RoomDoc) -> RoomDetail {
+/// A room as its ombuds see it (the only callers: every route here is an ombud's).
+fn detail(state: &AppState, doc: &RoomDoc) -> RoomDetail {
     RoomDetail {
-        room: doc.info(),
+        room: state.rooms.info_for_ombuds(doc),
         participants: doc.participants(),
         categories: doc.categories.clone(),
         sensitive_terms: doc.sensitive_terms.clone(),
@@ -48,7 +53,7 @@ pub(super) async fn create_room(
     let account = state.accounts.of(&auth.0).await?;
     let doc = state.rooms.create_room(&account, req).await?;
     tracing::info!(room = %doc.id, "room created");
-    Ok((StatusCode::CREATED, Json(detail(&doc))))
+    Ok((StatusCode::CREATED, Json(detail(&state, &doc))))
 }
 
 pub(super) async fn list_rooms(
@@ -56,7 +61,7 @@ pub(super) async fn list_rooms(
     auth: OmbudAuth,
 ) -> Result<Json<Vec<RoomDetail>>> {
     let docs = state.rooms.rooms_of(auth.0.sub).await?;
-    Ok(Json(docs.iter().map(detail).collect()))
+    Ok(Json(docs.iter().map(|d| detail(&state, d)).collect()))
 }
 
 pub(super) async fn get_room(
@@ -64,9 +69,8 @@ pub(super) async fn get_room(
     auth: OmbudAuth,
     RoomPath(room): RoomPath,
 ) -> Result<Json<RoomDetail>> {
-    Ok(Json(detail(
-        &state.rooms.room_for_ombud(room, auth.0.sub).await?,
-    )))
+    let doc = state.rooms.room_for_ombud(room, auth.0.sub).await?;
+    Ok(Json(detail(&state, &doc)))
 }
 
 pub(super) async fn delete_room(
@@ -127,7 +131,7 @@ pub(super) async fn add_ombud(
         .await?
         .ok_or_else(|| Error::not_found("no ombud with that username"))?;
     let doc = state.rooms.add_ombud(room, auth.0.sub, &colleague).await?;
-    Ok(Json(detail(&doc)))
+    Ok(Json(detail(&state, &doc)))
 }
 
 pub(super) async fn set_categories(

@@ -19,6 +19,9 @@ pub enum RoomError {
     RoomClosed,
     #[error("please read and acknowledge the office notice before sending")]
     NoticeRequired,
+    /// Storing this would take the room or its author over a quota.
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 impl RoomError {

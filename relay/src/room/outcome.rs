@@ -54,6 +54,19 @@ pub struct Outcome {
     /// Aggregate trend counters to move once the outcome is committed
     /// (`month|category`, delta). They hold no room id.
     pub trend_deltas: Vec<(String, i64)>,
+    /// Redaction suggestions to compute once the room's turn is over: the
+    /// matching is pure but heavy, so it runs off the room lock and off the
+    /// async workers, and `result` is filled in from it.
+    pub redact: Option<RedactJob>,
+}
+
+/// What a redaction suggestion looks at: one message's text and the room's
+/// names and sensitive terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedactJob {
+    pub body: String,
+    pub names: Vec<String>,
+    pub terms: Vec<String>,
 }
 
 impl Outcome {

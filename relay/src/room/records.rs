@@ -1,5 +1,7 @@
 //! What the relay stores about a room (sealed by the codec before a store sees it).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use protocol::events::{Author, ForwardState, Message, RelayedFrom};
 use protocol::{
@@ -38,6 +40,37 @@ pub struct RoomDoc {
     pub joint_open: bool,
     pub categories: Vec<String>,
     pub sensitive_terms: Vec<String>,
+    /// What the room stores, for its quotas (`logic::quota`). Documents
+    /// stored before quotas existed start from zero.
+    #[serde(default)]
+    pub usage: Usage,
+}
+
+/// Messages and bytes stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+/// A room's storage: in all, and by the participant whose request stored it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub room: Tally,
+    pub by: BTreeMap<ParticipantId, Tally>,
+}
+
+impl Usage {
+    pub fn of(&self, p: ParticipantId) -> Tally {
+        self.by.get(&p).copied().unwrap_or_default()
+    }
+
+    pub fn add(&mut self, p: ParticipantId, t: Tally) {
+        for tally in [&mut self.room, self.by.entry(p).or_default()] {
+            tally.messages += t.messages;
+            tally.bytes += t.bytes;
+        }
+    }
 }
 
 impl RoomDoc {
@@ -50,6 +83,7 @@ impl RoomDoc {
             retention_hours: self.retention_hours,
             created_at: self.created_at,
             joint_open: self.joint_open,
+            quota: None,
         }
     }
 

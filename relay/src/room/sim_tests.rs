@@ -51,6 +51,7 @@ impl Room {
             joint_open: false,
             categories: vec![],
             sensitive_terms: vec![],
+            usage: Default::default(),
         };
         Room {
             doc,

@@ -18,12 +18,14 @@ mod trends;
 use std::sync::Arc;
 
 use chrono::Utc;
-use protocol::{ParticipantId, Request, Role, RoomId};
+use protocol::acks::SpansAck;
+use protocol::{AckResult, ParticipantId, Request, Role, RoomId};
 use uuid::Uuid;
 
 use crate::config::Office;
 use crate::error::{Error, Result};
-use crate::room::logic::{self, Ctx, Outcome};
+use crate::room::logic::{self, Ctx, Outcome, Quotas, RedactJob};
+use crate::room::redact::Matchers;
 use crate::room::{RoomDoc, RoomError};
 use crate::seal::{room_aad, Sealer};
 use crate::store::Store;
@@ -34,12 +36,18 @@ pub struct Rooms {
     sealer: Arc<Sealer>,
     office: Office,
     default_retention_hours: u32,
+    quotas: Quotas,
     /// The last room documents this node read or wrote, with their versions.
     docs: DocCache,
     /// Serialises actions on one room within this node, so a node's own
     /// requests never conflict with each other; conflicts (and retries) are
     /// left to writers on other nodes.
     locks: RoomLocks,
+    /// Redaction matchers by room content, built once per set of names and terms.
+    matchers: Arc<Matchers>,
+    /// Redaction jobs running at once: they are CPU work on blocking threads,
+    /// and a flood of them must not take every core.
+    redacting: Arc<tokio::sync::Semaphore>,
 }
 
 impl Rooms {
@@ -48,19 +56,31 @@ impl Rooms {
         sealer: Arc<Sealer>,
         office: Office,
         default_retention_hours: u32,
+        quotas: Quotas,
     ) -> Self {
         Rooms {
             store,
             sealer,
             office,
             default_retention_hours,
+            quotas,
             docs: DocCache::default(),
             locks: RoomLocks::default(),
+            matchers: Arc::default(),
+            redacting: Arc::new(tokio::sync::Semaphore::new(REDACTIONS_AT_ONCE)),
         }
     }
 
     pub fn office(&self) -> &Office {
         &self.office
+    }
+
+    /// The room's info as its ombuds see it: with its usage against the quotas.
+    pub fn info_for_ombuds(&self, doc: &RoomDoc) -> protocol::RoomInfo {
+        protocol::RoomInfo {
+            quota: Some(self.quotas.info(doc)),
+            ..doc.info()
+        }
     }
 
     /// Is the store answering? (`/readyz`)
@@ -85,9 +105,8 @@ impl Rooms {
             .ok_or_else(|| Error::not_found("no such room"))
     }
 
-    /// A websocket request from `who`. Returns the outcome, whose `result`
-    /// is the ack and whose `signals` the caller publishes.
-    pub async fn act(
+    /// The room logic's decision on a websocket request, committed.
+    async fn decide(
         &self,
         room: RoomId,
         who: ParticipantId,
@@ -110,10 +129,48 @@ impl Rooms {
             // `apply` may run several times (each time it asks for more objects);
             // it must mint the same ids each time, so they come from a fixed pool.
             let mut minted = ids.iter().copied();
-            logic::apply_once(&ctx, view, req, idempotency_key, &mut || {
+            let out = logic::apply_once(&ctx, view, req, idempotency_key, &mut || {
                 minted.next().unwrap_or_else(Uuid::new_v4)
-            })
+            })?;
+            logic::charge(&ctx, req, out, &self.quotas)
         })
         .await
     }
+
+    /// A websocket request from `who`. Returns the outcome, whose `result`
+    /// is the ack and whose `signals` the caller publishes. Work the logic
+    /// leaves for after the room's turn (redaction suggestions) is done here.
+    pub async fn act(
+        &self,
+        room: RoomId,
+        who: ParticipantId,
+        role: Role,
+        req: &Request,
+        idempotency_key: Option<&str>,
+    ) -> Result<Outcome> {
+        let mut out = self.decide(room, who, role, req, idempotency_key).await?;
+        if let Some(job) = out.redact.take() {
+            out.result = self.suggest_redactions(job).await?;
+        }
+        Ok(out)
+    }
+
+    /// Runs the redaction matcher on a blocking thread, outside the room's turn.
+    async fn suggest_redactions(&self, job: RedactJob) -> Result<AckResult> {
+        let _slot = self
+            .redacting
+            .acquire()
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let matchers = self.matchers.clone();
+        let spans = tokio::task::spawn_blocking(move || {
+            matchers.get(&job.names, &job.terms).suggest(&job.body)
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
+        Ok(AckResult::Spans(SpansAck { spans }))
+    }
 }
+
+/// Redaction jobs at once on this node.
+const REDACTIONS_AT_ONCE: usize = 2;

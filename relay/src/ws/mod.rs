@@ -8,13 +8,18 @@
 //! repeated or reordered can never show up as a missing or repeated event.
 
 //!
+//! - [`admission`]: what one client may hold (sockets before `hello` per
+//!   address, one rate bucket per participant) and when a peer was last heard;
 //! - [`handshake`]: the first frame (`hello`) and the token check;
 //! - [`reader`]: the request half, which parses, rate-limits and dispatches;
 //! - [`writer`]: the sending half, the only code that writes to the socket.
 
+mod admission;
 mod handshake;
 mod reader;
 mod writer;
+
+use std::sync::Arc;
 
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -26,6 +31,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::error::Error;
+use crate::http::extract::ClientAddr;
 use crate::hub::ConnMsg;
 use crate::state::AppState;
 use reader::Requests;
@@ -36,14 +42,21 @@ use writer::{close, Out, Writer, OUT_QUEUE};
 /// keeps the connection.
 const HARD_FRAME_CAP: usize = 1024 * 1024;
 
+pub use admission::Admission;
+
 pub async fn upgrade(
     State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&state, &headers) {
         return Error::forbidden("this origin may not open websockets here").into_response();
     }
+    // Before the global slot: one address cannot take every slot unauthenticated.
+    let Some(waiting) = state.admission.wait_for_hello(from) else {
+        return Error::UnauthenticatedSockets.into_response();
+    };
     let Ok(permit) = state.conn_limit.clone().try_acquire_owned() else {
         return Error::Unavailable("this node's connection limit is reached".into())
             .into_response();
@@ -57,7 +70,7 @@ pub async fn upgrade(
         // Frames queue here until the writer flushes once per wakeup.
         .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
-            handle(state, socket).await;
+            handle(state, socket, waiting).await;
             drop(permit);
             drop(token);
         })
@@ -84,7 +97,7 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
         .any(|o| o.trim_end_matches('/') == origin)
 }
 
-async fn handle(state: AppState, socket: WebSocket) {
+async fn handle(state: AppState, socket: WebSocket, waiting: admission::Waiting) {
     let (mut sink, mut stream) = socket.split();
     let hello = match handshake::read_hello(&state, &mut stream).await {
         Ok(h) => h,
@@ -103,6 +116,7 @@ async fn handle(state: AppState, socket: WebSocket) {
             return close(&mut sink, code, &e.public_message()).await;
         }
     };
+    drop(waiting);
     let left_ms = doc.expire_at_ms - chrono::Utc::now().timestamp_millis();
     let expires_in = std::time::Duration::from_millis(left_ms.max(0) as u64);
     let (registration, rx) = match state
@@ -112,16 +126,18 @@ async fn handle(state: AppState, socket: WebSocket) {
     {
         Ok(r) => r,
         Err(e) => {
-            let e = Error::from(e);
             e.log();
+            tracing::info!(close = e.close_code().code(), "websocket refused");
             return close(&mut sink, e.close_code(), &e.public_message()).await;
         }
     };
     let span = tracing::info_span!("conn", %room, participant = %actor.id, role = ?actor.role);
     let (me, role) = (actor.id, actor.role);
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
-    let writer = Writer::new(state.clone(), room, me, sink);
-    let requests = Requests::new(state.clone(), room, actor, out);
+    let heard = Arc::new(admission::Heard::new());
+    let writer = Writer::new(state.clone(), room, me, sink, heard.clone());
+    let bucket = state.admission.bucket(me);
+    let requests = Requests::new(state.clone(), room, actor, out, bucket, heard);
     serve(writer, requests, doc, hello.since, stream, rx, out_rx)
         .instrument(span)
         .await;

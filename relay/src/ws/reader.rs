@@ -2,6 +2,7 @@
 //! frames. It never writes to the socket itself, so a request waiting on the
 //! store never stops the writer from draining this connection's queue.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket};
@@ -12,33 +13,11 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::admission::{Bucket, Heard};
 use super::writer::{error_frame, frame_text, Next, Out};
 use crate::error::Error;
 use crate::room::{Actor, RoomDoc};
 use crate::state::AppState;
-
-/// A token bucket: `rate` per second, up to `burst` at once.
-struct RateLimit {
-    tokens: f64,
-    last: Instant,
-    rate: f64,
-    burst: f64,
-}
-
-impl RateLimit {
-    fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 /// The request half: parses and answers client frames. It never writes to
 /// the socket itself, so a request waiting on the store never stops the
@@ -48,21 +27,52 @@ pub(super) struct Requests {
     room: Uuid,
     actor: Actor,
     out: mpsc::Sender<Out>,
+    /// The participant's rate bucket, shared with its other connections here.
+    bucket: Bucket,
+    heard: Arc<Heard>,
 }
 
-/// The `req` of a frame, if it has a readable one (for answering errors).
-fn req_of(text: &str) -> Option<ReqId> {
-    let v: Value = serde_json::from_str(text).ok()?;
-    serde_json::from_value(v.get("req")?.clone()).ok()
+/// Longest string `req` the cheap scan reads back.
+const MAX_SCANNED_REQ: usize = 128;
+
+/// The `req` of a frame that will not be parsed (over the size limit or the
+/// rate), found by a linear byte search instead of a JSON parse: the first
+/// `"req"` key (which cannot occur inside a JSON string, where quotes are
+/// escaped), then a number or a short string without escapes. A nested
+/// `"req"` key may be picked up instead; that only mislabels a refusal.
+fn scan_req(text: &str) -> Option<ReqId> {
+    let at = text.find("\"req\"")? + "\"req\"".len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    if let Some(s) = rest.strip_prefix('"') {
+        let end = s
+            .bytes()
+            .take(MAX_SCANNED_REQ + 1)
+            .position(|b| b == b'"')?;
+        let v = &s[..end];
+        (!v.contains('\\')).then(|| ReqId::Str(v.to_string()))
+    } else {
+        let digits = rest.bytes().take(21).take_while(u8::is_ascii_digit).count();
+        // More digits than any u64 has: not a `req` the relay could echo.
+        (digits <= 20).then(|| rest[..digits].parse().ok().map(ReqId::Num))?
+    }
 }
 
 impl Requests {
-    pub(super) fn new(state: AppState, room: Uuid, actor: Actor, out: mpsc::Sender<Out>) -> Self {
+    pub(super) fn new(
+        state: AppState,
+        room: Uuid,
+        actor: Actor,
+        out: mpsc::Sender<Out>,
+        bucket: Bucket,
+        heard: Arc<Heard>,
+    ) -> Self {
         Requests {
             state,
             room,
             actor,
             out,
+            bucket,
+            heard,
         }
     }
 
@@ -91,9 +101,13 @@ impl Requests {
             office_name: self.state.rooms.office().office_name.clone(),
             text: self.state.rooms.office().notice.clone(),
         });
+        let room = match self.actor.role {
+            Role::Ombud => self.state.rooms.info_for_ombuds(doc),
+            Role::Party => doc.info(),
+        };
         let frame = ServerFrame::Welcome {
             participant: self.actor.info(),
-            room: doc.info(),
+            room,
             seq: head,
             notice,
             node: self.state.node,
@@ -110,29 +124,36 @@ impl Requests {
     }
 
     /// Reads client frames until the client goes or a request ends the connection.
+    /// Every frame, of any kind, takes a token from the participant's bucket.
     pub(super) async fn read(&self, mut stream: SplitStream<WebSocket>) {
-        let config = &self.state.config;
-        let mut limiter = RateLimit {
-            tokens: f64::from(config.rate_burst),
-            last: Instant::now(),
-            rate: f64::from(config.rate_per_sec),
-            burst: f64::from(config.rate_burst),
-        };
         loop {
-            let next = match stream.next().await {
+            let msg = stream.next().await;
+            self.heard.now();
+            let allowed = || {
+                self.bucket
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .allow()
+            };
+            let next = match msg {
+                Some(Ok(Message::Text(text))) if allowed() => self.on_text(text.as_str()).await,
                 Some(Ok(Message::Text(text))) => {
-                    if limiter.allow() {
-                        self.on_text(text.as_str()).await
-                    } else {
-                        self.send(error_frame(req_of(text.as_str()), &Error::RateLimited))
-                            .await
-                    }
+                    self.send(error_frame(scan_req(text.as_str()), &Error::RateLimited))
+                        .await
                 }
-                Some(Ok(Message::Binary(_))) => {
+                Some(Ok(Message::Binary(_))) if allowed() => {
                     let e = Error::invalid("binary frames are not supported; send JSON text");
                     self.send(error_frame(None, &e)).await
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => Next::Continue,
+                Some(Ok(Message::Binary(_))) => {
+                    self.send(error_frame(None, &Error::RateLimited)).await
+                }
+                // The socket layer answers pings itself; over the rate they
+                // are only counted, as an answer would cost a write.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                    allowed();
+                    Next::Continue
+                }
                 Some(Ok(Message::Close(_))) | None => return,
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "websocket read failed");
@@ -157,7 +178,7 @@ impl Requests {
                 "frame is over {} bytes",
                 self.state.config.max_frame_bytes
             ));
-            return self.send(error_frame(req_of(text), &e)).await;
+            return self.send(error_frame(scan_req(text), &e)).await;
         }
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
@@ -238,4 +259,27 @@ fn over_hard_cap(e: axum::Error) -> bool {
         e.into_inner().downcast_ref::<WsError>(),
         Some(WsError::Capacity(CapacityError::MessageTooLong { .. }))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn req_is_found_without_parsing_the_frame() {
+        let num = |n| Some(ReqId::Num(n));
+        assert_eq!(scan_req(r#"{"type":"send","req":42,"body":"x"}"#), num(42));
+        assert_eq!(
+            scan_req(r#"{"body":"say \"req\": 7","req" : "a-1"}"#),
+            Some(ReqId::Str("a-1".into()))
+        );
+        assert_eq!(scan_req(r#"{"type":"send","body":"x"}"#), None);
+        assert_eq!(scan_req(r#"{"req":"esc\"aped"}"#), None);
+        assert_eq!(
+            scan_req(&format!(r#"{{"req":"{}"}}"#, "x".repeat(500))),
+            None
+        );
+        assert_eq!(scan_req(r#"{"req":123456789012345678901234}"#), None);
+        assert_eq!(scan_req(r#"{"req""#), None);
+    }
 }

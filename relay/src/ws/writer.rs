@@ -3,6 +3,9 @@
 //! every frame that is ready, then flushes once; and it owns `last`, the
 //! newest `seq` sent, so events go out strictly in order, exactly once.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
@@ -11,6 +14,7 @@ use protocol::{CloseCode, ReqId, ServerFrame};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::admission::Heard;
 use crate::error::Error;
 use crate::hub::ConnMsg;
 use crate::state::AppState;
@@ -19,13 +23,25 @@ const REPLAY_PAGE: usize = 512;
 
 type Sink = SplitSink<WebSocket, Message>;
 
+/// Longest wait for a close frame to go out: a peer that does not read
+/// must not hold its connection (and its slot) open by never taking it.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Says goodbye with `code`; the connection ends after at most
+/// [`CLOSE_TIMEOUT`] whether or not the peer takes the close frame. The
+/// relay does not wait for the peer's answering close frame.
 pub(super) async fn close(sink: &mut Sink, code: CloseCode, reason: &str) {
     let frame = CloseFrame {
         code: code.code(),
         reason: Utf8Bytes::from(reason),
     };
-    let _ = sink.send(Message::Close(Some(frame))).await;
-    let _ = sink.close().await;
+    let goodbye = async {
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = sink.close().await;
+    };
+    if tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await.is_err() {
+        tracing::debug!("close frame not taken in time");
+    }
 }
 
 pub(super) fn frame_text(frame: &ServerFrame) -> Message {
@@ -65,17 +81,35 @@ pub(super) struct Writer {
     participant: Uuid,
     sink: Sink,
     last: u64,
+    heard: Arc<Heard>,
+    /// Pings go out this often; a peer silent for twice as long is gone.
+    ping_every: Duration,
 }
 
 impl Writer {
-    pub(super) fn new(state: AppState, room: Uuid, participant: Uuid, sink: Sink) -> Self {
+    pub(super) fn new(
+        state: AppState,
+        room: Uuid,
+        participant: Uuid,
+        sink: Sink,
+        heard: Arc<Heard>,
+    ) -> Self {
+        let ping_every = Duration::from_secs(state.config.ping_secs);
         Writer {
             state,
             room,
             participant,
             sink,
             last: 0,
+            heard,
+            ping_every,
         }
+    }
+
+    /// How long one write may wait for the peer to take data: as long as a
+    /// silent peer is given before it counts as gone.
+    fn stall_limit(&self) -> Duration {
+        2 * self.ping_every
     }
 
     /// Sends the welcome and the replay, then live frames until the
@@ -141,9 +175,21 @@ impl Writer {
         out_rx: &mut mpsc::Receiver<Out>,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Option<(CloseCode, &'static str)> {
+        let mut ping = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.ping_every,
+            self.ping_every,
+        );
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return Some((CloseCode::Restart, "relay restarting; reconnect")),
+                _ = ping.tick() => {
+                    if self.heard.silent_for() > self.stall_limit() {
+                        tracing::info!("peer silent through two pings; closing");
+                        return Some((CloseCode::TooSlow, "no answer to pings; reconnect with since"));
+                    }
+                    Self::next_of(self.feed(Message::Ping(Default::default())).await)
+                }
                 msg = rx.recv() => match msg {
                     // The hub dropped us: our queue was full.
                     None => return Some((CloseCode::TooSlow, "too slow to read; reconnect with since")),
@@ -177,12 +223,20 @@ impl Writer {
         }
     }
 
+    /// Queues a frame; a peer that takes nothing for [`Self::stall_limit`]
+    /// is given up on (as too slow) rather than holding this task forever.
     async fn feed(&mut self, msg: Message) -> Result<(), CloseCode> {
-        self.sink.feed(msg).await.map_err(|_| CloseCode::Normal)
+        match tokio::time::timeout(self.stall_limit(), self.sink.feed(msg)).await {
+            Ok(r) => r.map_err(|_| CloseCode::Normal),
+            Err(_) => Err(CloseCode::TooSlow),
+        }
     }
 
     async fn flush(&mut self) -> Result<(), CloseCode> {
-        self.sink.flush().await.map_err(|_| CloseCode::Normal)
+        match tokio::time::timeout(self.stall_limit(), self.sink.flush()).await {
+            Ok(r) => r.map_err(|_| CloseCode::Normal),
+            Err(_) => Err(CloseCode::TooSlow),
+        }
     }
 
     fn next_of(r: Result<(), CloseCode>) -> Next {

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod isolation;
+mod limits;
 mod rest;
 mod resume;
 mod retries;

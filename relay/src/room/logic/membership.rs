@@ -113,6 +113,7 @@ pub fn create_room(
         joint_open: false,
         categories: Vec::new(),
         sensitive_terms: Vec::new(),
+        usage: Default::default(),
     })
 }
 

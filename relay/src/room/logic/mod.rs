@@ -7,17 +7,19 @@
 mod forwards;
 mod membership;
 mod messages;
+pub mod quota;
 
 pub use membership::{add_ombud, add_party, create_room, join, set_categories, set_terms};
+pub use quota::{charge, Quotas};
 
 use protocol::acks::{AckResult, SpansAck};
 use protocol::requests::Request;
 use protocol::{Channel, Role, ServerFrame};
 
 pub use super::audience::{audience, everyone, ombuds};
-pub use super::outcome::{Ctx, Flow, NewId, Now, Outcome, Signal, View};
+pub use super::outcome::{Ctx, Flow, NewId, Now, Outcome, RedactJob, Signal, View};
 use super::records::*;
-use super::{redact, RoomError};
+use super::RoomError;
 
 /// Longest message body, in characters.
 pub const MAX_BODY_CHARS: usize = 16_000;
@@ -214,16 +216,20 @@ pub fn apply(ctx: &Ctx, view: &View, req: &Request, new_id: NewId) -> Result<Out
         Request::SuggestRedactions { message_id } => {
             require_ombud(ctx)?;
             let m = visible(ctx, view.message(*message_id)?)?;
-            let mut names: Vec<&str> = ctx
+            let mut names: Vec<String> = ctx
                 .doc
                 .parties
                 .iter()
-                .map(|p| p.display_name.as_str())
+                .map(|p| p.display_name.clone())
                 .collect();
-            names.extend(ctx.doc.ombuds.iter().map(|o| o.display_name.as_str()));
-            let spans = redact::suggest(&m.body, &names, &ctx.doc.sensitive_terms);
+            names.extend(ctx.doc.ombuds.iter().map(|o| o.display_name.clone()));
             Ok(Outcome {
-                result: AckResult::Spans(SpansAck { spans }),
+                result: AckResult::Spans(SpansAck { spans: Vec::new() }),
+                redact: Some(RedactJob {
+                    body: m.body.clone(),
+                    names,
+                    terms: ctx.doc.sensitive_terms.clone(),
+                }),
                 ..Outcome::default()
             })
         }
