@@ -445,4 +445,21 @@ mod tests {
         let o = Office::parse("").unwrap();
         assert!(!o.resources.is_empty() && !o.categories.is_empty());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: std::env::var("FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
+            ..Default::default()
+        })]
+
+        /// Fuzz: any settings text loads or is refused naming a line of it;
+        /// it never panics.
+        #[test]
+        fn any_settings_text_loads_or_names_a_line(text in "[a-z_\\[\\]=\"\\n .:/|#0-9é]{0,200}") {
+            if let Err((line, msg)) = Office::parse(&text) {
+                proptest::prop_assert!(line >= 1 && line <= text.lines().count().max(1) + 1, "line {} of {:?}", line, text);
+                proptest::prop_assert!(!msg.is_empty());
+            }
+        }
+    }
 }

@@ -57,6 +57,18 @@ fn scan_req(text: &str) -> Option<ReqId> {
     }
 }
 
+/// A client frame, or why it is not one (with its `req` when readable, so
+/// the error can answer it). Pure, so it can be fuzzed.
+fn parse_frame(text: &str) -> Result<ClientFrame, (Option<ReqId>, Error)> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| (None, Error::invalid(format!("malformed JSON: {e}"))))?;
+    let req: Option<ReqId> = value
+        .get("req")
+        .and_then(|r| serde_json::from_value(r.clone()).ok());
+    serde_json::from_value(value)
+        .map_err(|e| (req, Error::invalid(describe_parse_error(&e.to_string()))))
+}
+
 impl Requests {
     pub(super) fn new(
         state: AppState,
@@ -180,22 +192,9 @@ impl Requests {
             ));
             return self.send(error_frame(scan_req(text), &e)).await;
         }
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                let e = Error::invalid(format!("malformed JSON: {e}"));
-                return self.send(error_frame(None, &e)).await;
-            }
-        };
-        let req: Option<ReqId> = value
-            .get("req")
-            .and_then(|r| serde_json::from_value(r.clone()).ok());
-        let frame: ClientFrame = match serde_json::from_value(value) {
+        let frame = match parse_frame(text) {
             Ok(f) => f,
-            Err(e) => {
-                let e = Error::invalid(describe_parse_error(&e.to_string()));
-                return self.send(error_frame(req, &e)).await;
-            }
+            Err((req, e)) => return self.send(error_frame(req, &e)).await,
         };
         let kind = frame.request.kind();
         let started = Instant::now();
@@ -281,5 +280,58 @@ mod tests {
         );
         assert_eq!(scan_req(r#"{"req":123456789012345678901234}"#), None);
         assert_eq!(scan_req(r#"{"req""#), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: fuzz_cases(), ..Default::default() })]
+
+        /// Fuzz: any text at all is a frame or a clear `invalid`, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused_as_invalid(text in ".{0,300}") {
+            if let Err((_, e)) = parse_frame(&text) {
+                proptest::prop_assert_eq!(e.code(), protocol::ErrorCode::Invalid);
+            }
+            let _ = scan_req(&text);
+        }
+
+        /// Fuzz: valid frames cut, spliced and sprinkled with JSON's own
+        /// characters; the scan and the parse never panic, and the scan
+        /// agrees with the parse on every frame that parses.
+        #[test]
+        fn mangled_frames_never_panic(
+            base in proptest::sample::select(SEEDS.to_vec()),
+            cut in 0usize..200,
+            insert in "[\\\"{}\\[\\]:,0-9a-z \\\\u]{0,12}",
+        ) {
+            let at = base.char_indices().map(|(i, _)| i).nth(cut % (base.chars().count() + 1)).unwrap_or(base.len());
+            let text = format!("{}{}{}", &base[..at], insert, &base[at..]);
+            let scanned = scan_req(&text);
+            if let Ok(frame) = parse_frame(&text) {
+                if let Some(protocol::ReqId::Num(n)) = frame.req {
+                    if text.matches("\"req\"").count() == 1 && !text.contains("\\") {
+                        proptest::prop_assert_eq!(scanned, Some(protocol::ReqId::Num(n)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Seeds for the frame fuzzers: one frame of every kind clients send.
+    const SEEDS: &[&str] = &[
+        r#"{"type":"hello","token":"t","since":3}"#,
+        r#"{"type":"send","req":7,"channel":"private:7f1c4c6e-0c1a-4a47-9a43-5c4f7f1f6a10","body":"hi é","client_id":"c1"}"#,
+        r#"{"type":"forward","req":"a","idempotency_key":"k","source_message_id":"7f1c4c6e-0c1a-4a47-9a43-5c4f7f1f6a10","to":[],"body":"x"}"#,
+        r#"{"type":"consent","req":1,"forward_id":"7f1c4c6e-0c1a-4a47-9a43-5c4f7f1f6a10","revision":2,"decision":"approve","note":null}"#,
+        r#"{"type":"typing","channel":"joint"}"#,
+        r#"{"type":"leave","req":18446744073709551615}"#,
+    ];
+
+    /// Cases per fuzz run: a short bounded run in every `cargo test`; set
+    /// `FUZZ_CASES` (say 100000) for a longer one.
+    fn fuzz_cases() -> u32 {
+        std::env::var("FUZZ_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(512)
     }
 }

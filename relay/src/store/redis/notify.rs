@@ -165,4 +165,46 @@ mod tests {
             assert!(decode_notification(room, wire).is_err(), "{wire:?}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: std::env::var("FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512),
+            ..Default::default()
+        })]
+
+        /// Fuzz: whatever arrives on a room's channel (a bug, another
+        /// release, a hostile client of the same Redis) decodes or is
+        /// refused; it never panics.
+        #[test]
+        fn any_bytes_decode_or_are_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = decode_notification(Uuid::nil(), &bytes);
+        }
+
+        /// Fuzz: every well-formed delivery record round-trips exactly,
+        /// and every truncation of it is refused or decodes to a prefix.
+        #[test]
+        fn deliveries_round_trip_and_truncations_are_refused(
+            records in proptest::collection::vec((0u64..u64::MAX, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)), 0..5),
+            cut in 0usize..400,
+        ) {
+            let node = Uuid::new_v4();
+            let mut wire = head(KIND_DELIVERED, node);
+            let mut want = Vec::new();
+            for (seq, payload) in &records {
+                let participant = Uuid::new_v4();
+                wire.extend_from_slice(participant.as_bytes());
+                wire.extend_from_slice(format!("{seq}:{}:", payload.len()).as_bytes());
+                wire.extend_from_slice(payload);
+                want.push(Delivery { participant, seq: *seq, payload: payload.clone() });
+            }
+            let room = Uuid::new_v4();
+            let (origin, n) = decode_notification(room, &wire).expect("decodes");
+            proptest::prop_assert_eq!(origin, node);
+            proptest::prop_assert_eq!(n, Notification::Delivered { room, deliveries: want.clone() });
+            let cut = cut.min(wire.len());
+            if let Ok((_, Notification::Delivered { deliveries, .. })) = decode_notification(room, &wire[..cut]) {
+                proptest::prop_assert!(want.starts_with(&deliveries));
+            }
+        }
+    }
 }
