@@ -18,6 +18,7 @@
 //! [`error`] maps every failure to the wire in one place; [`config`] reads
 //! flags, environment and the office settings file.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod error;

@@ -147,7 +147,7 @@ impl Application {
             })?;
         let state = AppState {
             conn_limit: Arc::new(Semaphore::new(config.max_connections)),
-            admission: crate::ws::Admission::new(
+            admission: crate::admission::Admission::new(
                 config.max_unauthenticated_per_address,
                 config.rate_per_sec,
                 config.rate_burst,
@@ -176,7 +176,10 @@ impl Application {
 
     pub fn router(state: AppState) -> Router {
         let limit = state.config.max_frame_bytes;
+        // The websocket route is mounted here, beside the REST routes, so
+        // that `http` and `ws` stay independent of each other.
         crate::http::router()
+            .route("/ws", axum::routing::get(crate::ws::upgrade))
             .layer(axum::extract::DefaultBodyLimit::max(limit))
             .layer(SetResponseHeaderLayer::overriding(
                 header::CONTENT_SECURITY_POLICY,

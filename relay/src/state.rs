@@ -8,11 +8,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use crate::admission::Admission;
 use crate::auth::{Accounts, Tokens};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::service::Rooms;
-use crate::ws::Admission;
 
 #[derive(Clone)]
 pub struct AppState {

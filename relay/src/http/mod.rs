@@ -46,6 +46,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/office", get(rooms::office))
         .route("/api/transcript", get(transcript::party_transcript))
         .route("/api/reports/trends", get(rooms::trends))
-        .route("/ws", get(crate::ws::upgrade))
         .fallback(assets::static_file)
 }

@@ -8,13 +8,12 @@
 //! repeated or reordered can never show up as a missing or repeated event.
 
 //!
-//! - [`admission`]: what one client may hold (sockets before `hello` per
+//! - [`crate::admission`]: what one client may hold (sockets before `hello` per
 //!   address, one rate bucket per participant) and when a peer was last heard;
 //! - [`handshake`]: the first frame (`hello`) and the token check;
 //! - [`reader`]: the request half, which parses, rate-limits and dispatches;
 //! - [`writer`]: the sending half, the only code that writes to the socket.
 
-mod admission;
 mod handshake;
 mod reader;
 mod writer;
@@ -41,8 +40,6 @@ use writer::{close, Out, Writer, OUT_QUEUE};
 /// between `max_frame_bytes` and this, the relay answers `too_large` and
 /// keeps the connection.
 const HARD_FRAME_CAP: usize = 1024 * 1024;
-
-pub use admission::Admission;
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -97,7 +94,7 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
         .any(|o| o.trim_end_matches('/') == origin)
 }
 
-async fn handle(state: AppState, socket: WebSocket, waiting: admission::Waiting) {
+async fn handle(state: AppState, socket: WebSocket, waiting: crate::admission::Waiting) {
     let (mut sink, mut stream) = socket.split();
     let hello = match handshake::read_hello(&state, &mut stream).await {
         Ok(h) => h,
@@ -134,7 +131,7 @@ async fn handle(state: AppState, socket: WebSocket, waiting: admission::Waiting)
     let span = tracing::info_span!("conn", %room, participant = %actor.id, role = ?actor.role);
     let (me, role) = (actor.id, actor.role);
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
-    let heard = Arc::new(admission::Heard::new());
+    let heard = Arc::new(crate::admission::Heard::new());
     let writer = Writer::new(state.clone(), room, me, sink, heard.clone());
     let bucket = state.admission.bucket(me);
     let requests = Requests::new(state.clone(), room, actor, out, bucket, heard);

@@ -13,8 +13,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::admission::{Bucket, Heard};
 use super::writer::{error_frame, frame_text, Next, Out};
+use crate::admission::{Bucket, Heard};
 use crate::error::Error;
 use crate::room::{Actor, RoomDoc};
 use crate::state::AppState;

@@ -14,7 +14,7 @@ use protocol::{CloseCode, ReqId, ServerFrame};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::admission::Heard;
+use crate::admission::Heard;
 use crate::error::Error;
 use crate::hub::ConnMsg;
 use crate::state::AppState;
