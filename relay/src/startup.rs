@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
-use crate::auth::{Accounts, Tokens};
+use crate::auth::{Accounts, Sessions, Tokens};
 use crate::config::{Config, Office};
 use crate::hub::Hub;
 use crate::seal::Sealer;
@@ -122,7 +122,7 @@ impl Application {
             config: Arc::new(config),
             rooms,
             accounts,
-            tokens: Arc::new(Tokens::new(&secret)),
+            sessions: Arc::new(Sessions::new(Tokens::new(&secret), store)),
             hub,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),

@@ -40,6 +40,7 @@ macro_rules! store_conformance {
             ping_answers,
             accounts_are_kept_by_username,
             counters_accumulate_per_field,
+            generations_start_at_zero_and_rise_one_at_a_time,
             create_room_starts_at_version_one_and_only_once,
             missing_room_reads_as_empty,
             list_rooms_lists_live_rooms,
@@ -198,6 +199,26 @@ mod suite {
                 ("rooms_created".to_string(), 3)
             ]
         );
+    }
+
+    pub async fn generations_start_at_zero_and_rise_one_at_a_time(store: Arc<dyn Store>) {
+        assert_eq!(store.generation("a").await.unwrap(), 0);
+        assert_eq!(store.raise_generation("a").await.unwrap(), 1);
+        assert_eq!(store.raise_generation("a").await.unwrap(), 2);
+        assert_eq!(store.generation("a").await.unwrap(), 2);
+        assert_eq!(store.generation("b").await.unwrap(), 0, "per subject");
+        // Concurrent raises are each counted.
+        let raises = (0..8).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.raise_generation("c").await.unwrap() })
+        });
+        let mut seen = Vec::new();
+        for raise in raises {
+            seen.push(raise.await.unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=8).collect::<Vec<u64>>());
+        assert_eq!(store.generation("c").await.unwrap(), 8);
     }
 
     pub async fn create_room_starts_at_version_one_and_only_once(store: Arc<dyn Store>) {

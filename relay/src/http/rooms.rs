@@ -9,7 +9,10 @@ use protocol::rest::*;
 use serde::Deserialize;
 
 use super::extract::{ApiJson, OmbudAuth, RoomPath};
+use protocol::CloseCode;
+
 use crate::error::{Error, Result};
+use crate::room::logic::Signal;
 use crate::room::RoomDoc;
 use crate::state::AppState;
 
@@ -26,9 +29,25 @@ pub(super) async fn login(
 ) -> Result<Json<LoginResponse>> {
     let a = state.accounts.login(&req.username, &req.password).await?;
     Ok(Json(LoginResponse {
-        token: state.tokens.issue_ombud(a.id, &a.username),
+        token: state.sessions.issue_ombud(&a).await?,
         ombud: a.info(),
     }))
+}
+
+/// Signs the ombud out everywhere: every token issued to it so far stops
+/// working, and its open connections, on every node, are closed with 4001.
+pub(super) async fn logout(State(state): State<AppState>, auth: OmbudAuth) -> Result<StatusCode> {
+    let ombud = auth.0.sub;
+    state.sessions.sign_out(&auth.0).await?;
+    for doc in state.rooms.rooms_of(ombud).await? {
+        let close = Signal::Close {
+            participant: ombud,
+            code: CloseCode::Unauthorized,
+        };
+        state.hub.publish(doc.id, vec![close]).await;
+    }
+    tracing::info!(%ombud, "ombud signed out");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn detail(doc: &RoomDoc) -> RoomDetail {
@@ -106,7 +125,9 @@ pub(super) async fn join(
 ) -> Result<Json<JoinResponse>> {
     let (doc, party_id) = state.rooms.join(&req.invite_code).await?;
     tracing::info!(room = %doc.id, party = %party_id, "party joined");
-    let token = state.tokens.issue_party(party_id, doc.id, doc.expire_at_ms);
+    let token = state
+        .sessions
+        .issue_party(party_id, doc.id, doc.expire_at_ms);
     Ok(Json(JoinResponse {
         token,
         room_id: doc.id,

@@ -6,5 +6,6 @@ mod bad_input;
 mod isolation;
 mod rest;
 mod resume;
+mod sessions;
 mod shuttle;
 mod workflow;

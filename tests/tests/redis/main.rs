@@ -15,4 +15,5 @@ mod nodes;
 mod outage;
 mod restart;
 mod retention;
+mod revocation;
 mod support;

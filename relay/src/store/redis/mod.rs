@@ -13,6 +13,7 @@
 //! | `P:{R}:in:<participant>` | stream | inbox; entry id `<seq>-0`, field `e`     |
 //! | `P:accounts`        | hash   | ombud accounts by keyed hash of username     |
 //! | `P:counters`        | hash   | aggregate counters                           |
+//! | `P:generations`     | hash   | token generation by keyed hash of subject    |
 //!
 //! Channel `P:{R}:n` carries the room's notifications. Every key of a room
 //! expires at the same absolute time (`x`, set by `create_room`), and there
@@ -412,6 +413,34 @@ impl Store for RedisStore {
         within(async move {
             let all: HashMap<String, i64> = cmd("HGETALL").arg(key).query_async(&mut conn).await?;
             Ok(all.into_iter().collect())
+        })
+        .await
+    }
+
+    async fn generation(&self, subject: &str) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.generations();
+        within(async move {
+            let gen: Option<u64> = cmd("HGET")
+                .arg(key)
+                .arg(subject)
+                .query_async(&mut conn)
+                .await?;
+            Ok(gen.unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn raise_generation(&self, subject: &str) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.generations();
+        within(async move {
+            Ok(cmd("HINCRBY")
+                .arg(key)
+                .arg(subject)
+                .arg(1)
+                .query_async(&mut conn)
+                .await?)
         })
         .await
     }
