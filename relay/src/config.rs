@@ -17,9 +17,13 @@ pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "RELAY_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Redis URL (`redis://host:port`, `redis+unix:///path`); unset = embedded in-memory store.
+    /// Redis URL (`redis://host:port`, `rediss://host:port` for TLS, `redis+unix:///path`); unset = embedded in-memory store.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// PEM file of the certificate authorities that sign Redis's TLS certificate
+    /// (with a `rediss://` URL); unset = the system's trusted authorities.
+    #[arg(long, env = "RELAY_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     #[arg(long, env = "RELAY_REDIS_PREFIX", default_value = "caucus")]
     pub redis_prefix: String,
@@ -114,6 +118,14 @@ impl Config {
         }
         if self.redis_prefix.is_empty() || self.redis_prefix.contains(['{', '}']) {
             return Err("RELAY_REDIS_PREFIX must be non-empty and must not contain `{` or `}` (they delimit Redis Cluster hash tags)".into());
+        }
+        if self.redis_ca_file.is_some()
+            && !self
+                .redis_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("rediss://"))
+        {
+            return Err("RELAY_REDIS_CA_FILE needs a TLS REDIS_URL (`rediss://host:port`)".into());
         }
         if self.redis_url.is_some() && self.data_key.is_none() {
             return Err("RELAY_DATA_KEY is required with REDIS_URL: without it, data written by one process cannot be read by the next (generate one with `openssl rand -base64 32`)".into());

@@ -78,13 +78,23 @@ impl Application {
             None => Office::default(),
         };
         let node = Uuid::new_v4();
-        let store: Arc<dyn Store> = match &config.redis_url {
-            Some(url) => Arc::new(
+        let store: Arc<dyn Store> = match (&config.redis_url, &config.redis_ca_file) {
+            (Some(url), None) => Arc::new(
                 RedisStore::connect(url, &config.redis_prefix, node)
                     .await
                     .map_err(StartError::Redis)?,
             ),
-            None => Arc::new(MemoryStore::new()),
+            (Some(url), Some(ca_file)) => {
+                let ca = std::fs::read(ca_file).map_err(|e| {
+                    StartError::Config(format!("RELAY_REDIS_CA_FILE {}: {e}", ca_file.display()))
+                })?;
+                Arc::new(
+                    RedisStore::connect_tls(url, &ca, &config.redis_prefix, node)
+                        .await
+                        .map_err(StartError::Redis)?,
+                )
+            }
+            (None, _) => Arc::new(MemoryStore::new()),
         };
         let sealer = Arc::new(match &config.data_key {
             Some(k) => {

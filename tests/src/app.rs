@@ -117,11 +117,29 @@ pub fn relay_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(env!("CARGO"))
+        let mut build = Command::new(env!("CARGO"));
+        build
             .args(["build", "-q", "-p", "relay", "--bin", "relay"])
-            .current_dir(&root)
-            .status()
-            .expect("cargo runs");
+            .current_dir(&root);
+        // Cargo set these for this test crate. Build scripts that watch them
+        // (ring's does) would see them change between a build run from a
+        // shell and this one, and rebuild the TLS stack every time.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p))
+            {
+                build.env_remove(name.as_ref());
+            }
+        }
+        let status = build.status().expect("cargo runs");
         assert!(status.success(), "building the relay binary failed");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)

@@ -17,3 +17,4 @@ mod restart;
 mod retention;
 mod revocation;
 mod support;
+mod tls;
