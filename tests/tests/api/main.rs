@@ -8,4 +8,5 @@ mod rest;
 mod resume;
 mod sessions;
 mod shuttle;
+mod trends;
 mod workflow;

@@ -8,7 +8,9 @@ mod forwards;
 mod membership;
 mod messages;
 
-pub use membership::{add_ombud, add_party, create_room, join, set_categories, set_terms};
+pub use membership::{
+    add_ombud, add_party, create_room, join, set_categories, set_terms, untag_all,
+};
 
 use protocol::acks::{AckResult, SpansAck};
 use protocol::requests::Request;
