@@ -47,6 +47,15 @@ pub fn obj_aad(room: Uuid, key: &str) -> Vec<u8> {
     aad
 }
 
+/// Associated data of the ephemeral signals a room's nodes exchange
+/// (presence, typing, closing a participant's connections): a signal opens
+/// only in the room it was sent in, and cannot pass for a stored value.
+pub fn signal_aad(room: Uuid) -> Vec<u8> {
+    let mut aad = b"caucus-signal".to_vec();
+    aad.extend_from_slice(room.as_bytes());
+    aad
+}
+
 /// Associated data of a participant's inbox entries: an event cannot be moved
 /// into another participant's inbox without failing to open.
 pub fn inbox_aad(room: Uuid, participant: Uuid) -> [u8; 32] {

@@ -115,11 +115,11 @@ impl Application {
             office,
             config.retention_hours,
         ));
-        let accounts = Arc::new(Accounts::new(store.clone(), sealer));
+        let accounts = Arc::new(Accounts::new(store.clone(), sealer.clone()));
         bootstrap_accounts(&config, &accounts)
             .await
             .map_err(StartError::Bootstrap)?;
-        let hub = Hub::new(store.clone(), config.client_queue);
+        let hub = Hub::new(store.clone(), sealer, config.client_queue);
         tokio::spawn(hub.clone().run(store.notifications()));
         let listener = TcpListener::bind(config.addr)
             .await

@@ -8,11 +8,11 @@
 //! | key                 | type   | holds                                        |
 //! |---------------------|--------|----------------------------------------------|
 //! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms) |
-//! | `P:{R}:o`           | hash   | room objects by caller key                   |
+//! | `P:{R}:o`           | hash   | room objects by caller key (blinded by the caller where it holds text) |
 //! | `P:{R}:inv`         | hash   | invite code -> `+value` (live) or `-` (spent) |
 //! | `P:{R}:in:<participant>` | stream | inbox; entry id `<seq>-0`, field `e`     |
 //! | `P:accounts`        | hash   | ombud accounts by keyed hash of username     |
-//! | `P:counters`        | hash   | aggregate counters                           |
+//! | `P:counters`        | hash   | aggregate counters by keyed hash of name     |
 //! | `P:generations`     | hash   | token generation by keyed hash of subject    |
 //!
 //! Channel `P:{R}:n` carries the room's notifications. Every key of a room
