@@ -473,6 +473,7 @@ async fn no_client_id_category_or_signalled_participant_id_is_in_redis_in_plaint
     assert!(commands.len() > 20, "MONITOR saw the session");
     for secret in secrets {
         let hit = commands.iter().find(|c| contains(c, secret.as_bytes()));
+        let hit = hit.map(|c| String::from_utf8_lossy(c));
         assert!(hit.is_none(), "{secret:?} sent to Redis: {hit:?}");
     }
 
@@ -483,6 +484,7 @@ async fn no_client_id_category_or_signalled_participant_id_is_in_redis_in_plaint
         let hit = messages
             .iter()
             .find(|m| contains(m, id.as_bytes()) || contains(m, simple.as_bytes()));
+        let hit = hit.map(|m| String::from_utf8_lossy(m));
         assert!(hit.is_none(), "participant id {id} published: {hit:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
