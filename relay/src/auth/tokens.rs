@@ -36,7 +36,11 @@ pub enum Purpose {
 pub struct Claims {
     /// The participant id (an ombud's account id, or a party id).
     pub sub: Uuid,
-    pub typ: Purpose,
+    /// Always set on tokens issued now. A party token issued before `typ`
+    /// existed has none and is read as [`Purpose::PartyRoom`] (see
+    /// [`Claims::purpose`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<Purpose>,
     pub role: Role,
     /// A party token is bound to exactly one room.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,9 +63,18 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// What the token is for. A token without `typ` can only be a party
+    /// token from before `typ` existed: parties cannot sign in again (their
+    /// invite code is spent), so those stay good until their room expires,
+    /// while ombuds simply sign in again. Such a token must still have the
+    /// exact party shape, so it can never pass for an ombud's.
+    pub fn purpose(&self) -> Purpose {
+        self.typ.unwrap_or(Purpose::PartyRoom)
+    }
+
     /// Does the purpose agree with every other claim?
     fn consistent(&self) -> bool {
-        match self.typ {
+        match self.purpose() {
             Purpose::OmbudSession => {
                 self.role == Role::Ombud
                     && self.room.is_none()
@@ -122,7 +135,7 @@ impl Tokens {
         let now = chrono::Utc::now().timestamp();
         Claims {
             sub,
-            typ,
+            typ: Some(typ),
             role,
             room,
             usr,
@@ -266,10 +279,15 @@ mod tests {
         let party = serde_json::json!({"typ": "party_room", "role": "party", "room": room});
         assert!(t.verify(&signed(&t, base(ombud))).is_ok());
         assert!(t.verify(&signed(&t, base(party))).is_ok());
+        // A party token from before `typ`: still a party token, and only that.
+        let legacy = serde_json::json!({"role": "party", "room": room});
+        let claims = t.verify(&signed(&t, base(legacy))).unwrap();
+        assert_eq!(claims.purpose(), Purpose::PartyRoom);
         for confused in [
-            // No purpose at all: what tokens looked like before `typ`.
+            // No purpose is read as a party's: an ombud token needs one.
             serde_json::json!({"role": "ombud", "usr": "o", "gen": 0}),
-            serde_json::json!({"role": "party", "room": room}),
+            serde_json::json!({"role": "ombud", "usr": "o"}),
+            serde_json::json!({"role": "party", "room": room, "usr": "o"}),
             // A purpose that contradicts the role or the shape.
             serde_json::json!({"typ": "party_room", "role": "ombud", "usr": "o", "gen": 0}),
             serde_json::json!({"typ": "ombud_session", "role": "party", "room": room}),
