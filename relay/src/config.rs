@@ -279,6 +279,18 @@ mod tests {
     }
 
     #[test]
+    fn a_redis_ca_file_needs_a_tls_redis_url() {
+        let mut c = Config::for_tests();
+        c.data_key = Some("k".into());
+        c.redis_ca_file = Some("ca.pem".into());
+        c.redis_url = Some("redis://127.0.0.1:6379".into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("RELAY_REDIS_CA_FILE"), "{e}");
+        c.redis_url = Some("rediss://127.0.0.1:6379".into());
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
     fn empty_settings_take_the_defaults() {
         let o = Office::parse("").unwrap();
         assert!(!o.resources.is_empty() && !o.categories.is_empty());
