@@ -17,10 +17,15 @@ pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "RELAY_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Redis URL (`redis://host:port`, `redis+unix:///path`); unset = the
-    /// durable embedded store in `RELAY_DATA_DIR`.
+    /// Redis URL (`redis://host:port`, `rediss://host:port` for TLS,
+    /// `redis+unix:///path`); unset = the durable embedded store in
+    /// `RELAY_DATA_DIR`.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// PEM file of the certificate authorities that sign Redis's TLS certificate
+    /// (with a `rediss://` URL); unset = the system's trusted authorities.
+    #[arg(long, env = "RELAY_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
     /// Where the embedded store keeps its database and, unless given, its
     /// secrets (created owner-only). Back it up; protect it.
     #[arg(long, env = "RELAY_DATA_DIR", default_value = "caucus-data")]
@@ -192,6 +197,14 @@ impl Config {
         }
         if self.redis_prefix.is_empty() || self.redis_prefix.contains(['{', '}']) {
             return Err("RELAY_REDIS_PREFIX must be non-empty and must not contain `{` or `}` (they delimit Redis Cluster hash tags)".into());
+        }
+        if self.redis_ca_file.is_some()
+            && !self
+                .redis_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("rediss://"))
+        {
+            return Err("RELAY_REDIS_CA_FILE needs a TLS REDIS_URL (`rediss://host:port`)".into());
         }
         if self.redis_url.is_some() && self.data_key.is_none() {
             return Err("RELAY_DATA_KEY is required with REDIS_URL: without it, data written by one process cannot be read by the next (generate one with `openssl rand -base64 32`)".into());
@@ -438,6 +451,18 @@ mod tests {
         let text =
             base64::engine::general_purpose::STANDARD.encode(b"my-own-data-key-of-32-bytes-long");
         assert!(weak_data_key(&text).is_some());
+    }
+
+    #[test]
+    fn a_redis_ca_file_needs_a_tls_redis_url() {
+        let mut c = Config::for_tests();
+        c.data_key = Some("k".into());
+        c.redis_ca_file = Some("ca.pem".into());
+        c.redis_url = Some("redis://127.0.0.1:6379".into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("RELAY_REDIS_CA_FILE"), "{e}");
+        c.redis_url = Some("rediss://127.0.0.1:6379".into());
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]

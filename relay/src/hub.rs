@@ -1,7 +1,9 @@
 //! The node's connection registry: which local websocket connections belong
 //! to which participant of which room, the task that routes the store's
 //! notifications to them, and the publishing of ephemeral signals (typing,
-//! presence, closing a participant's connections) to every node. Each connection has a bounded queue; a connection
+//! presence, closing a participant's connections) to every node, sealed with
+//! the data key so the store's pub/sub never carries who is online, typing or
+//! being closed. Each connection has a bounded queue; a connection
 //! whose queue is full is dropped from the registry, and its handler closes it
 //! as too slow, so one slow reader never costs the relay unbounded memory.
 
@@ -16,6 +18,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use crate::room::audience;
 use crate::room::logic::Signal;
 use crate::room::RoomDoc;
+use crate::seal::{signal_aad, Sealer};
 use crate::store::{Notification, Store};
 
 /// What the hub hands a connection.
@@ -34,7 +37,8 @@ pub enum ConnMsg {
     Resync,
 }
 
-/// Ephemeral signal as carried between nodes (ids only, never bodies or names).
+/// Ephemeral signal as carried between nodes (ids only, never bodies or
+/// names), sealed by [`seal_wire`] before it leaves the node.
 #[derive(Debug, Serialize, Deserialize)]
 enum Wire {
     Frame {
@@ -53,8 +57,8 @@ enum Wire {
     },
 }
 
-fn encode_signal(s: &Signal) -> Vec<u8> {
-    let w = match s {
+fn wire_of(s: &Signal) -> Wire {
+    match s {
         Signal::Frame { to, frame } => Wire::Frame {
             to: to.clone(),
             frame: serde_json::to_string(frame).expect("frames serialise"),
@@ -63,8 +67,12 @@ fn encode_signal(s: &Signal) -> Vec<u8> {
             participant: *participant,
             code: code.code(),
         },
-    };
-    serde_json::to_vec(&w).expect("signals serialise")
+    }
+}
+
+/// A signal as published: sealed under the room's signal associated data.
+fn seal_wire(sealer: &Sealer, room: RoomId, wire: &Wire) -> Vec<u8> {
+    sealer.seal(&signal_aad(room), wire)
 }
 
 /// One participant's connections on this node.
@@ -78,6 +86,7 @@ type Conns = HashMap<ParticipantId, Peer>;
 
 pub struct Hub {
     store: Arc<dyn Store>,
+    sealer: Arc<Sealer>,
     rooms: Mutex<HashMap<RoomId, Conns>>,
     next_id: AtomicU64,
     /// Serialises watch/unwatch so an unwatch never undoes a newer watch.
@@ -125,9 +134,15 @@ impl Drop for Registration {
 }
 
 impl Hub {
-    pub fn new(store: Arc<dyn Store>, queue: usize, per_participant: usize) -> Arc<Hub> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sealer: Arc<Sealer>,
+        queue: usize,
+        per_participant: usize,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
             store,
+            sealer,
             rooms: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             watch_lock: tokio::sync::Mutex::new(()),
@@ -254,7 +269,8 @@ impl Hub {
     /// Publishes ephemeral signals to every node watching the room.
     pub async fn publish(&self, room: RoomId, signals: Vec<Signal>) {
         for s in signals {
-            if let Err(e) = self.store.signal(room, encode_signal(&s)).await {
+            let sealed = seal_wire(&self.sealer, room, &wire_of(&s));
+            if let Err(e) = self.store.signal(room, sealed).await {
                 tracing::debug!(%room, error = %e, "signal not published");
             }
         }
@@ -275,7 +291,7 @@ impl Hub {
                 asker: who,
                 asker_is_ombud: role == Role::Ombud,
             };
-            let ask = serde_json::to_vec(&ask).expect("signals serialise");
+            let ask = seal_wire(&self.sealer, doc.id, &ask);
             if let Err(e) = self.store.signal(doc.id, ask).await {
                 tracing::debug!(room = %doc.id, error = %e, "presence query not published");
             }
@@ -325,7 +341,7 @@ impl Hub {
                 }
             }
             Notification::Signal { payload, .. } => {
-                match serde_json::from_slice::<Wire>(&payload) {
+                match self.sealer.open::<Wire>(&signal_aad(room), &payload) {
                     Ok(Wire::Frame { to, frame }) => {
                         let frame: Arc<str> = Arc::from(frame);
                         for p in &to {
@@ -358,6 +374,7 @@ impl Hub {
                             .collect();
                         if !visible.is_empty() {
                             let store = self.store.clone();
+                            let sealer = self.sealer.clone();
                             tokio::spawn(async move {
                                 for p in visible {
                                     let frame = ServerFrame::Presence {
@@ -368,7 +385,8 @@ impl Hub {
                                         to: vec![asker],
                                         frame,
                                     };
-                                    let _ = store.signal(room, encode_signal(&signal)).await;
+                                    let sealed = seal_wire(&sealer, room, &wire_of(&signal));
+                                    let _ = store.signal(room, sealed).await;
                                 }
                             });
                         }
@@ -389,9 +407,31 @@ mod tests {
     use crate::store::memory::MemoryStore;
     use std::time::Duration;
 
+    #[test]
+    fn signals_are_sealed_to_their_room() {
+        let sealer = crate::seal::Sealer::random();
+        let (room, who) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let wire = Wire::Close {
+            participant: who,
+            code: CloseCode::Unauthorized.code(),
+        };
+        let sealed = seal_wire(&sealer, room, &wire);
+        for id in [who.to_string(), who.simple().to_string()] {
+            assert!(!sealed.windows(id.len()).any(|w| w == id.as_bytes()));
+        }
+        assert!(sealer.open::<Wire>(&signal_aad(room), &sealed).is_ok());
+        let elsewhere = signal_aad(uuid::Uuid::new_v4());
+        assert!(sealer.open::<Wire>(&elsewhere, &sealed).is_err());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn connections_are_closed_when_their_room_reaches_its_retention_end() {
-        let hub = Hub::new(Arc::new(MemoryStore::new()), 8, 8);
+        let hub = Hub::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(crate::seal::Sealer::random()),
+            8,
+            8,
+        );
         let room = uuid::Uuid::new_v4();
         let (_reg, mut rx) = hub
             .register(
@@ -411,7 +451,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_room_that_comes_and_goes_keeps_exactly_one_retention_timer() {
-        let hub = Hub::new(Arc::new(MemoryStore::new()), 8, 8);
+        let hub = Hub::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(crate::seal::Sealer::random()),
+            8,
+            8,
+        );
         let room = uuid::Uuid::new_v4();
         let end = tokio::time::Instant::now() + Duration::from_secs(3600);
         for _ in 0..5 {

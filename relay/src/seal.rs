@@ -47,6 +47,15 @@ pub fn obj_aad(room: Uuid, key: &str) -> Vec<u8> {
     aad
 }
 
+/// Associated data of the ephemeral signals a room's nodes exchange
+/// (presence, typing, closing a participant's connections): a signal opens
+/// only in the room it was sent in, and cannot pass for a stored value.
+pub fn signal_aad(room: Uuid) -> Vec<u8> {
+    let mut aad = b"caucus-signal".to_vec();
+    aad.extend_from_slice(room.as_bytes());
+    aad
+}
+
 /// Associated data of a participant's inbox entries: an event cannot be moved
 /// into another participant's inbox without failing to open.
 pub fn inbox_aad(room: Uuid, participant: Uuid) -> [u8; 32] {
@@ -80,6 +89,20 @@ impl SealKey {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(raw)),
             blinding,
         }
+    }
+}
+
+impl SealKey {
+    /// HMAC-SHA-256 over `scope`, a separator and `name`. The scope is
+    /// length-prefixed, so no two (scope, name) pairs hash the same input.
+    fn mac(&self, scope: &[u8], name: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.blinding)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"caucus-blind-in");
+        mac.update(&(scope.len() as u64).to_be_bytes());
+        mac.update(scope);
+        mac.update(name.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -127,6 +150,30 @@ impl Sealer {
             )
         });
         hmac.chain(legacy).collect()
+    }
+
+    /// HMAC-SHA-256 of `name` within `scope` under every key, current first:
+    /// a store name (an object key, a counter field) that stands in for
+    /// text a client chose or an office's category, without showing it.
+    /// `scope` (a room id, a label) keeps equal names in different places
+    /// from looking alike. Look a value up under every form; write under
+    /// the first.
+    pub fn blind_in(&self, scope: &[u8], name: &str) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| hex::encode(k.mac(scope, name)))
+            .collect()
+    }
+
+    /// A number fixed by `name` under the current key and unpredictable
+    /// without it: reports derive their coarsening from it, so the same
+    /// question always gets the same answer. It changes when the data key
+    /// is rotated.
+    pub fn keyed_number(&self, name: &str) -> u64 {
+        let digest = self.keys[0].mac(b"caucus-keyed-number", name);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first)
     }
 
     pub fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
@@ -210,6 +257,23 @@ mod tests {
         assert_ne!(names[0], names[1]);
         assert_eq!(names, s.blind("ombud"), "stable");
         assert_ne!(names[0], s.blind("ombud2")[0]);
+    }
+
+    #[test]
+    fn names_blinded_in_a_scope_differ_by_scope_and_survive_rotation() {
+        let old = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let new = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let before = Sealer::from_base64(&old, &[]).unwrap();
+        let after = Sealer::from_base64(&new, &[old]).unwrap();
+        let name = before.blind_in(b"room-a", "my-client-id");
+        assert_eq!(name.len(), 1);
+        assert!(!name[0].contains("client"));
+        assert_ne!(name, before.blind_in(b"room-b", "my-client-id"));
+        assert_ne!(name, before.blind_in(b"room-a", "other"));
+        assert_ne!(before.blind_in(b"ab", "c"), before.blind_in(b"a", "bc"));
+        assert_eq!(after.blind_in(b"room-a", "my-client-id")[1], name[0]);
+        assert_eq!(before.keyed_number("x"), before.keyed_number("x"));
+        assert_ne!(before.keyed_number("x"), before.keyed_number("y"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
-use crate::auth::{Accounts, Tokens};
+use crate::auth::{Accounts, Sessions, Tokens};
 use crate::config::{Config, Office};
 use crate::hub::Hub;
 use crate::node_secrets;
@@ -83,14 +83,24 @@ impl Application {
         };
         let node = Uuid::new_v4();
         let mut config = config;
-        let store: Arc<dyn Store> = match &config.redis_url {
-            Some(url) => Arc::new(
+        let store: Arc<dyn Store> = match (&config.redis_url, &config.redis_ca_file) {
+            (Some(url), None) => Arc::new(
                 RedisStore::connect(url, &config.redis_prefix, node)
                     .await
                     .map_err(StartError::Redis)?,
             ),
-            None if config.ephemeral => Arc::new(MemoryStore::new()),
-            None => {
+            (Some(url), Some(ca_file)) => {
+                let ca = std::fs::read(ca_file).map_err(|e| {
+                    StartError::Config(format!("RELAY_REDIS_CA_FILE {}: {e}", ca_file.display()))
+                })?;
+                Arc::new(
+                    RedisStore::connect_tls(url, &ca, &config.redis_prefix, node)
+                        .await
+                        .map_err(StartError::Redis)?,
+                )
+            }
+            (None, _) if config.ephemeral => Arc::new(MemoryStore::new()),
+            (None, _) => {
                 let dir = config.data_dir.clone();
                 let store = tokio::task::spawn_blocking(move || FileStore::open(&dir))
                     .await
@@ -127,7 +137,7 @@ impl Application {
         ));
         let accounts = Arc::new(Accounts::new(
             store.clone(),
-            sealer,
+            sealer.clone(),
             config.max_concurrent_hashes,
         ));
         bootstrap_accounts(&config, &accounts)
@@ -135,6 +145,7 @@ impl Application {
             .map_err(StartError::Bootstrap)?;
         let hub = Hub::new(
             store.clone(),
+            sealer.clone(),
             config.client_queue,
             config.max_sockets_per_participant,
         );
@@ -155,7 +166,7 @@ impl Application {
             config: Arc::new(config),
             rooms,
             accounts,
-            tokens: Arc::new(Tokens::new(&secret)),
+            sessions: Arc::new(Sessions::new(Tokens::new(&secret), store)),
             hub,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),

@@ -9,7 +9,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::admission::Admission;
-use crate::auth::{Accounts, Tokens};
+use crate::auth::{Accounts, Sessions};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::service::Rooms;
@@ -19,7 +19,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub rooms: Arc<Rooms>,
     pub accounts: Arc<Accounts>,
-    pub tokens: Arc<Tokens>,
+    pub sessions: Arc<Sessions>,
     pub hub: Arc<Hub>,
     pub conn_limit: Arc<Semaphore>,
     /// Per-address and per-participant websocket limits.

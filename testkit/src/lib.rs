@@ -40,11 +40,28 @@ pub fn relay_binary() -> PathBuf {
             .to_path_buf();
         let bin = profile_dir.join("relay");
         if !is_current(&bin, &profile_dir.join("deps")) {
-            let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            let mut build =
+                Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            build
                 .args(["build", "-q", "-p", "relay", "--bin", "relay"])
-                .current_dir(workspace_root())
-                .status()
-                .expect("cargo runs");
+                .current_dir(workspace_root());
+            // Cargo set these for the test crate. Build scripts that watch
+            // them (ring's does) would see them change between a build run
+            // from a shell and this one, and rebuild the TLS stack each time.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                let prefixes = [
+                    "CARGO_PKG_",
+                    "CARGO_MANIFEST_",
+                    "CARGO_CRATE_",
+                    "CARGO_BIN_",
+                    "CARGO_PRIMARY_",
+                ];
+                if prefixes.iter().any(|p| name.starts_with(p)) {
+                    build.env_remove(name.as_ref());
+                }
+            }
+            let status = build.status().expect("cargo runs");
             assert!(status.success(), "building the relay binary failed");
         }
         bin

@@ -1,10 +1,13 @@
 //! Who is asking: ombud accounts and passwords ([`accounts`]), with login
-//! throttling ([`throttle`]), and tokens ([`tokens`]). The extractors that run these checks before a handler does
-//! live with the HTTP layer (`crate::http::extract`).
+//! throttling ([`throttle`]), tokens ([`tokens`]) and whether a token is
+//! still good ([`sessions`]). The extractors that run these checks before a
+//! handler does live with the HTTP layer (`crate::http::extract`).
 
 pub mod accounts;
+pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 
 pub use accounts::{Account, Accounts};
-pub use tokens::{Claims, Tokens};
+pub use sessions::Sessions;
+pub use tokens::{Claims, Purpose, Tokens};

@@ -63,7 +63,7 @@ pub struct OmbudAuth(pub Claims);
 impl FromRequestParts<AppState> for OmbudAuth {
     type Rejection = Error;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let claims = state.tokens.verify(bearer(parts)?)?;
+        let claims = state.sessions.verify(bearer(parts)?).await?;
         if claims.role != Role::Ombud {
             return Err(Error::forbidden("this needs an ombud's token"));
         }
@@ -77,7 +77,7 @@ pub struct PartyAuth(pub Claims);
 impl FromRequestParts<AppState> for PartyAuth {
     type Rejection = Error;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let claims = state.tokens.verify(bearer(parts)?)?;
+        let claims = state.sessions.verify(bearer(parts)?).await?;
         if claims.role != Role::Party {
             return Err(Error::forbidden("this needs a party's token"));
         }

@@ -9,7 +9,10 @@ use protocol::rest::*;
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ClientAddr, OmbudAuth, RoomPath};
+use protocol::CloseCode;
+
 use crate::error::{Error, Result};
+use crate::room::logic::Signal;
 use crate::room::RoomDoc;
 use crate::state::AppState;
 
@@ -30,9 +33,36 @@ pub(super) async fn login(
         .login(&req.username, &req.password, from)
         .await?;
     Ok(Json(LoginResponse {
-        token: state.tokens.issue_ombud(a.id, &a.username),
+        token: state.sessions.issue_ombud(&a).await?,
         ombud: a.info(),
     }))
+}
+
+/// Signs the ombud out everywhere: every token issued to it so far stops
+/// working, and its open connections, on every node, are closed with 4001.
+pub(super) async fn logout(State(state): State<AppState>, auth: OmbudAuth) -> Result<StatusCode> {
+    let ombud = auth.0.sub;
+    state.sessions.sign_out(&auth.0).await?;
+    tracing::info!(%ombud, "ombud signed out");
+    // The sign-out itself has happened: a failure to list the rooms leaves
+    // connections open (their token is refused at the next hello), which is
+    // no reason to tell the ombud it is still signed in.
+    match state.rooms.rooms_of(ombud).await {
+        Ok(docs) => {
+            for doc in docs {
+                let close = Signal::Close {
+                    participant: ombud,
+                    code: CloseCode::Unauthorized,
+                };
+                state.hub.publish(doc.id, vec![close]).await;
+            }
+        }
+        Err(e) => {
+            e.log();
+            tracing::warn!(%ombud, "signed out, but its open connections could not be closed");
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A room as its ombuds see it (the only callers: every route here is an ombud's).
@@ -110,7 +140,9 @@ pub(super) async fn join(
 ) -> Result<Json<JoinResponse>> {
     let (doc, party_id) = state.rooms.join(&req.invite_code).await?;
     tracing::info!(room = %doc.id, party = %party_id, "party joined");
-    let token = state.tokens.issue_party(party_id, doc.id, doc.expire_at_ms);
+    let token = state
+        .sessions
+        .issue_party(party_id, doc.id, doc.expire_at_ms);
     Ok(Json(JoinResponse {
         token,
         room_id: doc.id,

@@ -39,6 +39,12 @@ pub struct RoomDoc {
     pub parties: Vec<PartyRec>,
     pub joint_open: bool,
     pub categories: Vec<String>,
+    /// The month (`YYYY-MM`, UTC) each of `categories` was counted in, so
+    /// that untagging takes it back out of that month while the month is
+    /// still open. A category missing here (stored before months were
+    /// kept) was counted in the month the room was created.
+    #[serde(default)]
+    pub category_months: std::collections::BTreeMap<String, String>,
     pub sensitive_terms: Vec<String>,
     /// What the room stores, for its quotas (`logic::quota`). Documents
     /// stored before quotas existed start from zero.
@@ -74,6 +80,14 @@ impl Usage {
 }
 
 impl RoomDoc {
+    /// The month a category of this room was counted in.
+    pub fn category_month(&self, category: &str) -> String {
+        self.category_months
+            .get(category)
+            .cloned()
+            .unwrap_or_else(|| self.created_at.format("%Y-%m").to_string())
+    }
+
     pub fn info(&self) -> RoomInfo {
         RoomInfo {
             id: self.id,

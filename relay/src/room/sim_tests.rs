@@ -50,6 +50,7 @@ impl Room {
             parties: vec![party(parties[0], "A"), party(parties[1], "B")],
             joint_open: false,
             categories: vec![],
+            category_months: Default::default(),
             sensitive_terms: vec![],
             usage: Default::default(),
         };

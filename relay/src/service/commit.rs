@@ -83,9 +83,13 @@ impl Rooms {
         view: &mut View,
         keys: Vec<String>,
     ) -> Result<()> {
-        let values = self.store.get_objects(room, &keys).await?;
-        for (k, v) in keys.into_iter().zip(values) {
-            let obj = match v {
+        let names: Vec<Vec<String>> = keys.iter().map(|k| self.store_names(room, k)).collect();
+        let flat: Vec<String> = names.iter().flatten().cloned().collect();
+        let mut values = self.store.get_objects(room, &flat).await?.into_iter();
+        for (k, forms) in keys.into_iter().zip(names) {
+            // The first form found: the current key's, or an earlier one's.
+            let found = values.by_ref().take(forms.len()).flatten().next();
+            let obj = match found {
                 Some(sealed) => Some(self.sealer.open::<Obj>(&obj_aad(room, &k), &sealed)?),
                 None => None,
             };
@@ -134,7 +138,10 @@ impl Rooms {
             puts: out
                 .puts
                 .iter()
-                .map(|(k, o)| (k.clone(), self.sealer.seal(&obj_aad(room, k), o)))
+                .map(|(k, o)| {
+                    let name = self.store_names(room, k).swap_remove(0);
+                    (name, self.sealer.seal(&obj_aad(room, k), o))
+                })
                 .collect(),
             deliveries: out
                 .deliveries

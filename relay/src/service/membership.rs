@@ -145,7 +145,7 @@ impl Rooms {
     /// Tags a room with trend categories; counters move with the tags and hold no room id.
     pub async fn set_categories(&self, room: RoomId, by: Uuid, items: Vec<String>) -> Result<()> {
         self.run(room, |doc, _| {
-            logic::set_categories(doc, by, &items, &self.office)
+            logic::set_categories(doc, by, &items, &self.office, Utc::now())
         })
         .await
         .map_err(closed_is_not_found)?;
@@ -159,9 +159,13 @@ impl Rooms {
         Ok(())
     }
 
+    /// Erases the room; its tags leave the open month's counts with it.
     pub async fn delete_room(&self, room: RoomId, by: Uuid) -> Result<()> {
-        self.room_for_ombud(room, by).await?;
-        self.store.delete_room(room).await?;
+        let doc = self.room_for_ombud(room, by).await?;
+        if self.store.delete_room(room).await? {
+            self.count_trends(&logic::untag_all(&doc, Utc::now()))
+                .await?;
+        }
         self.docs.forget(room);
         Ok(())
     }

@@ -6,12 +6,14 @@
 //!   requests and REST changes alike;
 //! - [`cache`]: the per-node document cache and room turns;
 //! - [`membership`]: rooms over REST, invites and joins;
+//! - [`names`]: the store names of room objects (idempotency keys blinded);
 //! - [`replay`]: reading inboxes back;
 //! - [`trends`]: aggregate counters and reports.
 
 mod cache;
 mod commit;
 mod membership;
+mod names;
 mod replay;
 mod trends;
 

@@ -27,6 +27,7 @@ struct Inner {
     rooms: Mutex<HashMap<RoomId, Arc<Mutex<Room>>>>,
     accounts: Mutex<HashMap<String, Vec<u8>>>,
     counters: Mutex<HashMap<String, i64>>,
+    generations: Mutex<HashMap<String, u64>>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<Notification>>>,
 }
 
@@ -258,6 +259,20 @@ impl Store for MemoryStore {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect())
+    }
+
+    async fn generation(&self, subject: &str) -> StoreResult<u64> {
+        Ok(lock(&self.inner.generations)
+            .get(subject)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    async fn raise_generation(&self, subject: &str) -> StoreResult<u64> {
+        let mut generations = lock(&self.inner.generations);
+        let gen = generations.entry(subject.to_string()).or_insert(0);
+        *gen += 1;
+        Ok(*gen)
     }
 
     async fn watch(&self, _room: RoomId) -> StoreResult<()> {

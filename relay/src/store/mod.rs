@@ -169,6 +169,13 @@ pub trait Store: Send + Sync + 'static {
     async fn incr_counter(&self, field: &str, by: i64) -> StoreResult<()>;
     async fn counters(&self) -> StoreResult<Vec<(String, i64)>>;
 
+    // ---- token generations (global; one counter per subject) ----
+    /// The current generation of `subject` (an opaque name); 0 if it was
+    /// never raised. Never decreases.
+    async fn generation(&self, subject: &str) -> StoreResult<u64>;
+    /// Raises `subject`'s generation by one, atomically; returns the new value.
+    async fn raise_generation(&self, subject: &str) -> StoreResult<u64>;
+
     // ---- notifications ----
     /// Start receiving this room's notifications on this node. Resolves once
     /// the subscription is live, so a read of the inbox after it misses nothing.

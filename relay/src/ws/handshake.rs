@@ -45,10 +45,11 @@ pub(super) async fn authenticate(
     state: &AppState,
     hello: &Hello,
 ) -> Result<(Uuid, Actor, RoomDoc), Error> {
-    let claims = state
-        .tokens
-        .verify(&hello.token)
-        .map_err(|_| Error::unauthorized("invalid token"))?;
+    let claims = match state.sessions.verify(&hello.token).await {
+        Ok(claims) => claims,
+        Err(e @ Error::Unavailable(_)) => return Err(e),
+        Err(_) => return Err(Error::unauthorized("invalid token")),
+    };
     let room = match (claims.role, claims.room, hello.room_id) {
         (Role::Party, Some(bound), Some(asked)) if bound != asked => {
             return Err(Error::forbidden("this token is for another room"))

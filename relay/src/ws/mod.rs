@@ -128,6 +128,13 @@ async fn handle(state: AppState, socket: WebSocket, waiting: crate::admission::W
             return close(&mut sink, e.close_code(), &e.public_message()).await;
         }
     };
+    // A sign-out that came between the token check and the registration
+    // closed every connection but this one: check again now that a close
+    // would reach it.
+    if let Err(e) = state.sessions.verify(&hello.token).await {
+        e.log();
+        return close(&mut sink, e.close_code(), &e.public_message()).await;
+    }
     let span = tracing::info_span!("conn", %room, participant = %actor.id, role = ?actor.role);
     let (me, role) = (actor.id, actor.role);
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);

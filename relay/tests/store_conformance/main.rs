@@ -41,6 +41,7 @@ macro_rules! store_conformance {
             ping_answers,
             accounts_are_kept_by_username,
             counters_accumulate_per_field,
+            generations_start_at_zero_and_rise_one_at_a_time,
             create_room_starts_at_version_one_and_only_once,
             missing_room_reads_as_empty,
             list_rooms_lists_live_rooms,

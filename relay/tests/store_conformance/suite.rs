@@ -43,6 +43,26 @@ pub async fn counters_accumulate_per_field(store: Arc<dyn Store>) {
     );
 }
 
+pub async fn generations_start_at_zero_and_rise_one_at_a_time(store: Arc<dyn Store>) {
+    assert_eq!(store.generation("a").await.unwrap(), 0);
+    assert_eq!(store.raise_generation("a").await.unwrap(), 1);
+    assert_eq!(store.raise_generation("a").await.unwrap(), 2);
+    assert_eq!(store.generation("a").await.unwrap(), 2);
+    assert_eq!(store.generation("b").await.unwrap(), 0, "per subject");
+    // Concurrent raises are each counted.
+    let raises = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.raise_generation("c").await.unwrap() })
+    });
+    let mut seen = Vec::new();
+    for raise in raises {
+        seen.push(raise.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=8).collect::<Vec<u64>>());
+    assert_eq!(store.generation("c").await.unwrap(), 8);
+}
+
 pub async fn create_room_starts_at_version_one_and_only_once(store: Arc<dyn Store>) {
     let room = Uuid::new_v4();
     assert!(store

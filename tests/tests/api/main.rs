@@ -8,6 +8,8 @@ mod limits;
 mod rest;
 mod resume;
 mod retries;
+mod sessions;
 mod shuttle;
 mod taken_back;
+mod trends;
 mod workflow;

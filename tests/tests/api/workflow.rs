@@ -258,7 +258,7 @@ async fn a_party_transcript_holds_exactly_that_partys_view() {
 }
 
 #[tokio::test]
-async fn trends_suppress_small_counts_and_outlive_deleted_rooms() {
+async fn trends_hide_the_open_month_and_never_name_rooms() {
     let relay = spawn_relay().await;
     let api = &relay.api;
     let token = api.login(OMBUD.0, OMBUD.1).await;
@@ -323,9 +323,12 @@ async fn trends_suppress_small_counts_and_outlive_deleted_rooms() {
             .unwrap()
             .clone()
     };
-    assert_eq!(row(&big)["count"], 6);
-    assert_eq!(row(&small)["count"], serde_json::Value::Null);
-    assert_eq!(row(&small)["suppressed"], true);
+    // This month is still open: not shown, whatever its counts (the
+    // guarantees are tested in `trends`).
+    for c in [&big, &small] {
+        assert_eq!(row(c)["count"], serde_json::Value::Null);
+        assert_eq!(row(c)["suppressed"], true);
+    }
     let text = report.to_string();
     for id in &rooms {
         assert!(!text.contains(id.as_str()));

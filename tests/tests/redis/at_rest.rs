@@ -378,3 +378,147 @@ fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A `client_id` the client chose, distinctive enough to find anywhere.
+const CLIENT_ID: &str = "zanzibar-client-7731";
+const OMBUD_CLIENT_ID: &str = "quetzal-ombud-4412";
+/// An office category, distinctive enough to find anywhere.
+const CATEGORY: &str = "Quixotic-Grievance-Category";
+
+/// Metadata is confidential too: the `client_id`s clients choose (filed as
+/// idempotency keys), the `refer:` ids of referrals, the office's trend
+/// categories (counter names), and who is online or typing (pub/sub
+/// signals). None of them may show in a key name, a field name or a value,
+/// in any command Redis receives (MONITOR), or in what the nodes publish.
+#[tokio::test]
+async fn no_client_id_category_or_signalled_participant_id_is_in_redis_in_plaintext() {
+    let dir = std::env::temp_dir().join(format!("caucus-office-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("office dir");
+    let office = dir.join("office.toml");
+    std::fs::write(
+        &office,
+        format!("categories = [\"{CATEGORY}\", \"Workload\"]\n"),
+    )
+    .expect("office file");
+    let d = Deployment::start_with(
+        2,
+        Persistence::None,
+        &[("RELAY_CONFIG", office.display().to_string())],
+    )
+    .await;
+    let commands = capture_commands(&d).await;
+    let published = capture_publications(&d).await;
+
+    let (home, other) = (d.api(0), d.api(1));
+    let token = login(home).await;
+    let room = create_room(home, &token, json!({"title": "Metadata"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    home.ok(
+        Method::PUT,
+        &format!("/api/rooms/{room}/categories"),
+        Some(&token),
+        Some(json!({"items": [CATEGORY]})),
+    )
+    .await;
+    let a = add_party(home, other, &token, &room, "Party A").await;
+    let mut ombud = connect_ombud(&d.ws_url(0), &token, &room).await;
+    let ombud_id = ombud.welcome["participant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut pa = connect_party(&d.ws_url(1), &a).await;
+    // Presence crossed the nodes: the ombud saw A come online.
+    seen(&mut ombud, |f| {
+        f["type"] == "presence" && f["participant_id"] == a.id.as_str()
+    })
+    .await;
+    pa.ok(json!({"type": "typing", "channel": a.channel()}))
+        .await;
+    seen(&mut ombud, |f| f["type"] == "typing").await;
+    pa.ok(json!({"type": "send", "channel": a.channel(), "body": "hi", "client_id": CLIENT_ID}))
+        .await;
+    let resend = pa
+        .ok(json!({"type": "send", "channel": a.channel(), "body": "hi", "client_id": CLIENT_ID}))
+        .await;
+    assert_eq!(
+        resend["duplicate"], true,
+        "the idempotency key is found again"
+    );
+    ombud
+        .ok(json!({"type": "send", "channel": a.channel(), "body": "hello", "client_id": OMBUD_CLIENT_ID}))
+        .await;
+    ombud
+        .ok(json!({"type": "refer", "party_id": a.id, "resource_id": "eap"}))
+        .await;
+    message_in(&mut pa, &a.channel()).await;
+
+    let secrets = [CLIENT_ID, OMBUD_CLIENT_ID, CATEGORY, "Quixotic", "refer:"];
+    let mut conn = d.redis_conn().await;
+    let hits = find_secrets(&mut conn, &secrets).await;
+    assert!(hits.is_empty(), "in Redis in plaintext: {hits:?}");
+
+    // Everything Redis was asked to do, scripts' own commands included.
+    let marker = "end-of-monitor-marker";
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("probe")
+        .arg(marker)
+        .query_async(&mut conn)
+        .await
+        .expect("PUBLISH");
+    wait_for(&commands, marker).await;
+    wait_for(&published, marker).await;
+    let commands = locked(&commands).clone();
+    assert!(commands.len() > 20, "MONITOR saw the session");
+    for secret in secrets {
+        let hit = commands.iter().find(|c| contains(c, secret.as_bytes()));
+        let hit = hit.map(|c| String::from_utf8_lossy(c));
+        assert!(hit.is_none(), "{secret:?} sent to Redis: {hit:?}");
+    }
+
+    // What the nodes published: no participant id in any signal.
+    let messages = locked(&published).clone();
+    for id in [&ombud_id, &a.id] {
+        let simple = id.replace('-', "");
+        let hit = messages
+            .iter()
+            .find(|m| contains(m, id.as_bytes()) || contains(m, simple.as_bytes()));
+        let hit = hit.map(|m| String::from_utf8_lossy(m));
+        assert!(hit.is_none(), "participant id {id} published: {hit:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every command Redis runs from now on, as MONITOR reports it.
+async fn capture_commands(d: &Deployment) -> Arc<Mutex<Vec<Vec<u8>>>> {
+    let client = redis::Client::open(d.redis.url()).expect("url");
+    let monitor = client.get_async_monitor().await.expect("MONITOR");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        // Lines come as simple strings; a type that fails to convert would
+        // end the stream.
+        let mut lines = monitor.into_on_message::<RedisValue>();
+        while let Some(line) = lines.next().await {
+            let mut parts = Vec::new();
+            flatten(&line, &mut parts);
+            locked(&sink).extend(parts);
+        }
+    });
+    seen
+}
+
+async fn wait_for(captured: &Mutex<Vec<Vec<u8>>>, marker: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !locked(captured)
+        .iter()
+        .any(|m| contains(m, marker.as_bytes()))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "capture lost the marker"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -15,4 +15,6 @@ mod nodes;
 mod outage;
 mod restart;
 mod retention;
+mod revocation;
 mod support;
+mod tls;

@@ -66,5 +66,11 @@ export function wireSession(app) {
     }
   });
 
-  $('#logout').addEventListener('click', () => signOut(app, 'You have signed out.'));
+  // The relay voids every token of this ombud (other tabs and devices too);
+  // the tab signs out whether or not the relay could be reached.
+  $('#logout').addEventListener('click', async () => {
+    const token = app.auth.token;
+    if (token) await api('POST', '/api/logout', { token }).catch(() => {});
+    signOut(app, 'You have signed out.');
+  });
 }

@@ -112,6 +112,7 @@ pub fn create_room(
         parties: Vec::new(),
         joint_open: false,
         categories: Vec::new(),
+        category_months: Default::default(),
         sensitive_terms: Vec::new(),
         usage: Default::default(),
     })
@@ -197,11 +198,19 @@ pub fn add_ombud(
 }
 
 /// Tags the room with trend categories; the counters move with the tags.
+///
+/// A tag counts in the month it is applied (`now`, UTC), and taking it off
+/// (or deleting the room, [`untag_all`]) takes it back out only while that
+/// month is still open. So a month's counts are final once it ends: tagging
+/// or untagging rooms later, including rooms created in that month, never
+/// changes a number a report has already shown (reports show only ended
+/// months), and comparing reports taken at different times reveals nothing.
 pub fn set_categories(
     doc: &RoomDoc,
     by: ParticipantId,
     items: &[String],
     office: &crate::config::Office,
+    now: Now,
 ) -> Result<Outcome, Flow> {
     let mut doc = as_ombud(doc, by)?;
     if let Some(c) = items.iter().find(|c| !office.categories.contains(c)) {
@@ -212,17 +221,36 @@ pub fn set_categories(
     let mut wanted = items.to_vec();
     wanted.sort();
     wanted.dedup();
-    let month = doc.created_at.format("%Y-%m");
+    let month = now.format("%Y-%m").to_string();
     let mut out = Outcome::default();
+    for c in doc.categories.iter().filter(|c| !wanted.contains(c)) {
+        out.trend_deltas.extend(untag(&doc, c, &month));
+    }
     for c in wanted.iter().filter(|c| !doc.categories.contains(c)) {
         out.trend_deltas.push((format!("{month}|{c}"), 1));
+        doc.category_months.insert(c.clone(), month.clone());
     }
-    for c in doc.categories.iter().filter(|c| !wanted.contains(c)) {
-        out.trend_deltas.push((format!("{month}|{c}"), -1));
-    }
+    doc.category_months.retain(|c, _| wanted.contains(c));
     doc.categories = wanted;
     out.doc = Some(doc);
     Ok(out)
+}
+
+/// The counter moves that take every tag of a room being deleted back out
+/// of the open month, as untagging would: a room tagged and deleted within
+/// a month leaves no count behind, so tag-then-delete cannot inflate one.
+pub fn untag_all(doc: &RoomDoc, now: Now) -> Vec<(String, i64)> {
+    let month = now.format("%Y-%m").to_string();
+    doc.categories
+        .iter()
+        .filter_map(|c| untag(doc, c, &month))
+        .collect()
+}
+
+/// Taking `category` off: a decrement if it was counted in the open month
+/// `month`, nothing if its month has ended (that count is final).
+fn untag(doc: &RoomDoc, category: &str, month: &str) -> Option<(String, i64)> {
+    (doc.category_month(category) == month).then(|| (format!("{month}|{category}"), -1))
 }
 
 /// The room's sensitive terms, which redaction suggestions look for.
@@ -242,4 +270,65 @@ pub fn set_terms(doc: &RoomDoc, by: ParticipantId, items: &[String]) -> Result<O
         doc: Some(doc),
         ..Outcome::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::config::Office;
+
+    fn at(month: u32) -> Now {
+        chrono::Utc
+            .with_ymd_and_hms(2026, month, 15, 12, 0, 0)
+            .unwrap()
+    }
+
+    fn room_created_in_march() -> (RoomDoc, ParticipantId) {
+        let me = Member {
+            id: Uuid::new_v4(),
+            display_name: "O".into(),
+        };
+        let by = me.id;
+        let req = serde_json::from_value(serde_json::json!({"title": "t"})).unwrap();
+        (
+            create_room(&req, me, Uuid::new_v4(), at(3), 24 * 365).unwrap(),
+            by,
+        )
+    }
+
+    fn tag(
+        doc: &RoomDoc,
+        by: ParticipantId,
+        items: &[&str],
+        now: Now,
+    ) -> (RoomDoc, Vec<(String, i64)>) {
+        let office = Office::default();
+        let items: Vec<String> = items.iter().map(|c| c.to_string()).collect();
+        let out = set_categories(doc, by, &items, &office, now).unwrap();
+        (out.doc.unwrap(), out.trend_deltas)
+    }
+
+    #[test]
+    fn tags_count_in_the_month_they_are_applied_and_ended_months_stay_final() {
+        let c = Office::default().categories[0].clone();
+        let (doc, by) = room_created_in_march();
+        // Tagged in May: counted in May, not in the month the room was made.
+        let (doc, deltas) = tag(&doc, by, &[&c], at(5));
+        assert_eq!(deltas, vec![(format!("2026-05|{c}"), 1)]);
+        // Untagged while May is open: taken back out of May.
+        let (untagged, deltas) = tag(&doc, by, &[], at(5));
+        assert_eq!(deltas, vec![(format!("2026-05|{c}"), -1)]);
+        assert!(untagged.category_months.is_empty());
+        // Untagged or deleted in June: May has ended and its count is final.
+        let (_, deltas) = tag(&doc, by, &[], at(6));
+        assert!(deltas.is_empty(), "{deltas:?}");
+        assert!(untag_all(&doc, at(6)).is_empty());
+        // Deleted while May is open: as if untagged.
+        assert_eq!(untag_all(&doc, at(5)), vec![(format!("2026-05|{c}"), -1)]);
+        // Setting the same tags again moves nothing.
+        let (_, deltas) = tag(&doc, by, &[&c], at(6));
+        assert!(deltas.is_empty(), "{deltas:?}");
+    }
 }

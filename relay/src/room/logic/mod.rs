@@ -9,7 +9,9 @@ mod membership;
 mod messages;
 pub mod quota;
 
-pub use membership::{add_ombud, add_party, create_room, join, set_categories, set_terms};
+pub use membership::{
+    add_ombud, add_party, create_room, join, set_categories, set_terms, untag_all,
+};
 pub use quota::{charge, Quotas};
 
 use protocol::acks::{AckResult, SpansAck};

@@ -31,6 +31,7 @@
 //! | `room_<n>` | `kind`, `a`, `seq`       | `v`: everything of room `n`, below   |
 //! | `accounts` | `username`               | `value`                              |
 //! | `counters` | `field`                  | `value`                              |
+//! | `generations` | `subject`             | `value` (token generation)           |
 //!
 //! Rows of `room_<n>`: the doc `(0, x'', 0)`, objects `(1, key, 0)`, inbox
 //! events `(2, participant, seq)`, invites `(3, code, 0)` with `v` NULL
@@ -63,7 +64,7 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::*;
@@ -411,6 +412,26 @@ impl Store for FileStore {
             rows.collect()
         })
         .await
+    }
+
+    async fn generation(&self, subject: &str) -> StoreResult<u64> {
+        let subject = subject.to_string();
+        self.read(move |tx, _| {
+            let value: Option<i64> = tx
+                .prepare_cached("SELECT value FROM generations WHERE subject = ?1")?
+                .query_row(params![subject], |row| row.get(0))
+                .optional()?;
+            Ok(value.unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    async fn raise_generation(&self, subject: &str) -> StoreResult<u64> {
+        let subject = subject.to_string();
+        match self.write(Request::RaiseGeneration { subject }).await? {
+            Response::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn watch(&self, room: RoomId) -> StoreResult<()> {

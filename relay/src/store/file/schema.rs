@@ -35,6 +35,10 @@ CREATE TABLE counters (
     field TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE generations (
+    subject TEXT PRIMARY KEY,
+    value   INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Kinds of row in a room's table.

@@ -59,6 +59,9 @@ pub(super) enum Request {
         field: String,
         by: i64,
     },
+    RaiseGeneration {
+        subject: String,
+    },
 }
 
 impl Request {
@@ -73,6 +76,7 @@ pub(super) enum Response {
     Bool(bool),
     Commit(CommitOutcome),
     Invite(InviteTake),
+    Count(u64),
 }
 
 pub(super) struct Op {
@@ -290,6 +294,16 @@ fn apply(conn: &Connection, req: Request, now: i64) -> rusqlite::Result<Applied>
             )?
             .execute(params![field, by])?;
             Applied::plain(Response::Done)
+        }
+        Request::RaiseGeneration { subject } => {
+            let value: i64 = conn
+                .prepare_cached(
+                    "INSERT INTO generations (subject, value) VALUES (?1, 1)
+                     ON CONFLICT (subject) DO UPDATE SET value = value + 1
+                     RETURNING value",
+                )?
+                .query_row(params![subject], |row| row.get(0))?;
+            Applied::plain(Response::Count(value as u64))
         }
         Request::CreateRoom {
             room: id,

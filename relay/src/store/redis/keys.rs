@@ -35,6 +35,9 @@ impl KeySpace {
     pub(super) fn counters(&self) -> String {
         format!("{}:counters", self.prefix)
     }
+    pub(super) fn generations(&self) -> String {
+        format!("{}:generations", self.prefix)
+    }
     /// SCAN pattern for every key of one room.
     pub(super) fn room_pattern(&self, room: RoomId) -> String {
         format!("{}:{{{room}}}:*", glob_escape(&self.prefix))

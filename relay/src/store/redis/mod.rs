@@ -8,11 +8,12 @@
 //! | key                 | type   | holds                                        |
 //! |---------------------|--------|----------------------------------------------|
 //! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms) |
-//! | `P:{R}:o`           | hash   | room objects by caller key                   |
+//! | `P:{R}:o`           | hash   | room objects by caller key (blinded by the caller where it holds text) |
 //! | `P:{R}:inv`         | hash   | invite code -> `+value` (live) or `-` (spent) |
 //! | `P:{R}:in:<participant>` | stream | inbox; entry id `<seq>-0`, field `e`     |
 //! | `P:accounts`        | hash   | ombud accounts by keyed hash of username     |
-//! | `P:counters`        | hash   | aggregate counters                           |
+//! | `P:counters`        | hash   | aggregate counters by keyed hash of name     |
+//! | `P:generations`     | hash   | token generation by keyed hash of subject    |
 //!
 //! Channel `P:{R}:n` carries the room's notifications. Every key of a room
 //! expires at the same absolute time (`x`, set by `create_room`), and there
@@ -46,7 +47,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{cmd, Client};
+use ::redis::{cmd, Client, TlsCertificates};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 use uuid::Uuid;
@@ -70,18 +71,47 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Connect to `url` (`redis://host:port`, `redis+unix:///path` or
+    /// Connect to `url` (`redis://host:port`, `rediss://host:port` trusting
+    /// the system's certificate authorities, `redis+unix:///path` or
     /// `unix:///path`). `prefix` namespaces every key; it must not contain
     /// braces, which would steal the room's hash tag. `node_id` goes into
     /// every notification this node publishes.
     pub async fn connect(url: &str, prefix: &str, node_id: Uuid) -> StoreResult<RedisStore> {
+        let client =
+            Client::open(url).map_err(|e| StoreError::Config(format!("invalid redis url: {e}")))?;
+        Self::with_client(client, prefix, node_id).await
+    }
+
+    /// Connect over TLS (`rediss://host:port`), trusting only the
+    /// certificate authorities in `ca_pem` (PEM), not the system's: a
+    /// deployment's Redis usually has a private CA, and skipping
+    /// verification would leave the link open to whoever sits on the path.
+    pub async fn connect_tls(
+        url: &str,
+        ca_pem: &[u8],
+        prefix: &str,
+        node_id: Uuid,
+    ) -> StoreResult<RedisStore> {
+        if !url.starts_with("rediss://") {
+            return Err(StoreError::Config(
+                "a CA file is for TLS: the redis url must start with rediss://".into(),
+            ));
+        }
+        let certificates = TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca_pem.to_vec()),
+        };
+        let client = Client::build_with_tls(url, certificates)
+            .map_err(|e| StoreError::Config(format!("redis TLS settings: {e}")))?;
+        Self::with_client(client, prefix, node_id).await
+    }
+
+    async fn with_client(client: Client, prefix: &str, node_id: Uuid) -> StoreResult<RedisStore> {
         if prefix.contains(['{', '}']) {
             return Err(StoreError::Config(format!(
                 "redis key prefix {prefix:?} must not contain braces"
             )));
         }
-        let client =
-            Client::open(url).map_err(|e| StoreError::Config(format!("invalid redis url: {e}")))?;
         // No retries inside the manager: its first retry waits a full second.
         // A failed command fails fast and the next one reconnects.
         let config = ConnectionManagerConfig::new()
@@ -393,6 +423,34 @@ impl Store for RedisStore {
         within(async move {
             let all: HashMap<String, i64> = cmd("HGETALL").arg(key).query_async(&mut conn).await?;
             Ok(all.into_iter().collect())
+        })
+        .await
+    }
+
+    async fn generation(&self, subject: &str) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.generations();
+        within(async move {
+            let gen: Option<u64> = cmd("HGET")
+                .arg(key)
+                .arg(subject)
+                .query_async(&mut conn)
+                .await?;
+            Ok(gen.unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn raise_generation(&self, subject: &str) -> StoreResult<u64> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.generations();
+        within(async move {
+            Ok(cmd("HINCRBY")
+                .arg(key)
+                .arg(subject)
+                .arg(1)
+                .query_async(&mut conn)
+                .await?)
         })
         .await
     }
