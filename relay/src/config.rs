@@ -359,7 +359,13 @@ impl Office {
     pub fn parse(text: &str) -> Result<Office, (usize, String)> {
         let office: Office = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-            (line, e.message().to_string())
+            // Some parse errors come without a message ("0=", found by the
+            // fuzzer): still say what is wrong.
+            let message = match e.message().trim() {
+                "" => "this line is not valid TOML (`key = value`)".to_string(),
+                m => m.to_string(),
+            };
+            (line, message)
         })?;
         let line_for = |needle: &str| text.find(needle).map(|at| line_of(text, at)).unwrap_or(1);
         if office.office_name.trim().is_empty() {
@@ -463,6 +469,14 @@ mod tests {
         assert!(e.contains("RELAY_REDIS_CA_FILE"), "{e}");
         c.redis_url = Some("rediss://127.0.0.1:6379".into());
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_toml_error_without_a_message_still_says_what_is_wrong() {
+        // Found by `any_settings_text_loads_or_names_a_line`.
+        let (line, msg) = Office::parse("0=").unwrap_err();
+        assert_eq!(line, 1);
+        assert!(!msg.is_empty());
     }
 
     #[test]
