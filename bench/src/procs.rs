@@ -215,7 +215,13 @@ impl Relays {
 
     /// Starts `args.nodes` relays (on free ports) and waits until each answers `/healthz`.
     pub async fn start(args: &Args, bin: &Path, redis: Option<&Redis>) -> Result<Relays, Error> {
-        let log_dir = std::env::temp_dir().join(format!("relay-bench-{}", std::process::id()));
+        // One folder per start: two runs in one process (the smoke tests)
+        // must not share logs or a data directory.
+        let log_dir = std::env::temp_dir().join(format!(
+            "relay-bench-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir_all(&log_dir)?;
         let (jwt_secret, data_key) = run_secrets();
         let mut relays = Relays {
