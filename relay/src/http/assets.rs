@@ -19,19 +19,18 @@ pub(super) async fn static_file(uri: Uri) -> Response {
     };
     match Assets::get(path) {
         Some(file) => {
-            let mime = match path.rsplit('.').next() {
-                Some("html") => "text/html; charset=utf-8",
-                Some("js" | "mjs") => "text/javascript; charset=utf-8",
-                Some("css") => "text/css; charset=utf-8",
-                Some("svg") => "image/svg+xml",
-                Some("png") => "image/png",
-                Some("json") => "application/json",
-                _ => "application/octet-stream",
+            // rust-embed guesses the type from the name (mime_guess); every
+            // text file here is UTF-8, which browsers should not have to guess.
+            let mime = file.metadata.mimetype();
+            let mime = if mime.starts_with("text/") && !mime.contains("charset") {
+                format!("{mime}; charset=utf-8")
+            } else {
+                mime.to_string()
             };
             (
                 [
                     (header::CONTENT_TYPE, mime),
-                    (header::CACHE_CONTROL, "no-cache"),
+                    (header::CACHE_CONTROL, "no-cache".to_string()),
                 ],
                 Body::from(file.data.into_owned()),
             )
