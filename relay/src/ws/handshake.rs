@@ -49,6 +49,10 @@ pub(super) async fn authenticate(
         .tokens
         .verify(&hello.token)
         .map_err(|_| Error::unauthorized("invalid token"))?;
+    if claims.role == Role::Ombud {
+        // As on REST: a disabled or deleted account's token opens nothing.
+        state.accounts.of(&claims).await?;
+    }
     let room = match (claims.role, claims.room, hello.room_id) {
         (Role::Party, Some(bound), Some(asked)) if bound != asked => {
             return Err(Error::forbidden("this token is for another room"))
