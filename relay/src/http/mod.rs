@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(rooms::readyz))
         .route("/api/login", post(rooms::login))
+        .route("/api/me", get(rooms::me).put(rooms::update_me))
         .route(
             "/api/rooms",
             post(rooms::create_room).get(rooms::list_rooms),
