@@ -26,6 +26,13 @@ pub struct OmbudInfo {
     pub display_name: String,
 }
 
+/// `PUT /api/me`: the name parties see in rooms this ombud creates from now on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateMe {
+    /// 1 to 80 characters once trimmed.
+    pub display_name: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LoginResponse {
     pub token: String,

@@ -16,8 +16,10 @@
 //!   implementations; [`node_secrets`] keeps a single node's generated keys.
 //!
 //! [`error`] maps every failure to the wire in one place; [`config`] reads
-//! flags, environment and the office settings file.
+//! flags, environment and the office settings file. [`admin`] is the
+//! `relay admin` command line: accounts managed without the server.
 
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod config;

@@ -1,7 +1,9 @@
-//! `relay`: read the configuration, start logging, serve until Ctrl-C or SIGTERM.
+//! `relay`: read the configuration, start logging, serve until Ctrl-C or
+//! SIGTERM; or, with `relay admin …`, manage ombud accounts and exit.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use relay::admin::Admin;
 use relay::config::Config;
 use relay::startup::Application;
 use tracing_subscriber::EnvFilter;
@@ -24,9 +26,31 @@ async fn main() {
     }
 }
 
+/// The server's settings, and optionally a command to run instead of the server.
+#[derive(Parser)]
+#[command(
+    name = "relay",
+    about = "Caucus: a real-time relay for ombuds offices and mediators"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage ombud accounts in the configured store, without starting the server.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
 async fn run() -> anyhow::Result<()> {
-    let config = Config::parse();
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let Cli { config, command } = Cli::parse();
+    // An admin command's output is its answer; only trouble is logged.
+    let level = if command.is_some() { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     // Colour codes only on a terminal: log files and journald get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt()
@@ -37,6 +61,9 @@ async fn run() -> anyhow::Result<()> {
         logs.json().init();
     } else {
         logs.init();
+    }
+    if let Some(Command::Admin(admin)) = command {
+        return relay::admin::run(config, admin).await;
     }
     let app = Application::build(config).await?;
     println!("Caucus relay on http://{}", app.addr());

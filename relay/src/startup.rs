@@ -83,39 +83,8 @@ impl Application {
         };
         let node = Uuid::new_v4();
         let mut config = config;
-        let store: Arc<dyn Store> = match (&config.redis_url, &config.redis_ca_file) {
-            (Some(url), None) => Arc::new(
-                RedisStore::connect(url, &config.redis_prefix, node)
-                    .await
-                    .map_err(StartError::Redis)?,
-            ),
-            (Some(url), Some(ca_file)) => {
-                let ca = std::fs::read(ca_file).map_err(|e| {
-                    StartError::Config(format!("RELAY_REDIS_CA_FILE {}: {e}", ca_file.display()))
-                })?;
-                Arc::new(
-                    RedisStore::connect_tls(url, &ca, &config.redis_prefix, node)
-                        .await
-                        .map_err(StartError::Redis)?,
-                )
-            }
-            (None, _) if config.ephemeral => Arc::new(MemoryStore::new()),
-            (None, _) => {
-                let dir = config.data_dir.clone();
-                let store = tokio::task::spawn_blocking(move || FileStore::open(&dir))
-                    .await
-                    .map_err(|e| StartError::DataDir(e.to_string()))?
-                    .map_err(|e| StartError::DataDir(e.to_string()))?;
-                fill_in_node_secrets(&mut config)?;
-                Arc::new(store)
-            }
-        };
-        let sealer = Arc::new(match &config.data_key {
-            Some(k) => {
-                Sealer::from_base64(k, &config.data_keys_previous).map_err(StartError::DataKey)?
-            }
-            None => Sealer::random(),
-        });
+        let store = open_store(&mut config, node).await?;
+        let sealer = Arc::new(sealer(&config)?);
         let secret = match &config.jwt_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => {
@@ -252,6 +221,48 @@ impl Application {
             stop,
             handle,
         }
+    }
+}
+
+/// The store `config` names: Redis, memory (`--ephemeral`) or the file
+/// store, whose generated secrets then fill in those `config` lacks. Shared
+/// by the server and `relay admin`, so both read the same accounts.
+pub async fn open_store(config: &mut Config, node: Uuid) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match (&config.redis_url, &config.redis_ca_file) {
+        (Some(url), None) => Arc::new(
+            RedisStore::connect(url, &config.redis_prefix, node)
+                .await
+                .map_err(StartError::Redis)?,
+        ),
+        (Some(url), Some(ca_file)) => {
+            let ca = std::fs::read(ca_file).map_err(|e| {
+                StartError::Config(format!("RELAY_REDIS_CA_FILE {}: {e}", ca_file.display()))
+            })?;
+            Arc::new(
+                RedisStore::connect_tls(url, &ca, &config.redis_prefix, node)
+                    .await
+                    .map_err(StartError::Redis)?,
+            )
+        }
+        (None, _) if config.ephemeral => Arc::new(MemoryStore::new()),
+        (None, _) => {
+            let dir = config.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || FileStore::open(&dir))
+                .await
+                .map_err(|e| StartError::DataDir(e.to_string()))?
+                .map_err(|e| StartError::DataDir(e.to_string()))?;
+            fill_in_node_secrets(config)?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// The sealer for `RELAY_DATA_KEY` (and the keys it replaced), or a random
+/// one when no key is set.
+pub fn sealer(config: &Config) -> Result<Sealer, StartError> {
+    match &config.data_key {
+        Some(k) => Sealer::from_base64(k, &config.data_keys_previous).map_err(StartError::DataKey),
+        None => Ok(Sealer::random()),
     }
 }
 

@@ -98,3 +98,176 @@ fn published_or_predictable_secrets_stop_startup() {
         );
     }
 }
+
+/// Runs `relay admin <args>` on the file store in `dir`, with `stdin` as its input.
+fn admin(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
+        .env_clear()
+        .env("RELAY_DATA_DIR", dir)
+        .arg("admin")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the relay runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin written");
+    child.wait_with_output().expect("output")
+}
+
+/// `admin`, expecting success; its stdout.
+fn admin_ok(dir: &std::path::Path, args: &[&str], stdin: &str) -> String {
+    let out = admin(dir, args, stdin);
+    assert!(
+        out.status.success(),
+        "relay admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `list-ombuds`' lines (the tab-separated ones: a first run also says it generated secrets).
+fn listed(dir: &std::path::Path) -> Vec<String> {
+    admin_ok(dir, &["list-ombuds"], "")
+        .lines()
+        .filter(|l| l.contains('\t'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn admin_creates_lists_disables_and_resets_ombuds_without_a_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = admin_ok(
+        dir.path(),
+        &["create-ombud", "alice"],
+        "alice's long password\n",
+    );
+    assert!(out.contains("created ombud account alice"), "{out}");
+    assert!(
+        !out.contains("password:"),
+        "a password given on stdin is not printed: {out}"
+    );
+    assert_eq!(
+        listed(dir.path()),
+        ["alice\talice\tenabled"],
+        "only the created account: no server ran, so none was bootstrapped"
+    );
+
+    let again = admin(dir.path(), &["create-ombud", "alice"], "another password\n");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let short = admin(dir.path(), &["create-ombud", "bob"], "short\n");
+    assert!(
+        !short.status.success(),
+        "passwords under 8 characters are refused"
+    );
+
+    let out = admin_ok(dir.path(), &["create-ombud", "bob"], "");
+    let generated = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("a generated password is printed");
+    assert_eq!(generated.len(), 20, "{out}");
+
+    admin_ok(dir.path(), &["disable-ombud", "alice"], "");
+    assert_eq!(
+        listed(dir.path()),
+        ["alice\talice\tdisabled", "bob\tbob\tenabled"]
+    );
+    admin_ok(dir.path(), &["enable-ombud", "alice"], "");
+    assert_eq!(listed(dir.path())[0], "alice\talice\tenabled");
+
+    let out = admin_ok(dir.path(), &["reset-password", "alice"], "");
+    assert!(out.contains("password: "), "{out}");
+    for args in [
+        ["reset-password", "carol"],
+        ["disable-ombud", "carol"],
+        ["enable-ombud", "carol"],
+    ] {
+        let out = admin(dir.path(), &args, "a long enough password\n");
+        assert!(!out.status.success(), "{args:?} on an unknown account");
+    }
+}
+
+#[tokio::test]
+async fn an_ombud_created_by_admin_logs_in_until_disabled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    admin_ok(
+        dir.path(),
+        &["create-ombud", "alice"],
+        "alice's long password\n",
+    );
+
+    let port = caucus_testkit::free_port();
+    let _relay = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_relay"))
+            .env_clear()
+            .env("RELAY_DATA_DIR", dir.path())
+            .env("RELAY_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the relay runs"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the relay came up");
+    {
+        let login = |password: &'static str| {
+            http.post(format!("{base}/api/login"))
+                .json(&serde_json::json!({"username": "alice", "password": password}))
+                .send()
+        };
+        let ok = login("alice's long password").await.expect("answered");
+        assert_eq!(ok.status(), 200);
+        let body: serde_json::Value = ok.json().await.expect("json");
+        let token = body["token"].as_str().expect("a token").to_string();
+        let me = |token: String| http.get(format!("{base}/api/me")).bearer_auth(token).send();
+        assert_eq!(me(token.clone()).await.expect("answered").status(), 200);
+
+        // While the relay runs on the same directory: SQLite's locking lets both write.
+        admin_ok(dir.path(), &["disable-ombud", "alice"], "");
+
+        let refused = login("alice's long password").await.expect("answered");
+        assert_eq!(refused.status(), 401);
+        let refused: serde_json::Value = refused.json().await.expect("json");
+        let wrong = login("not alice's password").await.expect("answered");
+        assert_eq!(wrong.status(), 401);
+        let wrong: serde_json::Value = wrong.json().await.expect("json");
+        assert_eq!(
+            refused, wrong,
+            "a disabled account is refused like a wrong password"
+        );
+        assert_eq!(refused["code"], "unauthorized");
+        assert_eq!(
+            me(token).await.expect("answered").status(),
+            401,
+            "the token issued before stops working"
+        );
+    }
+}
+
+/// A relay process, stopped however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

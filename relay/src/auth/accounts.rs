@@ -24,6 +24,10 @@ pub struct Account {
     pub username: String,
     pub display_name: String,
     pub password_hash: String,
+    /// Set by `relay admin disable-ombud`: the account cannot log in and its
+    /// tokens stop working. Absent in accounts stored before it existed.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl Account {
@@ -50,6 +54,9 @@ pub struct Accounts {
 
 /// How long a login waits for a hashing slot before it is told to retry.
 const HASH_QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// Longest display name an ombud may choose, in characters.
+pub const MAX_DISPLAY_NAME: usize = 80;
 
 impl Accounts {
     /// Accounts that compute at most `hashes` password hashes at once.
@@ -78,6 +85,75 @@ impl Accounts {
         Ok(self.store.account_count().await?)
     }
 
+    /// Every account, by username.
+    pub async fn list(&self) -> Result<Vec<Account>> {
+        let mut all = Vec::new();
+        for sealed in self.store.list_accounts().await? {
+            all.push(self.sealer.open::<Account>(GLOBAL_AAD, &sealed)?);
+        }
+        all.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(all)
+    }
+
+    async fn save(&self, account: &Account) -> Result<()> {
+        self.store
+            .put_account(
+                &self.sealer.blind(&account.username)[0],
+                self.sealer.seal(GLOBAL_AAD, account),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn existing(&self, username: &str) -> Result<Account> {
+        self.find(username)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("no ombud account named {username:?}")))
+    }
+
+    /// A new account; `conflict` if the username is taken.
+    pub async fn create(&self, username: &str, password: &str) -> Result<Account> {
+        if username.trim().is_empty() || username != username.trim() {
+            return Err(Error::invalid(
+                "a username must be non-empty, without leading or trailing spaces",
+            ));
+        }
+        if self.find(username).await?.is_some() {
+            return Err(Error::conflict(format!(
+                "an ombud account named {username:?} already exists"
+            )));
+        }
+        self.upsert(username, password).await
+    }
+
+    /// A new password for an existing account.
+    pub async fn reset_password(&self, username: &str, password: &str) -> Result<Account> {
+        self.existing(username).await?;
+        self.upsert(username, password).await
+    }
+
+    /// Stops (or lets again) the account log in and use its tokens.
+    pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<Account> {
+        let mut account = self.existing(username).await?;
+        account.disabled = disabled;
+        self.save(&account).await?;
+        Ok(account)
+    }
+
+    /// The name parties see: 1 to 80 characters once trimmed.
+    pub async fn set_display_name(&self, account: &Account, name: &str) -> Result<Account> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_DISPLAY_NAME {
+            return Err(Error::invalid(format!(
+                "display_name must be 1 to {MAX_DISPLAY_NAME} characters"
+            )));
+        }
+        let mut account = account.clone();
+        account.display_name = name.to_string();
+        self.save(&account).await?;
+        Ok(account)
+    }
+
     /// Creates the account, or updates its password if it exists.
     pub async fn upsert(&self, username: &str, password: &str) -> Result<Account> {
         let existing = self.find(username).await?;
@@ -90,18 +166,17 @@ impl Accounts {
         let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(|e| Error::internal(e.to_string()))?;
-        let account = Account {
-            id: existing.as_ref().map_or_else(Uuid::new_v4, |a| a.id),
-            username: username.to_string(),
-            display_name: existing.map_or_else(|| username.to_string(), |a| a.display_name),
-            password_hash,
+        let account = match existing {
+            Some(a) => Account { password_hash, ..a },
+            None => Account {
+                id: Uuid::new_v4(),
+                username: username.to_string(),
+                display_name: username.to_string(),
+                password_hash,
+                disabled: false,
+            },
         };
-        self.store
-            .put_account(
-                &self.sealer.blind(username)[0],
-                self.sealer.seal(GLOBAL_AAD, &account),
-            )
-            .await?;
+        self.save(&account).await?;
         Ok(account)
     }
 
@@ -128,7 +203,9 @@ impl Accounts {
             .await
             .map_err(|e| Error::internal(e.to_string()))?;
         match account {
-            Some(a) if ok => {
+            // A disabled account gets the wrong password's answer: the
+            // message does not tell a guesser that the password was right.
+            Some(a) if ok && !a.disabled => {
                 self.throttle.succeeded(&attempt, Instant::now());
                 Ok(a)
             }
@@ -139,11 +216,14 @@ impl Accounts {
         }
     }
 
-    /// The account behind an ombud token, if it still exists.
+    /// The account behind an ombud token, if it still exists and is not disabled.
     pub async fn of(&self, claims: &Claims) -> Result<Account> {
         let username = claims.usr.as_deref().unwrap_or_default();
         match self.find(username).await? {
-            Some(a) if a.id == claims.sub => Ok(a),
+            Some(a) if a.id == claims.sub && !a.disabled => Ok(a),
+            Some(a) if a.id == claims.sub => {
+                Err(Error::unauthorized("this ombud account is disabled"))
+            }
             _ => Err(Error::unauthorized("this ombud account no longer exists")),
         }
     }

@@ -82,6 +82,7 @@ mod tests {
             username: "o".into(),
             display_name: "o".into(),
             password_hash: String::new(),
+            disabled: false,
         }
     }
 

@@ -12,7 +12,7 @@ use protocol::Role;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::auth::Claims;
+use crate::auth::{Account, Claims};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -58,7 +58,9 @@ fn bearer(parts: &Parts) -> Result<&str, Error> {
 }
 
 /// An authenticated ombud, extracted before the handler runs.
-pub struct OmbudAuth(pub Claims);
+/// The account is read on every call, so a disabled or deleted account's
+/// tokens stop working at once rather than when they expire.
+pub struct OmbudAuth(pub Claims, pub Account);
 
 impl FromRequestParts<AppState> for OmbudAuth {
     type Rejection = Error;
@@ -67,7 +69,8 @@ impl FromRequestParts<AppState> for OmbudAuth {
         if claims.role != Role::Ombud {
             return Err(Error::forbidden("this needs an ombud's token"));
         }
-        Ok(OmbudAuth(claims))
+        let account = state.accounts.of(&claims).await?;
+        Ok(OmbudAuth(claims, account))
     }
 }
 

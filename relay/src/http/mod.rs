@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(rooms::readyz))
         .route("/api/login", post(rooms::login))
         .route("/api/logout", post(rooms::logout))
+        .route("/api/me", get(rooms::me).put(rooms::update_me))
         .route(
             "/api/rooms",
             post(rooms::create_room).get(rooms::list_rooms),

@@ -65,6 +65,24 @@ pub(super) async fn logout(State(state): State<AppState>, auth: OmbudAuth) -> Re
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub(super) async fn me(auth: OmbudAuth) -> Json<OmbudInfo> {
+    Json(auth.1.info())
+}
+
+/// Changes the name parties see in rooms created from now on; rooms
+/// already open keep the name they were created with.
+pub(super) async fn update_me(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+    ApiJson(req): ApiJson<UpdateMe>,
+) -> Result<Json<OmbudInfo>> {
+    let account = state
+        .accounts
+        .set_display_name(&auth.1, &req.display_name)
+        .await?;
+    Ok(Json(account.info()))
+}
+
 /// A room as its ombuds see it (the only callers: every route here is an ombud's).
 fn detail(state: &AppState, doc: &RoomDoc) -> RoomDetail {
     RoomDetail {
@@ -80,8 +98,7 @@ pub(super) async fn create_room(
     auth: OmbudAuth,
     ApiJson(req): ApiJson<CreateRoom>,
 ) -> Result<(StatusCode, Json<RoomDetail>)> {
-    let account = state.accounts.of(&auth.0).await?;
-    let doc = state.rooms.create_room(&account, req).await?;
+    let doc = state.rooms.create_room(&auth.1, req).await?;
     tracing::info!(room = %doc.id, "room created");
     Ok((StatusCode::CREATED, Json(detail(&state, &doc))))
 }

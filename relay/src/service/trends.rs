@@ -168,6 +168,7 @@ mod tests {
             username: "o".into(),
             display_name: "O".into(),
             password_hash: String::new(),
+            disabled: false,
         }
     }
 

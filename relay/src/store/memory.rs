@@ -105,6 +105,10 @@ impl Store for MemoryStore {
         Ok(lock(&self.inner.accounts).len() as u64)
     }
 
+    async fn list_accounts(&self) -> StoreResult<Vec<Vec<u8>>> {
+        Ok(lock(&self.inner.accounts).values().cloned().collect())
+    }
+
     async fn create_room(
         &self,
         room: RoomId,

@@ -132,6 +132,9 @@ pub trait Store: Send + Sync + 'static {
     async fn put_account(&self, username: &str, value: Vec<u8>) -> StoreResult<()>;
     async fn get_account(&self, username: &str) -> StoreResult<Option<Vec<u8>>>;
     async fn account_count(&self) -> StoreResult<u64>;
+    /// Every account's value, in no particular order (for the admin
+    /// command's listing; an office has dozens of ombuds, not millions).
+    async fn list_accounts(&self) -> StoreResult<Vec<Vec<u8>>>;
 
     // ---- rooms ----
     /// Create a room at version 1. Every key of the room expires at `expire_at`

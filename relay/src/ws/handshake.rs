@@ -50,6 +50,10 @@ pub(super) async fn authenticate(
         Err(e @ Error::Unavailable(_)) => return Err(e),
         Err(_) => return Err(Error::unauthorized("invalid token")),
     };
+    if claims.role == Role::Ombud {
+        // As on REST: a disabled or deleted account's token opens nothing.
+        state.accounts.of(&claims).await?;
+    }
     let room = match (claims.role, claims.room, hello.room_id) {
         (Role::Party, Some(bound), Some(asked)) if bound != asked => {
             return Err(Error::forbidden("this token is for another room"))

@@ -40,6 +40,7 @@ macro_rules! store_conformance {
         store_conformance!(@tests $new_store;
             ping_answers,
             accounts_are_kept_by_username,
+            list_accounts_gives_every_current_value_once,
             counters_accumulate_per_field,
             generations_start_at_zero_and_rise_one_at_a_time,
             create_room_starts_at_version_one_and_only_once,

@@ -27,6 +27,16 @@ pub async fn accounts_are_kept_by_username(store: Arc<dyn Store>) {
     assert_eq!(store.account_count().await.unwrap(), 2);
 }
 
+pub async fn list_accounts_gives_every_current_value_once(store: Arc<dyn Store>) {
+    assert!(store.list_accounts().await.unwrap().is_empty());
+    store.put_account("alice", b"\0a1".to_vec()).await.unwrap();
+    store.put_account("bob", b"b1".to_vec()).await.unwrap();
+    store.put_account("alice", b"\0a2".to_vec()).await.unwrap();
+    let mut listed = store.list_accounts().await.unwrap();
+    listed.sort();
+    assert_eq!(listed, vec![b"\0a2".to_vec(), b"b1".to_vec()]);
+}
+
 pub async fn counters_accumulate_per_field(store: Arc<dyn Store>) {
     assert!(store.counters().await.unwrap().is_empty());
     store.incr_counter("rooms_created", 1).await.unwrap();

@@ -2,6 +2,7 @@
 //! binary, as zero-to-production gathers its API tests). Each test starts its
 //! own relay with its own embedded store.
 
+mod accounts;
 mod bad_input;
 mod isolation;
 mod limits;

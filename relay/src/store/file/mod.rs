@@ -276,6 +276,15 @@ impl Store for FileStore {
         .await
     }
 
+    async fn list_accounts(&self) -> StoreResult<Vec<Vec<u8>>> {
+        self.read(|tx, _| {
+            tx.prepare_cached("SELECT value FROM accounts")?
+                .query_map([], |row| row.get(0))?
+                .collect()
+        })
+        .await
+    }
+
     async fn create_room(
         &self,
         room: RoomId,

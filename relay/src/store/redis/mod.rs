@@ -234,6 +234,12 @@ impl Store for RedisStore {
         within(async move { Ok(cmd("HLEN").arg(key).query_async(&mut conn).await?) }).await
     }
 
+    async fn list_accounts(&self) -> StoreResult<Vec<Vec<u8>>> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.accounts();
+        within(async move { Ok(cmd("HVALS").arg(key).query_async(&mut conn).await?) }).await
+    }
+
     async fn create_room(
         &self,
         room: RoomId,
