@@ -10,14 +10,12 @@
 //! author over a quota. Other requests are counted but never refused, so a
 //! full room can still be left, answered (consent) and closed.
 
-use std::io::Write;
-
 use protocol::events::Event;
 use protocol::requests::Request;
 use protocol::QuotaInfo;
 
 use super::{Ctx, Flow, Outcome};
-use crate::room::records::{RoomDoc, Tally};
+use crate::room::records::{Obj, RoomDoc, Tally};
 use crate::room::RoomError;
 
 /// What a room, and one participant in it, may store.
@@ -81,7 +79,11 @@ pub fn charge(ctx: &Ctx, req: &Request, mut out: Outcome, q: &Quotas) -> Result<
     Ok(out)
 }
 
-/// Messages created and bytes stored by an outcome.
+/// Messages created and bytes stored by an outcome. The bytes are an
+/// estimate: the text each record carries plus a fixed allowance for its
+/// ids, names and times. This runs on every request, and serialising every
+/// record a second time just to measure it cost about a quarter of the
+/// relay's CPU per relayed message (docs/BENCHMARKS.md).
 fn measure(out: &Outcome) -> Tally {
     let mut ids: Vec<_> = out
         .deliveries
@@ -93,28 +95,43 @@ fn measure(out: &Outcome) -> Tally {
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut bytes = Count(0);
-    for (_, obj) in &out.puts {
-        let _ = serde_json::to_writer(&mut bytes, obj);
-    }
-    for (_, event) in &out.deliveries {
-        let _ = serde_json::to_writer(&mut bytes, event);
-    }
+    let puts: u64 = out
+        .puts
+        .iter()
+        .map(|(k, o)| k.len() as u64 + obj_text(o))
+        .sum();
+    let events: u64 = out.deliveries.iter().map(|(_, e)| event_text(e)).sum();
+    let records = (out.puts.len() + out.deliveries.len()) as u64;
     Tally {
         messages: ids.len() as u64,
-        bytes: bytes.0,
+        bytes: puts + events + records * RECORD_OVERHEAD,
     }
 }
 
-/// Counts bytes written, keeping none.
-struct Count(u64);
+/// What a stored record takes besides its text (ids, names, times, JSON).
+const RECORD_OVERHEAD: u64 = 256;
 
-impl Write for Count {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
+fn len(s: &str) -> u64 {
+    s.len() as u64
+}
+
+fn event_text(e: &Event) -> u64 {
+    match e {
+        Event::Message(m) => len(&m.body) + len(&m.author.display_name),
+        Event::MessageEdited { body, .. } => len(body),
+        Event::ConsentRequested { body, to_names, .. } => {
+            len(body) + to_names.iter().map(|n| len(n)).sum::<u64>()
+        }
+        Event::ConsentDecided { note, .. } => note.as_deref().map_or(0, len),
+        Event::ForwardStatus { body, .. } => len(body),
+        _ => 0,
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+}
+
+fn obj_text(o: &Obj) -> u64 {
+    match o {
+        Obj::Message(m) => len(&m.body) + len(&m.author_name),
+        Obj::Forward(f) => len(&f.body) + f.delivered_body.as_deref().map_or(0, len),
+        _ => 0,
     }
 }
