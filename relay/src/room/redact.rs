@@ -39,6 +39,27 @@ pub struct Matcher {
     kinds: Vec<SpanKind>,
 }
 
+/// URLs, e-mail addresses and phone numbers in `body` (byte offsets), as
+/// the regular expressions find them.
+fn patterns(body: &str) -> Vec<(usize, usize, SpanKind)> {
+    let mut found: Vec<(usize, usize, SpanKind)> = Vec::new();
+    found.extend(
+        URL.find_iter(body)
+            .map(|m| (m.start(), m.end(), SpanKind::Url)),
+    );
+    found.extend(
+        EMAIL
+            .find_iter(body)
+            .map(|m| (m.start(), m.end(), SpanKind::Email)),
+    );
+    for m in PHONE.find_iter(body) {
+        if m.as_str().chars().filter(char::is_ascii_digit).count() >= 7 {
+            found.push((m.start(), m.end(), SpanKind::Phone));
+        }
+    }
+    found
+}
+
 impl Matcher {
     pub fn new(names: &[&str], terms: &[String]) -> Matcher {
         let mut needles: Vec<String> = Vec::new();
@@ -75,21 +96,7 @@ impl Matcher {
 
     /// Suggested spans in `body`, sorted, not overlapping.
     pub fn suggest(&self, body: &str) -> Vec<Span> {
-        let mut found: Vec<(usize, usize, SpanKind)> = Vec::new();
-        found.extend(
-            URL.find_iter(body)
-                .map(|m| (m.start(), m.end(), SpanKind::Url)),
-        );
-        found.extend(
-            EMAIL
-                .find_iter(body)
-                .map(|m| (m.start(), m.end(), SpanKind::Email)),
-        );
-        for m in PHONE.find_iter(body) {
-            if m.as_str().chars().filter(char::is_ascii_digit).count() >= 7 {
-                found.push((m.start(), m.end(), SpanKind::Phone));
-            }
-        }
+        let mut found = patterns(body);
         if let Some(ac) = &self.automaton {
             let lower = Lowered::new(body);
             let mut words: Vec<(usize, usize, usize)> = ac
@@ -251,21 +258,7 @@ mod tests {
 
     /// The matcher before it was compiled once per room: a regex per needle.
     fn reference(body: &str, names: &[&str], terms: &[String]) -> Vec<(usize, usize, SpanKind)> {
-        let mut found: Vec<(usize, usize, SpanKind)> = Vec::new();
-        found.extend(
-            URL.find_iter(body)
-                .map(|m| (m.start(), m.end(), SpanKind::Url)),
-        );
-        found.extend(
-            EMAIL
-                .find_iter(body)
-                .map(|m| (m.start(), m.end(), SpanKind::Email)),
-        );
-        for m in PHONE.find_iter(body) {
-            if m.as_str().chars().filter(char::is_ascii_digit).count() >= 7 {
-                found.push((m.start(), m.end(), SpanKind::Phone));
-            }
-        }
+        let mut found = patterns(body);
         let lists = [
             (names.to_vec(), SpanKind::Name),
             (terms.iter().map(String::as_str).collect(), SpanKind::Term),
