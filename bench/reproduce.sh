@@ -19,25 +19,28 @@ run() {
 }
 
 # Maximum throughput (closed loop) and a fixed 5,000 relays/s, per store and node count.
-run --label "embedded 1 node closed8" --mode closed --inflight 8 --duration 10
+run --label "memory 1 node closed8" --store memory --mode closed --inflight 8 --duration 10
+run --label "file store 1 node closed8" --store embedded --mode closed --inflight 8 --duration 10
 run --label "redis 1 node closed8" --store redis --mode closed --inflight 8 --duration 10
 run --label "redis 3 nodes closed8" --store redis --nodes 3 --mode closed --inflight 8 --duration 10
-run --label "embedded 1 node open 5000" --rate 5000 --duration 10
+run --label "memory 1 node open 5000" --store memory --rate 5000 --duration 10
+run --label "file store 1 node open 1000" --store embedded --rate 1000 --duration 10
 run --label "redis 1 node open 5000" --store redis --rate 5000 --duration 10
 run --label "redis 3 nodes open 5000" --store redis --nodes 3 --rate 5000 --duration 10
-run --label "embedded 1 node open 5000, 20% consent" --rate 5000 --consent-share 0.2 --duration 10
+run --label "memory 1 node open 5000, 20% consent" --store memory --rate 5000 --consent-share 0.2 --duration 10
 run --label "redis 1 node open 5000, 20% consent" --store redis --rate 5000 --consent-share 0.2 --duration 10
 
 # Does throughput scale with rooms? (1,500 connections)
-run --label "embedded 1 node closed8 500 rooms" --mode closed --rooms 500 --inflight 8 --duration 10
+run --label "memory 1 node closed8 500 rooms" --store memory --mode closed --rooms 500 --inflight 8 --duration 10
 run --label "redis 1 node closed8 500 rooms" --store redis --mode closed --rooms 500 --inflight 8 --duration 10
 run --label "redis 1 node closed2 500 rooms" --store redis --mode closed --rooms 500 --inflight 2 --duration 10
 run --label "redis 3 nodes closed8 500 rooms" --store redis --nodes 3 --mode closed --rooms 500 --inflight 8 --duration 10
 
 # Memory per idle connection, and resume.
-run --label "idle 10k embedded" --idle-conns 10000
+run --label "idle 10k memory" --store memory --idle-conns 10000
 run --label "idle 10k redis" --store redis --idle-conns 10000
-run --label "resume 1000 embedded" --resume-events 1000
+run --label "resume 1000 memory" --store memory --resume-events 1000
+run --label "resume 1000 file store" --store embedded --resume-events 1000
 run --label "resume 1000 redis" --store redis --resume-events 1000
 
 # Latency against offered rate, a fresh relay per point. A series stops after
@@ -51,7 +54,7 @@ l = d["load"]
 bad = not d["ok"] or l["relays_per_sec"] < 0.95 * l["offered_rate"] or l["latency_us"]["p99"] > 1e6
 sys.exit(0 if bad else 1)'
 }
-for series in "embedded, 1 node|" "redis, 1 node|--store redis" "redis, 3 nodes|--store redis --nodes 3"; do
+for series in "memory, 1 node|--store memory" "redis, 1 node|--store redis" "redis, 3 nodes|--store redis --nodes 3"; do
     label=${series%%|*}
     opts=${series#*|}
     for rate in ${RATES//,/ }; do
