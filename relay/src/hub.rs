@@ -75,6 +75,14 @@ fn seal_wire(sealer: &Sealer, room: RoomId, wire: &Wire) -> Vec<u8> {
     sealer.seal(&signal_aad(room), wire)
 }
 
+/// Seals `wire` and broadcasts it to every node watching the room. Signals
+/// are ephemeral: one that cannot be published is only logged.
+async fn broadcast(store: &dyn Store, sealer: &Sealer, room: RoomId, wire: &Wire) {
+    if let Err(e) = store.signal(room, seal_wire(sealer, room, wire)).await {
+        tracing::debug!(%room, error = %e, "signal not published");
+    }
+}
+
 /// One participant's connections on this node.
 #[derive(Default)]
 struct Peer {
@@ -269,10 +277,7 @@ impl Hub {
     /// Publishes ephemeral signals to every node watching the room.
     pub async fn publish(&self, room: RoomId, signals: Vec<Signal>) {
         for s in signals {
-            let sealed = seal_wire(&self.sealer, room, &wire_of(&s));
-            if let Err(e) = self.store.signal(room, sealed).await {
-                tracing::debug!(%room, error = %e, "signal not published");
-            }
+            broadcast(&*self.store, &self.sealer, room, &wire_of(&s)).await;
         }
     }
 
@@ -291,10 +296,7 @@ impl Hub {
                 asker: who,
                 asker_is_ombud: role == Role::Ombud,
             };
-            let ask = seal_wire(&self.sealer, doc.id, &ask);
-            if let Err(e) = self.store.signal(doc.id, ask).await {
-                tracing::debug!(room = %doc.id, error = %e, "presence query not published");
-            }
+            broadcast(&*self.store, &self.sealer, doc.id, &ask).await;
         }
     }
 
@@ -385,8 +387,7 @@ impl Hub {
                                         to: vec![asker],
                                         frame,
                                     };
-                                    let sealed = seal_wire(&sealer, room, &wire_of(&signal));
-                                    let _ = store.signal(room, sealed).await;
+                                    broadcast(&*store, &sealer, room, &wire_of(&signal)).await;
                                 }
                             });
                         }

@@ -91,17 +91,7 @@ async fn no_message_body_name_or_title_is_stored_or_published_in_plaintext() {
         .query_async(&mut conn)
         .await
         .expect("PUBLISH");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !locked(&published)
-        .iter()
-        .any(|m| contains(m, marker.as_bytes()))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "capture lost the marker"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for(&published, marker).await;
     let messages = locked(&published).clone();
     assert!(messages.len() > 20, "the session published notifications");
     for secret in SECRETS {
