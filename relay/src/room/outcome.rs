@@ -58,6 +58,10 @@ pub struct Outcome {
     /// matching is pure but heavy, so it runs off the room lock and off the
     /// async workers, and `result` is filled in from it.
     pub redact: Option<RedactJob>,
+    /// What the outcome stores, charged to the participant who asked
+    /// (`logic::quota`). The service adds it to the room's counters in the
+    /// same commit, beside the document rather than in it.
+    pub usage: Option<(ParticipantId, Tally)>,
 }
 
 /// What a redaction suggestion looks at: one message's text and the room's

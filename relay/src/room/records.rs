@@ -46,9 +46,11 @@ pub struct RoomDoc {
     #[serde(default)]
     pub category_months: std::collections::BTreeMap<String, String>,
     pub sensitive_terms: Vec<String>,
-    /// What the room stores, for its quotas (`logic::quota`). Documents
-    /// stored before quotas existed start from zero.
-    #[serde(default)]
+    /// What the room stores, for its quotas (`logic::quota`). Not part of
+    /// the sealed document: the store keeps it as counters beside it (so an
+    /// action that changes nothing else does not rewrite the document), and
+    /// the service fills it in when it loads the room.
+    #[serde(skip)]
     pub usage: Usage,
 }
 

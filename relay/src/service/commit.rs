@@ -115,7 +115,10 @@ impl Rooms {
             .await?
         {
             CommitOutcome::Committed { version, .. } => {
-                let doc = out.doc.clone().map(Arc::new).unwrap_or(doc);
+                let mut doc = out.doc.clone().map(Arc::new).unwrap_or(doc);
+                if let Some((who, cost)) = out.usage {
+                    Arc::make_mut(&mut doc).usage.add(who, cost);
+                }
                 self.docs.put(room, version, doc);
                 Ok(true)
             }
@@ -148,6 +151,7 @@ impl Rooms {
                 .iter()
                 .map(|(p, e)| (*p, self.sealer.seal(&inbox_aad(room, *p), e)))
                 .collect(),
+            counts: self.usage_counts(room, out),
         }
     }
 }

@@ -8,7 +8,8 @@
 //! - [`membership`]: rooms over REST, invites and joins;
 //! - [`names`]: the store names of room objects (idempotency keys blinded);
 //! - [`replay`]: reading inboxes back;
-//! - [`trends`]: aggregate counters and reports.
+//! - [`trends`]: aggregate counters and reports;
+//! - [`usage`]: quota usage, kept as counters beside the room document.
 
 mod cache;
 mod commit;
@@ -16,6 +17,7 @@ mod membership;
 mod names;
 mod replay;
 mod trends;
+mod usage;
 
 use std::sync::Arc;
 
@@ -92,10 +94,11 @@ impl Rooms {
 
     pub async fn load(&self, room: RoomId) -> Result<Option<(u64, RoomDoc)>> {
         match self.store.load_room(room).await? {
-            Some(v) => Ok(Some((
-                v.version,
-                self.sealer.open(&room_aad(room), &v.doc)?,
-            ))),
+            Some(v) => {
+                let mut doc: RoomDoc = self.sealer.open(&room_aad(room), &v.doc)?;
+                doc.usage = self.usage_from(room, &doc, &v.counts);
+                Ok(Some((v.version, doc)))
+            }
             None => Ok(None),
         }
     }

@@ -20,6 +20,7 @@ struct Room {
     objects: HashMap<String, Vec<u8>>,
     inboxes: HashMap<ParticipantId, Vec<Arc<[u8]>>>,
     invites: HashMap<String, Option<Vec<u8>>>,
+    counts: HashMap<String, i64>,
 }
 
 #[derive(Default)]
@@ -134,6 +135,7 @@ impl Store for MemoryStore {
             Versioned {
                 version: r.version,
                 doc: r.doc.clone(),
+                counts: r.counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             }
         }))
     }
@@ -173,6 +175,9 @@ impl Store for MemoryStore {
                 r.doc = doc;
             }
             r.objects.extend(commit.puts);
+            for (field, by) in commit.counts {
+                *r.counts.entry(field).or_default() += by;
+            }
             let mut deliveries = Vec::with_capacity(commit.deliveries.len());
             for (participant, payload) in commit.deliveries {
                 let inbox = r.inboxes.entry(participant).or_default();

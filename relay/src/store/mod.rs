@@ -47,6 +47,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Versioned {
     pub version: u64,
     pub doc: Vec<u8>,
+    /// The room's counters (see [`Commit::counts`]), in no particular order.
+    pub counts: Vec<(String, i64)>,
 }
 
 /// Everything one action writes in one room, applied atomically or not at all.
@@ -62,6 +64,12 @@ pub struct Commit {
     pub puts: Vec<(String, Vec<u8>)>,
     /// Events to append, in order, to these participants' inboxes.
     pub deliveries: Vec<(ParticipantId, Vec<u8>)>,
+    /// Room counters to add to (quota usage), by opaque field name. They
+    /// live beside the document rather than in it, so that counting what an
+    /// action stores does not rewrite (re-seal, re-send) the whole document
+    /// on every action. Read back with the document by `load_room`; erased
+    /// with the room.
+    pub counts: Vec<(String, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

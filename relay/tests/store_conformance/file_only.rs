@@ -52,6 +52,7 @@ async fn furnished_room(store: &FileStore, marker: &[u8], expire_at: i64) -> Roo
             (Uuid::new_v4(), marker.to_vec()),
             (Uuid::new_v4(), marker.to_vec()),
         ],
+        counts: Vec::new(),
     };
     committed(store.commit(room, commit).await.unwrap());
     store
@@ -87,6 +88,7 @@ async fn everything_survives_closing_and_reopening() {
                 (b, b"b1".to_vec()),
                 (a, b"a2".to_vec()),
             ],
+            counts: Vec::new(),
         };
         assert_eq!(
             committed(store.commit(room, commit).await.unwrap()),
@@ -224,6 +226,7 @@ async fn write_to_all(store: &Arc<FileStore>, rooms: &mut [(RoomId, Vec<u8>, u64
                 doc: Some(next()),
                 puts: vec![("m:0".into(), next()), (format!("m:{version}"), next())],
                 deliveries: vec![(Uuid::new_v4(), next())],
+                counts: Vec::new(),
             };
             tokio::spawn(async move { committed(store.commit(room, commit).await.unwrap()).0 })
         })

@@ -47,6 +47,7 @@ macro_rules! store_conformance {
             missing_room_reads_as_empty,
             list_rooms_lists_live_rooms,
             commit_applies_doc_and_objects_and_bumps_version,
+            commits_add_to_room_counters_beside_the_doc,
             stale_commit_conflicts_and_writes_nothing,
             concurrent_commits_on_one_version_let_exactly_one_win,
             seqs_increase_by_one_per_inbox,

@@ -46,6 +46,7 @@ async fn furnished_room(store: &RedisStore, expire_at: i64) -> RoomId {
             (Uuid::new_v4(), b"a".to_vec()),
             (Uuid::new_v4(), b"b".to_vec()),
         ],
+        counts: Vec::new(),
     };
     committed(store.commit(room, commit).await.unwrap());
     store.put_invite(room, "live", b"v".to_vec()).await.unwrap();
@@ -393,6 +394,7 @@ async fn acknowledged_commits_survive_a_redis_kill() {
         doc: Some(b"doc 2".to_vec()),
         puts: vec![("m:1".into(), b"one".to_vec())],
         deliveries: vec![(who, b"e1".to_vec()), (who, b"e2".to_vec())],
+        counts: Vec::new(),
     };
     committed(store.commit(room, commit).await.unwrap());
     store.put_invite(room, "code", b"v".to_vec()).await.unwrap();

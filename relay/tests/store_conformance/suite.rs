@@ -87,7 +87,8 @@ pub async fn create_room_starts_at_version_one_and_only_once(store: Arc<dyn Stor
         store.load_room(room).await.unwrap(),
         Some(Versioned {
             version: 1,
-            doc: b"first".to_vec()
+            doc: b"first".to_vec(),
+            counts: Vec::new(),
         })
     );
 }
@@ -146,6 +147,7 @@ pub async fn commit_applies_doc_and_objects_and_bumps_version(store: Arc<dyn Sto
             ("m:2".into(), b"\0two".to_vec()),
         ],
         deliveries: Vec::new(),
+        counts: Vec::new(),
     };
     assert_eq!(
         committed(store.commit(room, commit).await.unwrap()),
@@ -178,6 +180,42 @@ pub async fn commit_applies_doc_and_objects_and_bumps_version(store: Arc<dyn Sto
     );
 }
 
+pub async fn commits_add_to_room_counters_beside_the_doc(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    for (version, by) in [(1, 3), (2, 4)] {
+        let commit = Commit {
+            expect_version: version,
+            counts: vec![("room.m".into(), 1), ("ab12.b".into(), by)],
+            ..Commit::default()
+        };
+        committed(store.commit(room, commit).await.unwrap());
+    }
+    let mut loaded = store.load_room(room).await.unwrap().unwrap();
+    loaded.counts.sort();
+    assert_eq!(loaded.version, 3);
+    assert_eq!(loaded.doc, b"doc".to_vec(), "counting leaves the doc alone");
+    assert_eq!(
+        loaded.counts,
+        vec![("ab12.b".to_string(), 7), ("room.m".to_string(), 2)]
+    );
+    assert!(store.delete_room(room).await.unwrap());
+    assert_eq!(store.load_room(room).await.unwrap(), None);
+    assert!(store
+        .create_room(room, b"doc".to_vec(), in_an_hour())
+        .await
+        .unwrap());
+    assert!(
+        store
+            .load_room(room)
+            .await
+            .unwrap()
+            .unwrap()
+            .counts
+            .is_empty(),
+        "deleting a room erases its counters"
+    );
+}
+
 pub async fn stale_commit_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
     let room = new_room(&*store).await;
     let who = Uuid::new_v4();
@@ -199,6 +237,7 @@ pub async fn stale_commit_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
             doc: Some(b"lost".to_vec()),
             puts: vec![("m:lost".into(), b"lost".to_vec())],
             deliveries: vec![(who, b"lost".to_vec())],
+            counts: vec![("lost".into(), 7)],
         };
         assert_eq!(
             store.commit(room, commit).await.unwrap(),
@@ -207,6 +246,7 @@ pub async fn stale_commit_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
     }
     let loaded = store.load_room(room).await.unwrap().unwrap();
     assert_eq!((loaded.version, loaded.doc), (2, b"doc".to_vec()));
+    assert!(loaded.counts.is_empty(), "a conflict adds to no counter");
     assert_eq!(
         store.get_objects(room, &["m:lost".into()]).await.unwrap(),
         vec![None]
@@ -327,6 +367,7 @@ pub async fn stored_values_are_binary_safe(store: Arc<dyn Store>) {
             doc: Some(value.clone()),
             puts: vec![(format!("o:{i}"), value.clone())],
             deliveries: vec![(who, value.clone())],
+            counts: Vec::new(),
         };
         assert_eq!(
             committed(store.commit(room, commit).await.unwrap()),
@@ -425,6 +466,7 @@ pub async fn delete_room_removes_everything_and_announces_it(store: Arc<dyn Stor
             doc: Some(b"doc 2".to_vec()),
             puts: vec![("m:1".into(), b"one".to_vec())],
             deliveries: vec![(who, b"e1".to_vec())],
+            counts: Vec::new(),
         };
         committed(store.commit(r, commit).await.unwrap());
         store.put_invite(r, "live", b"v".to_vec()).await.unwrap();

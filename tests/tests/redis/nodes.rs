@@ -55,13 +55,6 @@ async fn the_shuttle_flow_across_three_nodes_works_exactly_as_on_one_node() {
         },
     )
     .await;
-    eprintln!(
-        "DBG {} {} {}\n{}",
-        one_node.ombud.len(),
-        one_node.a.len(),
-        one_node.b.len(),
-        serde_json::to_string_pretty(&one_node.b).unwrap()
-    );
     assert_eq!(three_nodes, one_node);
 }
 
@@ -403,4 +396,45 @@ fn blank(v: &Value, ids: &mut HashMap<String, usize>, field: &str) -> Value {
         }
         _ => v.clone(),
     }
+}
+
+/// Quota usage is counted in the store, not in one node's memory: what a
+/// party stored through one node counts against it on every other node,
+/// and the ombud on a third node sees the room's total.
+#[tokio::test]
+async fn quotas_count_what_was_stored_through_every_node() {
+    let d = Deployment::start_with(
+        3,
+        Persistence::None,
+        &[
+            ("RELAY_PARTICIPANT_MAX_MESSAGES", "4".into()),
+            ("RELAY_ROOM_MAX_MESSAGES", "100".into()),
+        ],
+    )
+    .await;
+    let token = login(d.api(0)).await;
+    let room = create_room(d.api(0), &token, json!({"title": "Counted"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = add_party(d.api(0), d.api(1), &token, &room, "Ada").await;
+    let send = |i: usize| json!({"type": "send", "channel": a.channel(), "body": format!("note {i}"), "client_id": format!("q{i}")});
+    let mut on_1 = connect_party(&d.ws_url(1), &a).await;
+    let mut on_2 = connect_party(&d.ws_url(2), &a).await;
+    for i in 0..2 {
+        on_1.ok(send(i)).await;
+        on_2.ok(send(10 + i)).await;
+    }
+    assert_eq!(on_1.err(send(20)).await, "quota_exceeded");
+    assert_eq!(on_2.err(send(21)).await, "quota_exceeded");
+    let detail = d
+        .api(0)
+        .ok(
+            reqwest::Method::GET,
+            &format!("/api/rooms/{room}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(detail["quota"]["messages"], 4, "{detail}");
 }

@@ -1,9 +1,10 @@
 //! Storage quotas. Every websocket request's outcome is measured (messages
 //! it creates, bytes of the records and events it stores, before
-//! encryption) and counted in the room document, against the room and
-//! against the participant who made the request. Counting in the document
-//! makes the count exact on every node and store: it commits atomically with
-//! what it counts, under the room's version.
+//! encryption) and counted against the room and against the participant
+//! who made the request. The count travels with the outcome
+//! ([`Outcome::usage`]) and the store adds it to the room's counters in the
+//! same commit, under the room's version, so it is exact on every node and
+//! store without rewriting the room document on every action.
 //!
 //! A request that adds text (`send`, `refer`, `forward`, `forward_update`,
 //! `edit`) is refused with `quota_exceeded` if it would take the room or its
@@ -39,7 +40,7 @@ impl Quotas {
     }
 }
 
-/// Counts what `out` stores in the room document it commits, or refuses the
+/// Counts what `out` stores against the room and the actor, or refuses the
 /// request if it adds text beyond a quota.
 pub fn charge(ctx: &Ctx, req: &Request, mut out: Outcome, q: &Quotas) -> Result<Outcome, Flow> {
     if out.writes_nothing() {
@@ -73,9 +74,7 @@ pub fn charge(ctx: &Ctx, req: &Request, mut out: Outcome, q: &Quotas) -> Result<
             .into());
         }
     }
-    let mut doc = out.doc.take().unwrap_or_else(|| ctx.doc.clone());
-    doc.usage.add(ctx.actor.id, cost);
-    out.doc = Some(doc);
+    out.usage = Some((ctx.actor.id, cost));
     Ok(out)
 }
 

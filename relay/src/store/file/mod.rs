@@ -35,7 +35,7 @@
 //!
 //! Rows of `room_<n>`: the doc `(0, x'', 0)`, objects `(1, key, 0)`, inbox
 //! events `(2, participant, seq)`, invites `(3, code, 0)` with `v` NULL
-//! once spent.
+//! once spent, counters `(4, field, 0)` with an integer `v`.
 //!
 //! Durability: a write (`commit`, `create_room`, `delete_room`,
 //! `put_invite`, `take_invite`, `put_account`, `incr_counter`) is answered,
@@ -310,6 +310,7 @@ impl Store for FileStore {
             Ok(Some(Versioned {
                 version: seq(live.version),
                 doc: rooms::doc(tx, live.n)?,
+                counts: rooms::counts(tx, live.n)?,
             }))
         })
         .await

@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::schema::{self, DOC, INBOX, INVITE, OBJECT};
+use super::schema::{self, COUNT, DOC, INBOX, INVITE, OBJECT};
 use crate::store::{InviteTake, ParticipantId, RoomId};
 
 /// A room that has not expired.
@@ -159,6 +159,32 @@ pub(super) fn bump(
 
 pub(super) fn set_doc(conn: &Connection, n: i64, doc: &[u8]) -> rusqlite::Result<()> {
     put(conn, n, DOC, &[], 0, Some(doc))
+}
+
+/// Add `by` to one of the room's counters, creating it at zero.
+pub(super) fn add_count(conn: &Connection, n: i64, field: &str, by: i64) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT INTO {} (kind, a, seq, v) VALUES ({COUNT}, ?1, 0, ?2)
+         ON CONFLICT (kind, a, seq) DO UPDATE SET v = v + excluded.v",
+        schema::room_table(n)
+    );
+    conn.prepare_cached(&sql)?
+        .execute(params![field.as_bytes(), by])?;
+    Ok(())
+}
+
+/// Every counter of the room.
+pub(super) fn counts(conn: &Connection, n: i64) -> rusqlite::Result<Vec<(String, i64)>> {
+    let sql = format!(
+        "SELECT a, v FROM {} WHERE kind = {COUNT}",
+        schema::room_table(n)
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], |row| {
+        let field: Vec<u8> = row.get(0)?;
+        Ok((String::from_utf8_lossy(&field).into_owned(), row.get(1)?))
+    })?;
+    rows.collect()
 }
 
 pub(super) fn set_object(

@@ -46,6 +46,8 @@ pub(super) const DOC: i64 = 0;
 pub(super) const OBJECT: i64 = 1;
 pub(super) const INBOX: i64 = 2;
 pub(super) const INVITE: i64 = 3;
+/// A counter (`Commit::counts`): `a` is its field name, `v` an integer.
+pub(super) const COUNT: i64 = 4;
 
 /// The table of room number `n` (`rooms.n`, never reused).
 pub(super) fn room_table(n: i64) -> String {

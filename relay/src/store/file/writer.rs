@@ -385,6 +385,9 @@ fn commit_room(
     for (key, value) in &commit.puts {
         rooms::set_object(conn, n, key, value)?;
     }
+    for (field, by) in &commit.counts {
+        rooms::add_count(conn, n, field, *by)?;
+    }
     let mut heads: HashMap<ParticipantId, i64> = HashMap::new();
     let mut deliveries = Vec::with_capacity(commit.deliveries.len());
     for (participant, payload) in commit.deliveries {

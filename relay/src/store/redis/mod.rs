@@ -7,7 +7,7 @@
 //!
 //! | key                 | type   | holds                                        |
 //! |---------------------|--------|----------------------------------------------|
-//! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms) |
+//! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms), `c:<field>` room counters |
 //! | `P:{R}:o`           | hash   | room objects by caller key (blinded by the caller where it holds text) |
 //! | `P:{R}:inv`         | hash   | invite code -> `+value` (live) or `-` (spent) |
 //! | `P:{R}:in:<participant>` | stream | inbox; entry id `<seq>-0`, field `e`     |
@@ -55,7 +55,7 @@ use uuid::Uuid;
 use super::*;
 use keys::KeySpace;
 use notify::{KIND_DELETED, KIND_DELIVERED, KIND_SIGNAL};
-use ops::{corrupt, entry_seq, parse_entry, read, scan, within, StreamEntry};
+use ops::{corrupt, entry_seq, parse_entry, parse_int, read, scan, within, StreamEntry};
 use pubsub::{lock, reconnecting, run_subscriber, subscribe_all, Shared, Subscriptions};
 use scripts::{COMMIT, CREATE_ROOM, DELETE_ROOM, PUT_INVITE, TAKE_INVITE};
 
@@ -257,12 +257,30 @@ impl Store for RedisStore {
     }
 
     async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>> {
-        let mut hmget = cmd("HMGET");
-        hmget.arg(self.keys.doc(room)).arg("v").arg("d");
-        let (version, doc): (Option<u64>, Option<Vec<u8>>) = read(&self.conn, &hmget).await?;
+        let mut hgetall = cmd("HGETALL");
+        hgetall.arg(self.keys.doc(room));
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = read(&self.conn, &hgetall).await?;
+        let (mut version, mut doc, mut counts) = (None, None, Vec::new());
+        for (field, value) in fields {
+            match field.as_slice() {
+                b"v" => version = Some(parse_int(&value)?),
+                b"d" => doc = Some(value),
+                b"x" => {}
+                other => {
+                    if let Some(name) = other.strip_prefix(b"c:") {
+                        let name = String::from_utf8_lossy(name).into_owned();
+                        counts.push((name, parse_int(&value)?));
+                    }
+                }
+            }
+        }
         match (version, doc) {
             (None, _) => Ok(None),
-            (Some(version), Some(doc)) => Ok(Some(Versioned { version, doc })),
+            (Some(version), Some(doc)) => Ok(Some(Versioned {
+                version: u64::try_from(version).map_err(|_| corrupt("room version"))?,
+                doc,
+                counts,
+            })),
             (Some(_), None) => Err(corrupt("room document")),
         }
     }
@@ -307,6 +325,10 @@ impl Store for RedisStore {
         call.arg(commit.puts.len());
         for (key, value) in commit.puts {
             call.arg(key).arg(value);
+        }
+        call.arg(commit.counts.len());
+        for (field, by) in commit.counts {
+            call.arg(format!("c:{field}")).arg(by);
         }
         for (participant, payload) in commit.deliveries {
             call.key(self.keys.inbox(room, participant))

@@ -102,3 +102,11 @@ pub(super) async fn read<T: FromRedisValue>(
     })
     .await
 }
+
+/// An integer Redis returned as a bulk string (a hash field's value).
+pub(super) fn parse_int(value: &[u8]) -> Result<i64, StoreError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt("integer field"))
+}

@@ -1,7 +1,8 @@
 -- KEYS: doc, objects, then one inbox per delivery.
 -- ARGV: expect_version, channel, notification head, has_doc ('0'/'1'), doc,
--- put count, the puts as key/value pairs, then participant (16 raw bytes)
--- and payload per delivery.
+-- put count, the puts as key/value pairs, count count, the counters as
+-- field/increment pairs (added to the doc hash), then participant (16 raw
+-- bytes) and payload per delivery.
 --
 -- Returns nil on a version conflict, else `{version, seq...}`. The next seq
 -- of an inbox is one past its newest entry id (entries are never trimmed).
@@ -21,6 +22,12 @@ for _ = 1, puts do
   i = i + 2
 end
 if puts > 0 then redis.call('PEXPIREAT', objects, expire_at) end
+local counts = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, counts do
+  redis.call('HINCRBY', doc, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
 local result, announced = { version }, { ARGV[3] }
 for k = 3, #KEYS do
   local inbox, participant, payload = KEYS[k], ARGV[i], ARGV[i + 1]
