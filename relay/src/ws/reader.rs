@@ -92,6 +92,9 @@ impl Requests {
     pub(super) async fn arrived(&self, doc: &RoomDoc) {
         let me = &self.actor;
         self.state.hub.presence(doc, me.id, me.role, true).await;
+        if me.role == Role::Party {
+            self.state.rooms.seen(self.room, me.id).await;
+        }
     }
 
     /// The welcome frame and the inbox head it announces.
