@@ -7,8 +7,9 @@
 // ombud for a new link. The console shows each party's link status and when
 // it was last online. The ombud gives Pat a new link with "New link": Pat's
 // open page ends on a page that says what to do, the old link is refused,
-// and the new one brings Pat back to its whole thread. Last, Pat signs out on
-// the device.
+// and the new one brings Pat back to its whole thread. Pat signs out on the
+// device; and a session kept past the room's end says the conversation
+// ended.
 //
 // Run: CAUCUS_BASE_URL=http://127.0.0.1:18080 CAUCUS_OMBUD_USER=ombud \
 //      CAUCUS_OMBUD_PASSWORD=secret-pass node tests/browser/relink.mjs
@@ -98,6 +99,8 @@ try {
     assert.equal(await pat.getByTestId('sign-out').isVisible(), false);
     await keep.check();
     await pat.getByTestId('sign-out').waitFor();
+    await fs.mkdir(cfg.screenshots, { recursive: true });
+    await pat.screenshot({ path: path.join(cfg.screenshots, 'relink-party-kept.png'), fullPage: true });
     await eventually(async () => (await linkStatus(PAT).getAttribute('data-status')) === 'used', 'the console shows the link used');
     await eventually(async () => (await lastOnline(PAT)) === 'Online now', 'the console shows Pat online');
   });
@@ -141,6 +144,9 @@ try {
     assert.equal(await linkStatus(PAT).innerText(), 'New link, not used yet');
     await assertDeadEnd(pat, 'replaced');
     assert.match(await ended(pat).innerText(), /newer link/);
+    await fs.mkdir(cfg.screenshots, { recursive: true });
+    await ombud.screenshot({ path: path.join(cfg.screenshots, 'relink-console.png') });
+    await pat.screenshot({ path: path.join(cfg.screenshots, 'relink-party-replaced.png'), fullPage: true });
     const kept = await pat.evaluate(() => localStorage.getItem('caucus.party'));
     assert.equal(kept, null, 'the void session is forgotten');
   });
@@ -179,6 +185,22 @@ try {
     assert.equal(await pat.evaluate(() => sessionStorage.getItem('caucus.party')), null);
     await pat.goto(`${cfg.baseUrl}/join`);
     await assertDeadEnd(pat, 'no_link');
+  });
+
+  await step('a session kept past the room’s retention end says the conversation has ended', async () => {
+    const origins = patState.origins.map((o) => ({
+      ...o,
+      localStorage: o.localStorage.map((item) =>
+        item.name === 'caucus.party' ? { ...item, value: JSON.stringify({ ...JSON.parse(item.value), expires_at: Date.now() - 1000 }) } : item,
+      ),
+    }));
+    assert.ok(origins.some((o) => o.localStorage.some((i) => i.name === 'caucus.party')), 'the saved storage holds the session');
+    const late = await partyPage('Pat, too late', { ...patState, origins });
+    await late.goto(`${cfg.baseUrl}/join`);
+    await ended(late).waitFor();
+    assert.equal(await ended(late).getAttribute('data-kind'), 'retention');
+    assert.match(await ended(late).innerText(), /contact their office/);
+    assert.equal(await late.evaluate(() => localStorage.getItem('caucus.party')), null, 'forgotten');
   });
 
   await step('no page error, CSP violation or JavaScript dialog on any page', async () => {

@@ -46,12 +46,16 @@ function authorLabel(author) {
 // "Keep me signed in on this device", also in localStorage, until the
 // room's retention ends (the token's `exp`).
 
+/** A kept session was found past its room's retention end (and forgotten). */
+let outlived = false;
+
 function readSession(storage) {
   try {
     const s = JSON.parse(storage.getItem(STORAGE_KEY) || 'null');
     if (!s || !s.token) return null;
     if (s.expires_at && s.expires_at <= Date.now()) {
       storage.removeItem(STORAGE_KEY);
+      outlived = true;
       return null;
     }
     return s;
@@ -96,7 +100,7 @@ async function obtainSession() {
   const stored = loadStored();
   if (!code) {
     if (stored) return stored;
-    throw deadEnd('no_link');
+    throw deadEnd(outlived ? 'retention' : 'no_link');
   }
   if (stored && stored.code === code) return forgetCode(stored);
   try {
@@ -137,7 +141,11 @@ const DEAD_ENDS = {
   },
   expired: {
     title: 'Your session has ended',
-    text: 'To continue, ask your ombud for a new link: you will find your whole conversation again.',
+    text: 'If the conversation is still open, ask your ombud for a new link to continue: you will find your whole conversation again.',
+  },
+  retention: {
+    title: 'This conversation has ended',
+    text: 'It reached the end of the time it was kept, and everything in it has been deleted. If you want to talk to the ombud again, contact their office.',
   },
   signed_out: {
     title: 'You are signed out on this device',

@@ -26,7 +26,7 @@ export function ensureColumn(app, channel) {
   const newLinkButton = h('button', { type: 'button', class: 'secondary small', testid: 'new-link' }, 'New link');
   const linkError = h('p', { class: 'error', role: 'alert', hidden: true });
   const linkBox = h('div', { class: 'new-link', testid: 'new-link-box' });
-  const partyLine = kind === 'private' ? h('p', { class: 'party-line' }, linkStatus, ' · ', lastOnline, ' ', newLinkButton) : null;
+  const partyLine = kind === 'private' ? h('p', { class: 'party-line' }, linkStatus, lastOnline, newLinkButton) : null;
   const typing = h('p', { class: 'typing', testid: 'typing' });
   const list = h('ol', { class: 'messages', role: 'log', 'aria-labelledby': `${id}-title` });
   const empty = h('p', { class: 'empty' }, kind === 'notes' ? 'Private notes for the ombuds of this room.' : 'No messages yet.');
