@@ -108,6 +108,10 @@ async fn a_party_back_with_a_new_link_has_its_whole_thread_and_its_old_link_and_
 
     // The open socket is closed with 4010; the old token and link are refused.
     assert_eq!(party.closed().await, 4010, "the party's open socket");
+    assert_eq!(
+        party.close.as_ref().map(|c| c.1.as_str()),
+        Some("you were given a new link")
+    );
     assert_eq!(refused_at_hello(&url, &old_token).await, 4010);
     assert_eq!(
         transcript_with(api, &old_token).await,
