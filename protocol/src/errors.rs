@@ -30,6 +30,10 @@ pub enum ErrorCode {
     RoomClosed,
     /// An invite code that has already been used.
     Gone,
+    /// The ombud gave this party a new link: this earlier link, or a token
+    /// obtained with an earlier link, no longer works. The party needs the
+    /// new link.
+    Replaced,
     /// A party must acknowledge the office notice before sending.
     NoticeRequired,
     /// The state store is unreachable, or the relay is at a capacity limit;
@@ -71,6 +75,9 @@ pub enum CloseCode {
     HelloTimeout = 4008,
     /// The room was closed; its state is gone.
     RoomClosed = 4009,
+    /// The ombud gave this party a new link: every earlier session of the
+    /// party is void. Do not reconnect; the party needs the new link.
+    Replaced = 4010,
     /// The client read too slowly and its outgoing queue filled up: reconnect with `since`.
     TooSlow = 4013,
     /// The state store is unavailable: reconnect later with `since`.
@@ -81,7 +88,7 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 12] = [
+    pub const ALL: [CloseCode; 13] = [
         CloseCode::Normal,
         CloseCode::MessageTooBig,
         CloseCode::Restart,
@@ -91,6 +98,7 @@ impl CloseCode {
         CloseCode::NotFound,
         CloseCode::HelloTimeout,
         CloseCode::RoomClosed,
+        CloseCode::Replaced,
         CloseCode::TooSlow,
         CloseCode::Unavailable,
         CloseCode::TooManySockets,

@@ -153,6 +153,27 @@ pub struct ParticipantSummary {
     pub left: bool,
     /// A party has acknowledged the office notice.
     pub notice_acknowledged: bool,
+    /// A party's newest invite link (parties only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkStatus>,
+    /// When a party was last connected, to within a minute (parties only;
+    /// absent until it first connects). Kept in the store, so every node
+    /// reports the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_online_at: Option<DateTime<Utc>>,
+}
+
+/// Where a party's newest invite link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// The party's first link, not used yet.
+    Unused,
+    /// The party joined with its newest link.
+    Used,
+    /// The ombud issued a new link, which has not been used yet; every
+    /// earlier link and session of the party is void.
+    Replaced,
 }
 
 /// A referral resource from the office settings, as sent in a thread.

@@ -53,6 +53,9 @@ pub enum Error {
     RoomClosed,
     #[error("this invite code has already been used")]
     Gone,
+    /// The party was given a newer link: this link or session is void.
+    #[error("the ombud has given you a new link; this one no longer works")]
+    Replaced,
     #[error("please read and acknowledge the office notice before sending")]
     NoticeRequired,
     /// The detail is for the log; the requester is told to retry.
@@ -110,6 +113,7 @@ impl Error {
             Error::Conflict(_) => (E::Conflict, S::CONFLICT, C::Unavailable),
             Error::RoomClosed => (E::RoomClosed, S::GONE, C::RoomClosed),
             Error::Gone => (E::Gone, S::GONE, C::NotFound),
+            Error::Replaced => (E::Replaced, S::GONE, C::Replaced),
             Error::NoticeRequired => (E::NoticeRequired, S::FORBIDDEN, C::Forbidden),
             Error::Unavailable(_) => (E::Unavailable, S::SERVICE_UNAVAILABLE, C::Unavailable),
             Error::BadHello(_) => (E::Invalid, S::BAD_REQUEST, C::BadHello),
@@ -200,6 +204,7 @@ impl From<RoomError> for Error {
             RoomError::TooLarge(m) => Error::TooLarge(m),
             RoomError::Conflict(m) => Error::Conflict(m),
             RoomError::RoomClosed => Error::RoomClosed,
+            RoomError::Replaced => Error::Replaced,
             RoomError::NoticeRequired => Error::NoticeRequired,
             RoomError::QuotaExceeded(m) => Error::QuotaExceeded(m),
         }

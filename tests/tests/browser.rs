@@ -1,6 +1,7 @@
 //! The web client in a real browser: starts the relay on port 0 and runs
 //! `tests/browser/e2e.mjs` (playwright-core driving Debian's Chromium) against
-//! it, as three people would: an ombud and two parties.
+//! it, as three people would: an ombud and two parties; and
+//! `tests/browser/relink.mjs`, a party coming back with a new link.
 //!
 //! Needs Node.js and `/usr/bin/chromium` (`apt-get install chromium`); the
 //! npm dependencies are installed with `npm ci` on first run. The script saves
@@ -70,8 +71,25 @@ async fn ensure_node_modules(dir: &Path) {
     );
 }
 
+/// One Chromium at a time: the scripts' timeouts assume the machine is not
+/// also running the other one.
+static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_client_works_end_to_end_in_chromium() {
+    run_script("e2e.mjs").await;
+}
+
+/// Keep me signed in, the pages a party whose session or link is gone sees,
+/// and the console's New link with each party's link status and last online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parties_come_back_with_a_new_link_in_chromium() {
+    run_script("relink.mjs").await;
+}
+
+/// Runs `tests/browser/<script>` against a fresh relay on port 0.
+async fn run_script(script: &str) {
+    let _one_at_a_time = CHROMIUM.lock().await;
     assert!(
         chromium().exists(),
         "{} is missing: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH",
@@ -82,7 +100,7 @@ async fn web_client_works_end_to_end_in_chromium() {
 
     let relay = spawn_relay().await;
     let run = Command::new("node")
-        .arg("e2e.mjs")
+        .arg(script)
         .current_dir(&dir)
         .env("CAUCUS_BASE_URL", &relay.api.base)
         .env("CAUCUS_OMBUD_USER", OMBUD.0)
@@ -98,7 +116,7 @@ async fn web_client_works_end_to_end_in_chromium() {
     assert!(
         out.status.success(),
         "{}",
-        report("node tests/browser/e2e.mjs", &out)
+        report(&format!("node tests/browser/{script}"), &out)
     );
     println!("{}", String::from_utf8_lossy(&out.stdout));
     relay.running.stop().await.expect("relay stops cleanly");

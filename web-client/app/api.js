@@ -19,6 +19,7 @@ const FRIENDLY = {
   conflict: 'Things changed in the meantime. Please look again and retry.',
   room_closed: 'This conversation has been closed.',
   gone: 'This invitation link has already been used.',
+  replaced: 'This link has been replaced by a newer one. Ask your ombud for the new link.',
   notice_required: 'Please read the notice and choose “I understand” first.',
   unavailable: 'The service is briefly unavailable. Please try again in a moment.',
   internal: 'Something went wrong on our side. Please try again.',

@@ -1,7 +1,10 @@
 // The party's page (`/join#<invite code>`): exchanges the code for a token,
 // keeps it in sessionStorage (so a reload shows the same thread, rebuilt from
-// the relay's replay), shows the office notice, the private thread with the
-// ombud, the joint thread while it is open, and consent requests.
+// the relay's replay) or, if the party opts in, in localStorage until the
+// room expires (so closing the browser does not lock it out), shows the
+// office notice, the private thread with the ombud, the joint thread while
+// it is open, and consent requests. A party whose session or link is gone
+// is told what to do: ask the ombud for a new link.
 
 import { api, describeError, RelayError } from './api.js';
 import { $, h, replace, show, flash, paragraphs, confirmDialog, downloadBlob, randomId } from './dom.js';
@@ -36,12 +39,57 @@ function authorLabel(author) {
   return author.display_name;
 }
 
-// ---- joining ----
+// ---- joining, and keeping the session ----
+
+// A session is `{token, room_id, party_id, code, expires_at}`. It lives in
+// sessionStorage (this tab, as long as it is open) and, when the party chose
+// "Keep me signed in on this device", also in localStorage, until the
+// room's retention ends (the token's `exp`).
+
+/** A kept session was found past its room's retention end (and forgotten). */
+let outlived = false;
+
+function readSession(storage) {
+  try {
+    const s = JSON.parse(storage.getItem(STORAGE_KEY) || 'null');
+    if (!s || !s.token) return null;
+    if (s.expires_at && s.expires_at <= Date.now()) {
+      storage.removeItem(STORAGE_KEY);
+      outlived = true;
+      return null;
+    }
+    return s;
+  } catch {
+    return null;
+  }
+}
+
+/** A session kept on this device (localStorage), if any. */
+function keptSession() {
+  return readSession(localStorage);
+}
 
 function loadStored() {
+  return readSession(sessionStorage) || keptSession();
+}
+
+function saveSession(session, keep) {
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+  if (keep) localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+  else localStorage.removeItem(STORAGE_KEY);
+}
+
+function forgetSession() {
+  sessionStorage.removeItem(STORAGE_KEY);
+  localStorage.removeItem(STORAGE_KEY);
+}
+
+/** When the token stops working anyway: its `exp`, the room's retention end. */
+function tokenExpiry(token) {
   try {
-    const s = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || 'null');
-    return s && s.token ? s : null;
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const exp = JSON.parse(atob(payload)).exp;
+    return typeof exp === 'number' ? exp * 1000 : null;
   } catch {
     return null;
   }
@@ -52,30 +100,71 @@ async function obtainSession() {
   const stored = loadStored();
   if (!code) {
     if (stored) return stored;
-    throw ownText('no_code', 'This page needs the full invitation link your ombud sent you. Please open that link again.');
+    throw deadEnd(outlived ? 'retention' : 'no_link');
   }
   if (stored && stored.code === code) return forgetCode(stored);
   try {
     const res = await api('POST', '/api/join', { body: { invite_code: code } });
-    const session = { token: res.token, room_id: res.room_id, party_id: res.party_id, code };
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+    const session = { token: res.token, room_id: res.room_id, party_id: res.party_id, code, expires_at: tokenExpiry(res.token) };
+    // A new link on a device where the party chose to stay signed in keeps that choice.
+    saveSession(session, Boolean(keptSession()));
     return forgetCode(session);
   } catch (err) {
     if (err.code === 'gone' && stored) return forgetCode(stored);
-    if (err.code === 'gone') {
-      throw ownText('gone', 'This invitation link has already been used. If that was you in another window or browser, continue there; otherwise ask your ombud for a new link.');
-    }
-    if (err.code === 'not_found' || err.code === 'unauthorized' || err.code === 'invalid') {
-      throw ownText(err.code, 'This invitation link is not valid. Please check that you opened the whole link, or ask your ombud for a new one.');
-    }
+    if (err.code === 'gone') throw deadEnd('used');
+    if (err.code === 'replaced') throw deadEnd('replaced');
+    if (err.code === 'not_found' || err.code === 'unauthorized' || err.code === 'invalid') throw deadEnd('invalid');
     throw err;
   }
 }
 
-/** An error whose message is already written for the party. */
-function ownText(code, message) {
-  const err = new RelayError(code, message);
-  err.ownText = true;
+/**
+ * Why a party cannot get in, and what to do about it: every way in that is
+ * gone ends on one of these, never on a raw error.
+ */
+const DEAD_ENDS = {
+  no_link: {
+    title: 'This page needs your invitation link',
+    text: 'Open the link your ombud sent you. If you no longer have it, or it has already been used, ask your ombud for a new link: you will find your whole conversation again.',
+  },
+  used: {
+    title: 'This link has already been used',
+    text: 'Each link works once. If you opened it before in another window or browser, continue there. Otherwise, ask your ombud for a new link: you will find your whole conversation again.',
+  },
+  replaced: {
+    title: 'This link has been replaced',
+    text: 'Your ombud has given you a newer link, so this one no longer works. Open the newest link your ombud sent you, or ask them for a new one: you will find your whole conversation again.',
+  },
+  invalid: {
+    title: 'This link does not work',
+    text: 'Check that you opened the whole link. If it still does not work, ask your ombud for a new link.',
+  },
+  expired: {
+    title: 'Your session has ended',
+    text: 'If the conversation is still open, ask your ombud for a new link to continue: you will find your whole conversation again.',
+  },
+  retention: {
+    title: 'This conversation has ended',
+    text: 'It reached the end of the time it was kept, and everything in it has been deleted. If you want to talk to the ombud again, contact their office.',
+  },
+  signed_out: {
+    title: 'You are signed out on this device',
+    text: 'Nothing of the conversation is kept on this device any more. To continue, ask your ombud for a new link: you will find your whole conversation again.',
+  },
+  left: {
+    title: 'You have left this conversation',
+    text: 'You cannot come back to it. If you want to talk to the ombud again, contact their office.',
+  },
+  closed: {
+    title: 'This conversation has been closed',
+    text: 'The ombud closed this conversation and everything in it has been deleted. If you want to talk to the ombud again, contact their office.',
+  },
+};
+
+/** An error that ends on the page for `kind` (see DEAD_ENDS). */
+function deadEnd(kind) {
+  const err = new RelayError(kind, DEAD_ENDS[kind].text);
+  err.deadEnd = kind;
   return err;
 }
 
@@ -85,25 +174,36 @@ function forgetCode(session) {
   return session;
 }
 
-function showProblem(text, title) {
+/** Something passing went wrong (the relay was unreachable): offer to try again. */
+function showProblem(text) {
   show($('#loading'), false);
   show($('#conversation'), false);
   show($('#notice'), false);
-  if (title) $('#problem-title').textContent = title;
   $('#problem-text').textContent = text;
   show($('#problem'), true);
 }
 
-function endConversation(title, text) {
+/** The page for a session or link that is gone; the stored session goes too. */
+function showDeadEnd(kind) {
+  forgetSession();
+  endConversation(DEAD_ENDS[kind].title, DEAD_ENDS[kind].text, kind);
+}
+
+function endConversation(title, text, kind = 'ended') {
   state.ended = true;
   if (state.conn) state.conn.stop(title);
   show($('#loading'), false);
   show($('#conversation'), false);
   show($('#notice'), false);
+  $('#conn-status').hidden = true;
   $('#ended-title').textContent = title;
   $('#ended-text').textContent = text;
+  $('#ended').dataset.kind = kind;
   show($('#ended'), true);
 }
+
+/** Close codes after which this session can never work again, and why. */
+const DEAD_CLOSES = { 4001: 'expired', 4003: 'left', 4004: 'closed', 4009: 'closed', 4010: 'replaced' };
 
 // ---- the connection ----
 
@@ -118,9 +218,10 @@ function connect() {
       reportStatus(status);
       $('#conversation').classList.toggle('offline', status.state !== 'online');
       if (status.state === 'closed' && status.code && !state.ended) {
-        // The token will never work again: forget it.
-        if ([4001, 4003, 4004, 4009, 4010].includes(status.code)) sessionStorage.removeItem(STORAGE_KEY);
-        endConversation('This conversation is no longer available', status.message);
+        // The token will never work again: forget it, and say what to do.
+        const kind = DEAD_CLOSES[status.code];
+        if (kind) showDeadEnd(kind);
+        else endConversation('This conversation is no longer available', status.message);
       }
     },
     onError(err) {
@@ -198,8 +299,7 @@ function onEvent(seq, event, { replay }) {
       setJoint(false);
       break;
     case 'room_closed':
-      sessionStorage.removeItem(STORAGE_KEY);
-      endConversation('This conversation has been closed', 'The ombud closed this conversation and everything in it has been deleted. Thank you for taking part.');
+      showDeadEnd('closed');
       break;
     default:
       break;
@@ -436,8 +536,38 @@ $('#leave').addEventListener('click', async () => {
     flash($('#actions-error'), describeError(err));
     return;
   }
-  sessionStorage.removeItem(STORAGE_KEY);
-  endConversation('You have left the conversation', 'Thank you for taking part. You can close this page now.');
+  forgetSession();
+  endConversation('You have left the conversation', 'Thank you for taking part. You can close this page now.', 'left');
+});
+
+// ---- keeping the session on this device ----
+
+$('#problem-retry').addEventListener('click', () => location.reload());
+
+function showKept(kept) {
+  $('#keep-signed-in').checked = kept;
+  show($('#sign-out'), kept);
+}
+
+$('#keep-signed-in').addEventListener('change', () => {
+  const keep = $('#keep-signed-in').checked;
+  saveSession(state.session, keep);
+  showKept(keep);
+});
+
+$('#sign-out').addEventListener('click', async () => {
+  const ok = await confirmDialog({
+    title: 'Sign out on this device?',
+    body: [
+      'This device will forget your session. The conversation itself stays with the ombud.',
+      'To come back, you will need a new link from your ombud.',
+    ],
+    confirmLabel: 'Sign out',
+    cancelLabel: 'Stay signed in',
+    testid: 'sign-out-dialog',
+  });
+  if (!ok) return;
+  showDeadEnd('signed_out');
 });
 
 // ---- start ----
@@ -446,11 +576,13 @@ $('#leave').addEventListener('click', async () => {
   try {
     state.session = await obtainSession();
   } catch (err) {
-    showProblem(err.ownText ? err.message : describeError(err));
+    if (err.deadEnd) showDeadEnd(err.deadEnd);
+    else showProblem(describeError(err));
     $('#conn-status').hidden = true;
     return;
   }
   state.me = state.session.party_id;
+  showKept(Boolean(keptSession()));
   connect();
 })();
 

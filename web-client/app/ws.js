@@ -16,7 +16,7 @@ const FINAL_CLOSES = {
   4003: 'You no longer have access to this conversation.',
   4004: 'This conversation does not exist (any more).',
   4009: 'This conversation has been closed.',
-  4010: 'This session has ended.',
+  4010: 'Your ombud has given you a new link, so this session has ended.',
 };
 
 const BACKOFF_BASE_MS = 500;

@@ -1,18 +1,18 @@
 //! Sessions: issuing tokens, and deciding whether a token is still good.
 //!
-//! An ombud's tokens are revoked by signing out. Each ombud has a token
-//! generation, a counter in the store filed under a keyed hash of its id
-//! ([`Tokens::generation_key`]); a token carries the generation it was
-//! issued at and is honoured only while that is still the current one.
-//! Signing out raises the counter, so every earlier token of that ombud
-//! stops working, on every node at once: the generation is read from the
-//! store on every REST request and every websocket `hello`, never cached.
+//! Every subject (an ombud or a party) has a token generation, a counter in
+//! the store filed under a keyed hash of its id ([`Tokens::generation_key`]);
+//! a token carries the generation it was issued at and is honoured only
+//! while that is still the current one. Raising the counter voids every
+//! earlier token of that subject, on every node at once: the generation is
+//! read from the store on every REST request and every websocket `hello`,
+//! never cached.
 //!
-//! A party needs no generation. It gets exactly one token (invite codes are
-//! single use), bound to one room, and everything a party does already
-//! reads that room's document, whose `left` flag only ever goes from false
-//! to true: that flag is the party's revocation, and a store-wide counter
-//! would add a read and nothing else.
+//! An ombud raises its own by signing out. A party's is raised when an ombud
+//! gives it a new link ([`Sessions::void_party`]); its new link and the token
+//! it gets with it carry the new generation. A party that leaves is refused
+//! through the room document instead, whose `left` flag only ever goes from
+//! false to true.
 
 use std::sync::Arc;
 
@@ -41,25 +41,43 @@ impl Sessions {
         Ok(self.tokens.issue_ombud(account.id, &account.username, gen))
     }
 
-    /// A party's token lives as long as its room.
-    pub fn issue_party(&self, party: uuid::Uuid, room: uuid::Uuid, expires_at_ms: i64) -> String {
-        self.tokens.issue_party(party, room, expires_at_ms)
+    /// A party's token at generation `gen`, that of the link it joined
+    /// with. It lives as long as its room.
+    pub fn issue_party(
+        &self,
+        party: uuid::Uuid,
+        room: uuid::Uuid,
+        expires_at_ms: i64,
+        gen: u64,
+    ) -> String {
+        self.tokens.issue_party(party, room, expires_at_ms, gen)
     }
 
     /// The claims of a token that is well-formed, signed by this relay,
-    /// within its validity and, for an ombud, not signed out.
+    /// within its validity and at its subject's current generation: not
+    /// signed out (an ombud's), not replaced by a newer link (a party's).
     pub async fn verify(&self, token: &str) -> Result<Claims> {
         let claims = self.tokens.verify(token)?;
-        if claims.role == Role::Ombud {
-            let current = self
-                .store
-                .generation(&self.tokens.generation_key(claims.sub))
-                .await?;
-            if claims.gen != Some(current) {
-                return Err(Error::unauthorized("this session has been signed out"));
+        let current = self
+            .store
+            .generation(&self.tokens.generation_key(claims.sub))
+            .await?;
+        match claims.role {
+            Role::Ombud if claims.gen != Some(current) => {
+                Err(Error::unauthorized("this session has been signed out"))
             }
+            Role::Party if claims.gen.unwrap_or(0) != current => Err(Error::Replaced),
+            _ => Ok(claims),
         }
-        Ok(claims)
+    }
+
+    /// Voids every token issued to this party so far; returns the
+    /// generation its next link and token carry.
+    pub async fn void_party(&self, party: uuid::Uuid) -> Result<u64> {
+        Ok(self
+            .store
+            .raise_generation(&self.tokens.generation_key(party))
+            .await?)
     }
 
     /// Voids every token issued to this ombud so far.
@@ -107,6 +125,33 @@ mod tests {
         assert!(
             sessions.verify(&fresh).await.is_ok(),
             "signing in again works"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_link_voids_every_earlier_party_token_and_no_later_one() {
+        let sessions = Sessions::new(
+            Tokens::new(b"0123456789abcdef0123456789abcdef"),
+            Arc::new(MemoryStore::new()),
+        );
+        let (party, other, room) = (
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+        );
+        let expires = chrono::Utc::now().timestamp_millis() + 3_600_000;
+        let first = sessions.issue_party(party, room, expires, 0);
+        let theirs = sessions.issue_party(other, room, expires, 0);
+        assert!(sessions.verify(&first).await.is_ok());
+        let gen = sessions.void_party(party).await.unwrap();
+        assert_eq!(gen, 1);
+        let refused = sessions.verify(&first).await.unwrap_err();
+        assert!(matches!(refused, Error::Replaced), "{refused:?}");
+        assert!(sessions.verify(&theirs).await.is_ok(), "only that party's");
+        let again = sessions.issue_party(party, room, expires, gen);
+        assert!(
+            sessions.verify(&again).await.is_ok(),
+            "the new link's token"
         );
     }
 }

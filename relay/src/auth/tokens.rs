@@ -48,9 +48,11 @@ pub struct Claims {
     /// The ombud's username (ombud tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usr: Option<String>,
-    /// The ombud's token generation when the token was issued (ombud tokens
-    /// only): signing out raises the stored generation, and every token
-    /// with an older one stops working.
+    /// The subject's token generation when the token was issued: an
+    /// ombud's sign-out, or a new link for a party, raises the stored
+    /// generation, and every token with an older one stops working. Always
+    /// set on an ombud token; a party token from before parties had
+    /// generations has none, read as 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gen: Option<u64>,
     pub exp: i64,
@@ -82,10 +84,7 @@ impl Claims {
                     && self.gen.is_some()
             }
             Purpose::PartyRoom => {
-                self.role == Role::Party
-                    && self.room.is_some()
-                    && self.usr.is_none()
-                    && self.gen.is_none()
+                self.role == Role::Party && self.room.is_some() && self.usr.is_none()
             }
         }
     }
@@ -162,15 +161,22 @@ impl Tokens {
         ))
     }
 
-    /// A party's token lives as long as its room.
-    pub fn issue_party(&self, party: Uuid, room: Uuid, room_expires_at_ms: i64) -> String {
+    /// A party's token at generation `gen` (that of the link it joined
+    /// with) lives as long as its room.
+    pub fn issue_party(
+        &self,
+        party: Uuid,
+        room: Uuid,
+        room_expires_at_ms: i64,
+        gen: u64,
+    ) -> String {
         self.issue(Self::claims(
             party,
             Purpose::PartyRoom,
             Role::Party,
             Some(room),
             None,
-            None,
+            Some(gen),
             room_expires_at_ms / 1000,
         ))
     }
@@ -277,8 +283,11 @@ mod tests {
         let ombud =
             serde_json::json!({"typ": "ombud_session", "role": "ombud", "usr": "o", "gen": 0});
         let party = serde_json::json!({"typ": "party_room", "role": "party", "room": room});
+        let relinked =
+            serde_json::json!({"typ": "party_room", "role": "party", "room": room, "gen": 2});
         assert!(t.verify(&signed(&t, base(ombud))).is_ok());
         assert!(t.verify(&signed(&t, base(party))).is_ok());
+        assert!(t.verify(&signed(&t, base(relinked))).is_ok());
         // A party token from before `typ`: still a party token, and only that.
         let legacy = serde_json::json!({"role": "party", "room": room});
         let claims = t.verify(&signed(&t, base(legacy))).unwrap();
@@ -292,7 +301,7 @@ mod tests {
             serde_json::json!({"typ": "party_room", "role": "ombud", "usr": "o", "gen": 0}),
             serde_json::json!({"typ": "ombud_session", "role": "party", "room": room}),
             serde_json::json!({"typ": "ombud_session", "role": "ombud", "room": room, "usr": "o", "gen": 0}),
-            serde_json::json!({"typ": "party_room", "role": "party", "room": room, "gen": 0}),
+            serde_json::json!({"typ": "party_room", "role": "party", "gen": 0}),
             // An ombud token without a generation could never be revoked.
             serde_json::json!({"typ": "ombud_session", "role": "ombud", "usr": "o"}),
             serde_json::json!({"typ": "admin", "role": "ombud", "usr": "o", "gen": 0}),

@@ -48,6 +48,24 @@ impl<S: Send + Sync> FromRequestParts<S> for RoomPath {
     }
 }
 
+/// A room id and a party id from the path (`…/{room_id}/parties/{party_id}/…`);
+/// a malformed room id is "no such room", a malformed party id "no such party".
+pub struct PartyPath(pub Uuid, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PartyPath {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let axum::extract::Path((room, party)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_: PathRejection| Error::not_found("no such room"))?;
+        let room = Uuid::parse_str(&room).map_err(|_| Error::not_found("no such room"))?;
+        let party =
+            Uuid::parse_str(&party).map_err(|_| Error::not_found("no such party in this room"))?;
+        Ok(PartyPath(room, party))
+    }
+}
+
 fn bearer(parts: &Parts) -> Result<&str, Error> {
     parts
         .headers

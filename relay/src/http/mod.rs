@@ -34,6 +34,10 @@ pub fn router() -> Router<AppState> {
             get(rooms::get_room).delete(rooms::delete_room),
         )
         .route("/api/rooms/{room_id}/parties", post(rooms::add_party))
+        .route(
+            "/api/rooms/{room_id}/parties/{party_id}/link",
+            post(rooms::new_link),
+        )
         .route("/api/rooms/{room_id}/ombuds", post(rooms::add_ombud))
         .route(
             "/api/rooms/{room_id}/categories",

@@ -8,7 +8,7 @@ use axum::Json;
 use protocol::rest::*;
 use serde::Deserialize;
 
-use super::extract::{ApiJson, ClientAddr, OmbudAuth, RoomPath};
+use super::extract::{ApiJson, ClientAddr, OmbudAuth, PartyPath, RoomPath};
 use protocol::CloseCode;
 
 use crate::error::{Error, Result};
@@ -151,18 +151,44 @@ pub(super) async fn add_party(
     ))
 }
 
+/// A new one-time link for a party already in the room: it keeps its id
+/// and thread; every earlier link and token of it stops working, and its
+/// open connections, on every node, are closed with 4010.
+pub(super) async fn new_link(
+    State(state): State<AppState>,
+    auth: OmbudAuth,
+    PartyPath(room, party_id): PartyPath,
+) -> Result<(StatusCode, Json<PartyInvite>)> {
+    let (invite_code, close) = state
+        .rooms
+        .new_link(room, auth.0.sub, party_id, &state.sessions)
+        .await?;
+    tracing::info!(%room, party = %party_id, "new link for a party");
+    state.hub.publish(room, close).await;
+    let invite_url = format!("/join#{invite_code}");
+    Ok((
+        StatusCode::CREATED,
+        Json(PartyInvite {
+            party_id,
+            invite_code,
+            invite_url,
+        }),
+    ))
+}
+
 pub(super) async fn join(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<JoinRequest>,
 ) -> Result<Json<JoinResponse>> {
-    let (doc, party_id) = state.rooms.join(&req.invite_code).await?;
-    tracing::info!(room = %doc.id, party = %party_id, "party joined");
+    let joined = state.rooms.join(&req.invite_code).await?;
+    let (room_id, party_id) = (joined.doc.id, joined.party_id);
+    tracing::info!(room = %room_id, party = %party_id, "party joined");
     let token = state
         .sessions
-        .issue_party(party_id, doc.id, doc.expire_at_ms);
+        .issue_party(party_id, room_id, joined.doc.expire_at_ms, joined.gen);
     Ok(Json(JoinResponse {
         token,
-        room_id: doc.id,
+        room_id,
         party_id,
     }))
 }

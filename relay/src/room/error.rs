@@ -17,6 +17,9 @@ pub enum RoomError {
     Conflict(String),
     #[error("the room is closed")]
     RoomClosed,
+    /// An invite link older than the party's newest one.
+    #[error("the ombud has given you a new link; this one no longer works")]
+    Replaced,
     #[error("please read and acknowledge the office notice before sending")]
     NoticeRequired,
     /// Storing this would take the room or its author over a quota.

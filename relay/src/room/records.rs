@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use protocol::events::{Author, ForwardState, Message, RelayedFrom};
 use protocol::{
-    Attribution, Channel, ForwardId, MessageId, ParticipantId, ParticipantInfo, ParticipantSummary,
-    Resource, Role, RoomId, RoomInfo,
+    Attribution, Channel, ForwardId, LinkStatus, MessageId, ParticipantId, ParticipantInfo,
+    ParticipantSummary, Resource, Role, RoomId, RoomInfo,
 };
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,29 @@ pub struct PartyRec {
     pub joined: bool,
     pub left: bool,
     pub notice_acknowledged: bool,
+    /// The token generation of the party's newest link: 0 for the first,
+    /// raised with each new link. Only a link of this generation can join.
+    #[serde(default)]
+    pub link_gen: u64,
+    /// The party joined with its newest link. (Documents from before new
+    /// links existed lack it: there, `joined` says the same.)
+    #[serde(default)]
+    pub link_used: bool,
+    /// When the party was last connected, to within a minute.
+    #[serde(default)]
+    pub last_online_at: Option<DateTime<Utc>>,
+}
+
+impl PartyRec {
+    pub fn link(&self) -> LinkStatus {
+        if self.link_used || (self.link_gen == 0 && self.joined) {
+            LinkStatus::Used
+        } else if self.link_gen > 0 {
+            LinkStatus::Replaced
+        } else {
+            LinkStatus::Unused
+        }
+    }
 }
 
 /// The room document: small, read by every action, guarded by its version.
@@ -132,6 +155,8 @@ impl RoomDoc {
             joined: true,
             left: false,
             notice_acknowledged: true,
+            link: None,
+            last_online_at: None,
         });
         let parties = self.parties.iter().map(|p| ParticipantSummary {
             id: p.id,
@@ -140,6 +165,8 @@ impl RoomDoc {
             joined: p.joined,
             left: p.left,
             notice_acknowledged: p.notice_acknowledged,
+            link: Some(p.link()),
+            last_online_at: p.last_online_at,
         });
         ombuds.chain(parties).collect()
     }

@@ -34,6 +34,9 @@ impl Room {
             joined: true,
             left: false,
             notice_acknowledged: true,
+            link_gen: 0,
+            link_used: true,
+            last_online_at: None,
         };
         let doc = RoomDoc {
             id: Uuid::new_v4(),

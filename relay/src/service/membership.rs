@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Rooms;
-use crate::auth::Account;
+use crate::auth::{Account, Sessions};
 use crate::error::{Error, Result};
-use crate::room::logic;
+use crate::room::logic::{self, Flow, Signal};
 use crate::room::{Member, RoomDoc};
 use crate::seal::room_aad;
 use crate::store::InviteTake;
@@ -19,6 +19,17 @@ use crate::store::InviteTake;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct InviteRec {
     party_id: ParticipantId,
+    /// The party's token generation this link was issued at (0 for its
+    /// first link; invites stored before new links existed have none).
+    #[serde(default)]
+    gen: u64,
+}
+
+/// A party that joined: who, where, and the token generation of its link.
+pub struct Joined {
+    pub doc: RoomDoc,
+    pub party_id: ParticipantId,
+    pub gen: u64,
 }
 
 /// The bytes of an invite code: the room id, then a random secret.
@@ -84,19 +95,55 @@ impl Rooms {
         })
         .await
         .map_err(closed_is_not_found)?;
+        let code = self.put_invite(room, party_id, 0).await?;
+        Ok((party_id, code))
+    }
+
+    /// Stores a new one-time invite code for `party_id` at token generation
+    /// `gen`; returns the code.
+    async fn put_invite(&self, room: RoomId, party_id: ParticipantId, gen: u64) -> Result<String> {
         let secret: [u8; 18] = rand::random();
         let mut raw = room.as_bytes().to_vec();
         raw.extend_from_slice(&secret);
         let code = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw);
-        let sealed = self.sealer.seal(&room_aad(room), &InviteRec { party_id });
+        let sealed = self
+            .sealer
+            .seal(&room_aad(room), &InviteRec { party_id, gen });
         self.store
             .put_invite(room, &invite_key(&code), sealed)
             .await?;
-        Ok((party_id, code))
+        Ok(code)
+    }
+
+    /// A new one-time link for a party already in the room, from one of
+    /// its ombuds. Every earlier link and token of the party stops working
+    /// (the store's generation is raised before anything else, so on every
+    /// node at once); returns the new code and the signals that close the
+    /// party's open connections.
+    pub async fn new_link(
+        &self,
+        room: RoomId,
+        by: Uuid,
+        party_id: ParticipantId,
+        sessions: &Sessions,
+    ) -> Result<(String, Vec<Signal>)> {
+        // Refuse before voiding anything: only an ombud of the room may, and
+        // only for a party still in it.
+        let doc = self.room_for_ombud(room, by).await?;
+        if let Err(Flow::Fail(refused)) = logic::new_link(&doc, by, party_id, 0) {
+            return Err(refused.into());
+        }
+        let gen = sessions.void_party(party_id).await?;
+        let out = self
+            .run(room, |doc, _| logic::new_link(doc, by, party_id, gen))
+            .await
+            .map_err(closed_is_not_found)?;
+        let code = self.put_invite(room, party_id, gen).await?;
+        Ok((code, out.signals))
     }
 
     /// Spends an invite code: the party is now in the room.
-    pub async fn join(&self, code: &str) -> Result<(RoomDoc, ParticipantId)> {
+    pub async fn join(&self, code: &str) -> Result<Joined> {
         let unknown = || Error::not_found("unknown invite code");
         let raw = base64::Engine::decode(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -115,12 +162,29 @@ impl Rooms {
             InviteTake::AlreadyUsed => return Err(Error::Gone),
             InviteTake::Unknown => return Err(unknown()),
         };
-        let party_id = invite.party_id;
-        let out = self.run(room, |doc, _| logic::join(doc, party_id)).await?;
+        let (party_id, gen) = (invite.party_id, invite.gen);
+        let out = self
+            .run(room, |doc, _| logic::join(doc, party_id, gen))
+            .await?;
         let doc = out
             .doc
             .ok_or_else(|| Error::internal("join produced no room"))?;
-        Ok((doc, party_id))
+        Ok(Joined { doc, party_id, gen })
+    }
+
+    /// A party is, or just was, connected: its `last_online_at` moves on.
+    /// Failing to record it is logged, never a reason to refuse the party.
+    pub async fn seen(&self, room: RoomId, party_id: ParticipantId) {
+        let now = Utc::now();
+        if let Err(e) = self
+            .run(room, |doc, _| logic::seen(doc, party_id, now))
+            .await
+        {
+            if !matches!(e, Error::RoomClosed) {
+                e.log();
+                tracing::debug!(%room, error = e.code().as_str(), "last online not recorded");
+            }
+        }
     }
 
     /// Adds a co-ombud; everyone in the room is told a new ombud can see their thread.

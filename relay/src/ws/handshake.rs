@@ -47,7 +47,9 @@ pub(super) async fn authenticate(
 ) -> Result<(Uuid, Actor, RoomDoc), Error> {
     let claims = match state.sessions.verify(&hello.token).await {
         Ok(claims) => claims,
-        Err(e @ Error::Unavailable(_)) => return Err(e),
+        // A party whose link was replaced is told so (close 4010), so its
+        // page can say what to do; the token's holder knows that party.
+        Err(e @ (Error::Unavailable(_) | Error::Replaced)) => return Err(e),
         Err(_) => return Err(Error::unauthorized("invalid token")),
     };
     if claims.role == Role::Ombud {

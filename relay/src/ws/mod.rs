@@ -146,6 +146,9 @@ async fn handle(state: AppState, socket: WebSocket, waiting: crate::admission::W
         .instrument(span)
         .await;
     drop(registration);
+    if role == protocol::Role::Party {
+        state.rooms.seen(room, me).await;
+    }
     // Another tab of the same participant may still be connected here.
     if !state.hub.is_connected(room, me) {
         if let Ok(Some((_, doc))) = state.rooms.load(room).await {

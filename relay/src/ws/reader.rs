@@ -88,10 +88,14 @@ impl Requests {
         }
     }
 
-    /// Tells the room this participant is here.
+    /// Tells the room this participant is here and, for a party, records
+    /// it as online in the store before its first request is read.
     pub(super) async fn arrived(&self, doc: &RoomDoc) {
         let me = &self.actor;
         self.state.hub.presence(doc, me.id, me.role, true).await;
+        if me.role == Role::Party {
+            self.state.rooms.seen(self.room, me.id).await;
+        }
     }
 
     /// The welcome frame and the inbox head it announces.

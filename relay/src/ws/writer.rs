@@ -317,6 +317,9 @@ impl Writer {
             ConnMsg::Close(CloseCode::Normal) => {
                 Next::Close(CloseCode::Normal, "you left the room")
             }
+            ConnMsg::Close(CloseCode::Replaced) => {
+                Next::Close(CloseCode::Replaced, "you were given a new link")
+            }
             ConnMsg::Close(code) => Next::Close(code, "closed"),
             ConnMsg::RoomDeleted => {
                 let closed = serde_json::to_string(&protocol::Event::RoomClosed {})

@@ -137,7 +137,7 @@ mod jsonwebtoken_free {
 async fn expired_tokens_are_refused() {
     let relay = spawn_relay().await;
     let tokens = relay::auth::Tokens::new(b"test-secret-test-secret-test-secret");
-    let expired = tokens.issue_party(uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000);
+    let expired = tokens.issue_party(uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), 1_000, 0);
     let hello = json!({"type": "hello", "token": expired}).to_string();
     assert_eq!(
         refused_with(&relay.ws_url(), Message::text(hello)).await,

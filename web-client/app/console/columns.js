@@ -3,11 +3,12 @@
 // line and composer; sending shows the message at once as "sending…".
 
 import { describeError } from '../api.js';
-import { $, h, randomId } from '../dom.js';
+import { $, h, replace, show, flash, randomId } from '../dom.js';
 import { Thread } from '../thread.js';
 import { typingNotifier, typingIndicator } from '../typing.js';
 import { nameOf } from './room-state.js';
 import { decorateMessage } from './forwards.js';
+import { newLink } from './tools.js';
 
 /** The column for `channel` in the open room, created on first use. */
 export function ensureColumn(app, channel) {
@@ -19,6 +20,13 @@ export function ensureColumn(app, channel) {
   const id = `col-${channel.replace(/[^a-z0-9]/gi, '-')}`;
   const title = h('h2', { id: `${id}-title`, class: 'column-title' });
   const presence = h('p', { class: 'presence', testid: 'presence' });
+  // A party's link and when it was last online, and a new link when it needs one.
+  const linkStatus = h('span', { testid: 'link-status' });
+  const lastOnline = h('span', { testid: 'last-online' });
+  const newLinkButton = h('button', { type: 'button', class: 'secondary small', testid: 'new-link' }, 'New link');
+  const linkError = h('p', { class: 'error', role: 'alert', hidden: true });
+  const linkBox = h('div', { class: 'new-link', testid: 'new-link-box' });
+  const partyLine = kind === 'private' ? h('p', { class: 'party-line' }, linkStatus, lastOnline, newLinkButton) : null;
   const typing = h('p', { class: 'typing', testid: 'typing' });
   const list = h('ol', { class: 'messages', role: 'log', 'aria-labelledby': `${id}-title` });
   const empty = h('p', { class: 'empty' }, kind === 'notes' ? 'Private notes for the ombuds of this room.' : 'No messages yet.');
@@ -41,7 +49,7 @@ export function ensureColumn(app, channel) {
       'aria-labelledby': `${id}-title`,
       dataset: { channel, kind, ...(partyId ? { partyId } : {}) },
     },
-    h('header', { class: 'column-head' }, title, presence),
+    h('header', { class: 'column-head' }, title, presence, partyLine, linkError, kind === 'private' ? linkBox : null),
     h('div', { class: 'scroll' }, empty, list),
     typing,
     form,
@@ -53,6 +61,9 @@ export function ensureColumn(app, channel) {
     section,
     title,
     presence,
+    linkStatus,
+    lastOnline,
+    newLinkButton,
     showTyping: typingIndicator(typing, (pid) => nameOf(app.room, pid)), // call with whoever is typing here
     fieldset,
     input,
@@ -65,6 +76,22 @@ export function ensureColumn(app, channel) {
     }),
   };
   room.columns.set(channel, col);
+  newLinkButton.addEventListener('click', async () => {
+    newLinkButton.disabled = true;
+    show(linkError, false);
+    try {
+      const shown = await newLink(app, partyId);
+      if (shown && app.room === room) {
+        replace(linkBox, shown);
+        refreshColumnHead(app, col);
+        shown.querySelector('input').focus();
+      }
+    } catch (err) {
+      flash(linkError, describeError(err));
+    } finally {
+      newLinkButton.disabled = false;
+    }
+  });
   const submit = (ev) => {
     ev.preventDefault();
     const body = input.value.trim();
@@ -128,6 +155,25 @@ export function refreshColumnHead(app, col) {
   col.presence.textContent = status;
   col.presence.dataset.online = String(Boolean(p && room.presence.get(p.id)));
   col.fieldset.disabled = Boolean(p && p.left);
+  const link = (p && p.link) || 'unused';
+  col.linkStatus.dataset.status = link;
+  col.linkStatus.textContent = LINK_STATUS[link] || link;
+  col.lastOnline.textContent = lastOnlineText(room, p);
+  col.newLinkButton.hidden = Boolean(p && p.left);
+}
+
+const LINK_STATUS = {
+  unused: 'Link not used yet',
+  used: 'Link used',
+  replaced: 'New link, not used yet',
+};
+
+function lastOnlineText(room, p) {
+  if (p && room.presence.get(p.id) === true) return 'Online now';
+  if (!p || !p.last_online_at) return 'Never online';
+  const at = new Date(p.last_online_at);
+  if (Number.isNaN(at.getTime())) return 'Never online';
+  return `Last online ${at.toLocaleString([], { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' })}`;
 }
 
 /** Like ensureColumn, but a private channel of a party not known yet gets a placeholder party. */

@@ -8,7 +8,7 @@ export function newRoomState(id, ombud) {
     info: null, // RoomInfo
     detail: null,
     detailShown: false, // the tools were reset for this room (see applyDetail)
-    participants: new Map(), // id -> {id, role, display_name, joined, left, notice_acknowledged}
+    participants: new Map(), // id -> ParticipantSummary: {id, role, display_name, joined, left, notice_acknowledged, link?, last_online_at?}
     me: ombud ? ombud.id : null,
     conn: null,
     columns: new Map(), // channel -> column

@@ -169,7 +169,7 @@ function onEvent(app, event) {
     case 'participant_joined': {
       const p = event.participant;
       const known = room.participants.get(p.id) || { left: false, notice_acknowledged: false };
-      room.participants.set(p.id, { ...known, ...p, joined: true });
+      room.participants.set(p.id, { ...known, ...p, joined: true, ...(p.role === 'party' ? { link: 'used' } : {}) });
       if (p.role === 'party') {
         const col = ensureColumn(app, `private:${p.id}`);
         refreshColumnHead(app, col);
@@ -219,6 +219,10 @@ function onEvent(app, event) {
 function onEphemeral(app, frame) {
   const room = app.room;
   if (frame.type === 'presence') {
+    // Going offline is the last moment a party was online (the relay keeps
+    // the same, to within a minute, for the next time the room is opened).
+    const p = room.participants.get(frame.participant_id);
+    if (p && p.role === 'party' && (frame.online || room.presence.get(p.id))) p.last_online_at = new Date().toISOString();
     room.presence.set(frame.participant_id, frame.online);
     const col = room.columns.get(`private:${frame.participant_id}`);
     if (col) refreshColumnHead(app, col);

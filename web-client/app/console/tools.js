@@ -1,4 +1,5 @@
-// The room's tools: inviting parties (a one-time link each), sending a
+// The room's tools: inviting parties (a one-time link each, and a new one
+// for a party coming back), sending a
 // resource, adding a co-ombud, categories and sensitive terms, downloading
 // the transcript, and closing the room.
 
@@ -42,10 +43,10 @@ export function renderTools(app) {
   }
 }
 
-/** The new party's link, shown once, to copy and send privately. */
-function showInvite(name, invite) {
+/** A party's link, shown once, to copy and send privately. */
+function inviteItem(name, invite, { tag = 'li', label = `Invitation link for ${name}` } = {}) {
   const link = location.origin + invite.invite_url;
-  const inputId = `invite-${invite.party_id}`;
+  const inputId = `invite-${invite.party_id}-${randomId().slice(0, 8)}`;
   const input = h('input', { id: inputId, type: 'text', readonly: true, value: link, testid: 'invite-link', 'data-name': name });
   const status = h('span', { class: 'form-status', role: 'status' });
   const copy = h('button', { type: 'button', class: 'secondary small', testid: 'invite-copy' }, 'Copy');
@@ -53,16 +54,45 @@ function showInvite(name, invite) {
     status.textContent = (await copyText(link, input)) ? 'Copied.' : 'Select the link and copy it.';
   });
   input.addEventListener('focus', () => input.select());
-  $('#invites').prepend(
-    h(
-      'li',
-      { class: 'invite', testid: 'invite' },
-      h('label', { for: inputId }, `Invitation link for ${name}`),
-      h('div', { class: 'copy-row' }, input, copy),
-      status,
-      h('p', { class: 'hint' }, 'Send it privately. It works once, and is not shown again.'),
-    ),
+  return h(
+    tag,
+    { class: 'invite', testid: 'invite' },
+    h('label', { for: inputId }, label),
+    h('div', { class: 'copy-row' }, input, copy),
+    status,
+    h('p', { class: 'hint' }, 'Send it privately. It works once, and is not shown again.'),
   );
+}
+
+function showInvite(name, invite) {
+  $('#invites').prepend(inviteItem(name, invite));
+}
+
+/**
+ * A new link for a party already in the room (it closed its tab, lost its
+ * device): it keeps its thread, and its earlier link and sessions stop
+ * working at once. Returns the element showing the link, or null if the
+ * ombud thought better of it.
+ */
+export async function newLink(app, partyId) {
+  const r = app.room;
+  const name = nameOf(r, partyId);
+  const ok = await confirmDialog({
+    title: `Give ${name} a new link?`,
+    body: [
+      `${name} keeps the whole conversation, and finds it again with the new link.`,
+      `The link ${name} has now, and any page where ${name} is still signed in, stop working at once.`,
+    ],
+    confirmLabel: 'Create a new link',
+    testid: 'new-link-dialog',
+  });
+  if (!ok || app.room !== r) return null;
+  const invite = await call(app, 'POST', `/api/rooms/${r.id}/parties/${partyId}/link`);
+  if (app.room !== r) return null;
+  const p = r.participants.get(partyId);
+  if (p) p.link = 'replaced';
+  r.presence.set(partyId, false);
+  return inviteItem(name, invite, { tag: 'div', label: `New link for ${name}` });
 }
 
 // Each handler acts on the room open when it runs (`app.room`, read again
@@ -78,7 +108,7 @@ export function wireTools(app) {
       const invite = await call(app, 'POST', `/api/rooms/${app.room.id}/parties`, { display_name: name });
       $('#invite-name').value = '';
       if (!app.room.participants.has(invite.party_id)) {
-        app.room.participants.set(invite.party_id, { id: invite.party_id, role: 'party', display_name: name, joined: false, left: false, notice_acknowledged: false });
+        app.room.participants.set(invite.party_id, { id: invite.party_id, role: 'party', display_name: name, joined: false, left: false, notice_acknowledged: false, link: 'unused' });
       }
       ensureColumn(app, `private:${invite.party_id}`);
       renderTools(app);

@@ -136,6 +136,9 @@ pub fn add_party(
         joined: false,
         left: false,
         notice_acknowledged: false,
+        link_gen: 0,
+        link_used: false,
+        last_online_at: None,
     });
     Ok(Outcome {
         doc: Some(doc),
@@ -143,13 +146,24 @@ pub fn add_party(
     })
 }
 
-/// A party spent its invite: it is in the room, and the ombuds are told.
-pub fn join(doc: &RoomDoc, party_id: ParticipantId) -> Result<Outcome, Flow> {
+/// A party spent its invite of generation `link_gen`: it is in the room
+/// (again, with its identity and thread, when the link was a new one), and
+/// the ombuds are told. A link older than the party's newest is refused,
+/// decided here at the room's version, so a join and a new link for the
+/// same party can never both win.
+pub fn join(doc: &RoomDoc, party_id: ParticipantId, link_gen: u64) -> Result<Outcome, Flow> {
     let mut doc = doc.clone();
     let p = doc
         .party_mut(party_id)
         .ok_or_else(|| RoomError::not_found("unknown invite code"))?;
+    if p.link_gen != link_gen {
+        return Err(RoomError::Replaced.into());
+    }
+    if p.left {
+        return Err(RoomError::forbidden("you have left this room").into());
+    }
     p.joined = true;
+    p.link_used = true;
     let participant = protocol::ParticipantInfo {
         id: p.id,
         role: Role::Party,
@@ -158,6 +172,57 @@ pub fn join(doc: &RoomDoc, party_id: ParticipantId) -> Result<Outcome, Flow> {
     let mut out = Outcome::default();
     out.send(ombuds(&doc), Event::ParticipantJoined { participant });
     out.doc = Some(doc);
+    Ok(out)
+}
+
+/// The ombud `by` gives party `party_id` a new link, of token generation
+/// `link_gen` (already raised in the store, which voids the party's earlier
+/// tokens): earlier links can no longer join, and the party's open
+/// connections close with 4010. The party keeps its id, so with the new
+/// link it finds its whole thread. A party that left is out for good.
+pub fn new_link(
+    doc: &RoomDoc,
+    by: ParticipantId,
+    party_id: ParticipantId,
+    link_gen: u64,
+) -> Result<Outcome, Flow> {
+    let mut doc = as_ombud(doc, by)?;
+    let p = doc
+        .party_mut(party_id)
+        .ok_or_else(|| RoomError::not_found("no such party in this room"))?;
+    if p.left {
+        return Err(RoomError::conflict("this party has left the room for good").into());
+    }
+    // Generations only grow; a slower request carrying an older one must
+    // not bring back a link a newer request replaced.
+    p.link_gen = p.link_gen.max(link_gen);
+    p.link_used = false;
+    let mut out = Outcome::default();
+    out.signals.push(Signal::Close {
+        participant: party_id,
+        code: CloseCode::Replaced,
+    });
+    out.doc = Some(doc);
+    Ok(out)
+}
+
+/// How stale `last_online_at` may be before a connection updates it: each
+/// update is a commit of the room, and a reconnecting client should not
+/// turn into a stream of them.
+const SEEN_EVERY_SECS: i64 = 60;
+
+/// Party `party_id` is, or just was, connected: remember when, to within
+/// [`SEEN_EVERY_SECS`].
+pub fn seen(doc: &RoomDoc, party_id: ParticipantId, now: Now) -> Result<Outcome, Flow> {
+    let mut doc = doc.clone();
+    let mut out = Outcome::default();
+    if let Some(p) = doc.party_mut(party_id).filter(|p| {
+        p.last_online_at
+            .is_none_or(|t| (now - t).num_seconds() >= SEEN_EVERY_SECS)
+    }) {
+        p.last_online_at = Some(now);
+        out.doc = Some(doc);
+    }
     Ok(out)
 }
 
@@ -308,6 +373,92 @@ mod tests {
         let items: Vec<String> = items.iter().map(|c| c.to_string()).collect();
         let out = set_categories(doc, by, &items, &office, now).unwrap();
         (out.doc.unwrap(), out.trend_deltas)
+    }
+
+    fn refusal(out: Result<Outcome, Flow>) -> RoomError {
+        match out {
+            Err(Flow::Fail(e)) => e,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_link_replaces_every_earlier_one_and_closes_the_partys_connections() {
+        let (doc, by) = room_created_in_march();
+        let pat = Uuid::new_v4();
+        let doc = add_party(&doc, by, "Pat", pat).unwrap().doc.unwrap();
+        assert_eq!(doc.party(pat).unwrap().link(), protocol::LinkStatus::Unused);
+        let doc = join(&doc, pat, 0).unwrap().doc.unwrap();
+        assert_eq!(doc.party(pat).unwrap().link(), protocol::LinkStatus::Used);
+
+        let out = new_link(&doc, by, pat, 1).unwrap();
+        assert_eq!(
+            out.signals,
+            vec![Signal::Close {
+                participant: pat,
+                code: CloseCode::Replaced
+            }]
+        );
+        let doc = out.doc.unwrap();
+        assert_eq!(
+            doc.party(pat).unwrap().link(),
+            protocol::LinkStatus::Replaced
+        );
+        assert_eq!(
+            refusal(join(&doc, pat, 0)),
+            RoomError::Replaced,
+            "the first link"
+        );
+        // A slower request with an older generation cannot bring one back.
+        let doc = new_link(&doc, by, pat, 3).unwrap().doc.unwrap();
+        let doc = new_link(&doc, by, pat, 2).unwrap().doc.unwrap();
+        assert_eq!(refusal(join(&doc, pat, 2)), RoomError::Replaced);
+        let back = join(&doc, pat, 3).unwrap();
+        assert_eq!(back.deliveries.len(), 1, "the ombud is told it joined");
+        let doc = back.doc.unwrap();
+        let p = doc.party(pat).unwrap();
+        assert_eq!((p.link(), p.joined), (protocol::LinkStatus::Used, true));
+    }
+
+    #[test]
+    fn only_an_ombud_of_the_room_gives_a_new_link_and_never_to_a_party_that_left() {
+        let (doc, by) = room_created_in_march();
+        let pat = Uuid::new_v4();
+        let mut doc = add_party(&doc, by, "Pat", pat).unwrap().doc.unwrap();
+        for stranger in [Uuid::new_v4(), pat] {
+            assert!(matches!(
+                refusal(new_link(&doc, stranger, pat, 1)),
+                RoomError::NotFound(_)
+            ));
+        }
+        assert!(matches!(
+            refusal(new_link(&doc, by, Uuid::new_v4(), 1)),
+            RoomError::NotFound(_)
+        ));
+        doc.party_mut(pat).unwrap().left = true;
+        assert!(matches!(
+            refusal(new_link(&doc, by, pat, 1)),
+            RoomError::Conflict(_)
+        ));
+    }
+
+    #[test]
+    fn last_online_moves_at_most_once_a_minute() {
+        let (doc, by) = room_created_in_march();
+        let pat = Uuid::new_v4();
+        let doc = add_party(&doc, by, "Pat", pat).unwrap().doc.unwrap();
+        let t0 = at(4);
+        let doc = seen(&doc, pat, t0).unwrap().doc.unwrap();
+        assert_eq!(doc.party(pat).unwrap().last_online_at, Some(t0));
+        let soon = t0 + chrono::Duration::seconds(30);
+        assert!(seen(&doc, pat, soon).unwrap().writes_nothing());
+        let later = t0 + chrono::Duration::seconds(61);
+        let doc = seen(&doc, pat, later).unwrap().doc.unwrap();
+        assert_eq!(doc.party(pat).unwrap().last_online_at, Some(later));
+        assert!(
+            seen(&doc, by, later).unwrap().writes_nothing(),
+            "parties only"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod messages;
 pub mod quota;
 
 pub use membership::{
-    add_ombud, add_party, create_room, join, set_categories, set_terms, untag_all,
+    add_ombud, add_party, create_room, join, new_link, seen, set_categories, set_terms, untag_all,
 };
 pub use quota::{charge, Quotas};
 
