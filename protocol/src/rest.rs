@@ -19,6 +19,57 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// `GET /api/login`: how an ombud may sign in here. Needs no token: the
+/// console asks before anyone has signed in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginOptions {
+    /// Whether `POST /api/login` (username and password) is accepted.
+    pub password: bool,
+    /// Set when ombuds may sign in with their institution (OpenID Connect).
+    pub oidc: Option<OidcOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OidcOption {
+    /// The institution's name, for "Sign in with <institution>".
+    pub institution: String,
+    /// Where the browser goes to begin (`/api/oidc/start`).
+    pub start_url: String,
+}
+
+/// Why a sign-in with the institution was refused. The callback sends the
+/// browser to the console at `/#/signin/error/<code>`; the console says it
+/// in words.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum OidcRefusal {
+    /// Sign-in with the institution is not configured on this relay.
+    NotConfigured,
+    /// The identity provider answered with an error (the person cancelled, or
+    /// it refused the request or the code).
+    ProviderError,
+    /// The sign-in took longer than 10 minutes, or came back to a browser
+    /// that did not start it (no or an unreadable cookie).
+    Expired,
+    /// The `state` that came back is not the one this browser sent.
+    BadState,
+    /// The ID token's `nonce` is not the one this browser's sign-in sent.
+    BadNonce,
+    /// The ID token was issued for another client (`aud`/`azp`).
+    WrongAudience,
+    /// The ID token failed another check: issuer, signature, expiry.
+    BadToken,
+    /// A valid identity that the office settings do not map to an ombud.
+    NotOmbud,
+    /// The ombud account of this identity is disabled.
+    Disabled,
+    /// The identity provider could not be reached, or answered nonsense.
+    Unavailable,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OmbudInfo {
     pub id: ParticipantId,

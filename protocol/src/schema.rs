@@ -23,6 +23,8 @@ pub fn generate() -> Value {
             "error": s(schema_for!(rest::ErrorBody)),
             "login_request": s(schema_for!(rest::LoginRequest)),
             "login_response": s(schema_for!(rest::LoginResponse)),
+            "login_options": s(schema_for!(rest::LoginOptions)),
+            "oidc_refusal": s(schema_for!(rest::OidcRefusal)),
             "ombud_info": s(schema_for!(rest::OmbudInfo)),
             "update_me": s(schema_for!(rest::UpdateMe)),
             "create_room": s(schema_for!(rest::CreateRoom)),

@@ -125,6 +125,24 @@ pub struct Config {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "RELAY_LOG_JSON")]
     pub log_json: bool,
+    /// The address people use to reach the relay (`https://caucus.example.edu`):
+    /// the OpenID Connect redirect is `<this>/api/oidc/callback`.
+    #[arg(long, env = "RELAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// OpenID Connect issuer of the institution's identity provider; set, it
+    /// turns on "Sign in with <institution>" for ombuds.
+    #[arg(long, env = "RELAY_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The relay's client id at the identity provider.
+    #[arg(long, env = "RELAY_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// The relay's client secret at the identity provider.
+    #[arg(long, env = "RELAY_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// Refuse username-and-password sign-in (`POST /api/login`); ombuds sign
+    /// in with OpenID Connect. `relay admin` still works.
+    #[arg(long, env = "RELAY_DISABLE_PASSWORD_LOGIN")]
+    pub disable_password_login: bool,
 }
 
 impl Config {
@@ -206,11 +224,59 @@ impl Config {
         {
             return Err("RELAY_REDIS_CA_FILE needs a TLS REDIS_URL (`rediss://host:port`)".into());
         }
+        self.validate_oidc()?;
         if self.redis_url.is_some() && self.data_key.is_none() {
             return Err("RELAY_DATA_KEY is required with REDIS_URL: without it, data written by one process cannot be read by the next (generate one with `openssl rand -base64 32`)".into());
         }
         Ok(())
     }
+}
+
+impl Config {
+    /// OpenID Connect needs all of its settings or none, and some way for an
+    /// ombud to sign in must remain.
+    fn validate_oidc(&self) -> Result<(), String> {
+        let oidc = [
+            &self.oidc_issuer,
+            &self.oidc_client_id,
+            &self.oidc_client_secret,
+        ];
+        let given = oidc.iter().filter(|s| s.is_some()).count();
+        if given != 0 && given != oidc.len() {
+            return Err("RELAY_OIDC_ISSUER, RELAY_OIDC_CLIENT_ID and RELAY_OIDC_CLIENT_SECRET go together: set all three or none".into());
+        }
+        if given == 0 && self.disable_password_login {
+            return Err("RELAY_DISABLE_PASSWORD_LOGIN needs OpenID Connect (RELAY_OIDC_ISSUER and the rest): otherwise no ombud could sign in".into());
+        }
+        if let Some(issuer) = &self.oidc_issuer {
+            if !is_web_url(issuer) {
+                return Err(format!(
+                    "RELAY_OIDC_ISSUER must be an http(s) URL, not {issuer:?}"
+                ));
+            }
+            match &self.public_url {
+                None => return Err("RELAY_PUBLIC_URL is required with RELAY_OIDC_ISSUER: the identity provider sends ombuds back to <RELAY_PUBLIC_URL>/api/oidc/callback".into()),
+                Some(url) if !is_web_url(url) || url.contains(['?', '#']) => {
+                    return Err(format!("RELAY_PUBLIC_URL must be the relay's http(s) address without query or fragment, not {url:?}"))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the identity provider sends the ombud back to.
+    pub fn oidc_redirect_url(&self) -> Option<String> {
+        let base = self.public_url.as_deref()?.trim_end_matches('/');
+        Some(format!("{base}/api/oidc/callback"))
+    }
+}
+
+fn is_web_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
 }
 
 /// Secrets and keys that were ever published in this repository (examples,
@@ -296,6 +362,54 @@ pub struct Office {
     pub resources: Vec<Resource>,
     #[serde(default = "default_categories")]
     pub categories: Vec<String>,
+    /// Sign-in with the institution: which identities are ombuds.
+    #[serde(default)]
+    pub oidc: OidcOffice,
+}
+
+/// `[oidc]` in the office settings: who, of the people the institution's
+/// identity provider vouches for, is an ombud here. An identity is an ombud
+/// if any rule matches it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcOffice {
+    /// The name on the console's button: "Sign in with <institution>".
+    pub institution: Option<String>,
+    /// Extra scopes to ask for besides `openid email profile` (for example
+    /// the one that makes the provider include a group claim).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `sub` claims of ombuds, exactly as the provider sends them.
+    #[serde(default)]
+    pub ombud_subjects: Vec<String>,
+    /// E-mail addresses of ombuds (any case); only a verified address
+    /// (`email_verified: true`) counts.
+    #[serde(default)]
+    pub ombud_emails: Vec<String>,
+    /// A claim that marks ombuds, such as `{ claim = "groups", value = "ombuds" }`:
+    /// the claim equals the value or is a list holding it.
+    pub ombud_claim: Option<ClaimRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    pub claim: String,
+    pub value: String,
+}
+
+impl OidcOffice {
+    /// The button's institution name when the settings give none.
+    pub fn institution(&self) -> &str {
+        self.institution.as_deref().unwrap_or("your institution")
+    }
+
+    /// Whether any rule could match anyone: without one nobody can sign in.
+    pub fn has_rules(&self) -> bool {
+        !self.ombud_subjects.is_empty()
+            || !self.ombud_emails.is_empty()
+            || self.ombud_claim.is_some()
+    }
 }
 
 fn default_office_name() -> String {
@@ -342,6 +456,7 @@ impl Default for Office {
             notice: default_notice(),
             resources: default_resources(),
             categories: default_categories(),
+            oidc: OidcOffice::default(),
         }
     }
 }
@@ -403,6 +518,39 @@ impl Office {
             }
             if c.contains('|') {
                 return Err((line_for(c), format!("category `{c}` must not contain `|`")));
+            }
+        }
+        let oidc = &office.oidc;
+        if oidc
+            .institution
+            .as_deref()
+            .is_some_and(|i| i.trim().is_empty())
+        {
+            return Err((
+                line_for("institution"),
+                "oidc.institution must not be empty".into(),
+            ));
+        }
+        for (what, list) in [
+            ("ombud_subjects", &oidc.ombud_subjects),
+            ("ombud_emails", &oidc.ombud_emails),
+            ("scopes", &oidc.scopes),
+        ] {
+            if list.iter().any(|s| s.trim().is_empty() || s.trim() != s) {
+                return Err((
+                    line_for(what),
+                    format!(
+                        "oidc.{what} must not hold empty values or values with surrounding spaces"
+                    ),
+                ));
+            }
+        }
+        if let Some(rule) = &oidc.ombud_claim {
+            if rule.claim.trim().is_empty() || rule.value.is_empty() {
+                return Err((
+                    line_for("ombud_claim"),
+                    "oidc.ombud_claim needs a claim name and a value".into(),
+                ));
             }
         }
         Ok(office)
@@ -477,6 +625,40 @@ mod tests {
         let (line, msg) = Office::parse("0=").unwrap_err();
         assert_eq!(line, 1);
         assert!(!msg.is_empty());
+    }
+
+    #[test]
+    fn oidc_rules_load_and_bad_ones_name_their_line() {
+        let text = "[oidc]\ninstitution = \"Example University\"\nombud_emails = [\"ada@example.edu\"]\nombud_claim = { claim = \"groups\", value = \"ombuds\" }\n";
+        let o = Office::parse(text).unwrap();
+        assert_eq!(o.oidc.institution(), "Example University");
+        assert!(o.oidc.has_rules());
+        let (line, msg) = Office::parse("[oidc]\n\nombud_subjects = [\"\"]\n").unwrap_err();
+        assert_eq!(line, 3);
+        assert!(msg.contains("ombud_subjects"), "{msg}");
+        assert!(!Office::parse("").unwrap().oidc.has_rules());
+    }
+
+    #[test]
+    fn oidc_settings_come_all_together_with_a_public_url() {
+        let mut c = Config::for_tests();
+        c.oidc_issuer = Some("https://login.example.edu".into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("RELAY_OIDC_CLIENT_ID"), "{e}");
+        c.oidc_client_id = Some("caucus".into());
+        c.oidc_client_secret = Some("s3cret".into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("RELAY_PUBLIC_URL"), "{e}");
+        c.public_url = Some("https://caucus.example.edu/".into());
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            c.oidc_redirect_url().as_deref(),
+            Some("https://caucus.example.edu/api/oidc/callback")
+        );
+        let mut local_only = Config::for_tests();
+        local_only.disable_password_login = true;
+        let e = local_only.validate().unwrap_err();
+        assert!(e.contains("RELAY_DISABLE_PASSWORD_LOGIN"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
+use crate::auth::oidc::Oidc;
 use crate::auth::{Accounts, Sessions, Tokens};
 use crate::config::{Config, Office};
 use crate::hub::Hub;
@@ -85,6 +86,9 @@ impl Application {
         let mut config = config;
         let store = open_store(&mut config, node).await?;
         let sealer = Arc::new(sealer(&config)?);
+        let oidc = Oidc::new(&config, &office.oidc, sealer.clone(), store.clone())
+            .map_err(StartError::Config)?
+            .map(Arc::new);
         let secret = match &config.jwt_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => {
@@ -136,6 +140,7 @@ impl Application {
             rooms,
             accounts,
             sessions: Arc::new(Sessions::new(Tokens::new(&secret), store)),
+            oidc,
             hub,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),

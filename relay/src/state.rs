@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::admission::Admission;
+use crate::auth::oidc::Oidc;
 use crate::auth::{Accounts, Sessions};
 use crate::config::Config;
 use crate::hub::Hub;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub rooms: Arc<Rooms>,
     pub accounts: Arc<Accounts>,
     pub sessions: Arc<Sessions>,
+    /// Sign-in with the institution, when configured.
+    pub oidc: Option<Arc<Oidc>>,
     pub hub: Arc<Hub>,
     pub conn_limit: Arc<Semaphore>,
     /// Per-address and per-participant websocket limits.

@@ -271,3 +271,65 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// The OpenID Connect settings an office would give, password sign-in off.
+const OIDC_ONLY: &[(&str, &str)] = &[
+    ("RELAY_PUBLIC_URL", "https://caucus.example.edu"),
+    ("RELAY_OIDC_ISSUER", "https://login.example.edu"),
+    ("RELAY_OIDC_CLIENT_ID", "caucus"),
+    ("RELAY_OIDC_CLIENT_SECRET", "a-client-secret"),
+    ("RELAY_DISABLE_PASSWORD_LOGIN", "true"),
+];
+
+#[test]
+fn admin_works_with_password_sign_in_turned_off() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
+        .env_clear()
+        .env("RELAY_DATA_DIR", dir.path())
+        .envs(OIDC_ONLY.iter().copied())
+        .args(["admin", "create-ombud", "kim"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the relay runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(b"a long enough password\n")
+        .expect("stdin written");
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(listed(dir.path()).len(), 1);
+}
+
+#[test]
+fn half_an_oidc_configuration_or_no_way_to_sign_in_stops_startup() {
+    let out = start_expecting_exit(&[("RELAY_EPHEMERAL", "true"), OIDC_ONLY[1]]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("RELAY_OIDC_CLIENT_ID"), "{stderr}");
+
+    let out = start_expecting_exit(&[
+        ("RELAY_EPHEMERAL", "true"),
+        ("RELAY_DISABLE_PASSWORD_LOGIN", "true"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("RELAY_DISABLE_PASSWORD_LOGIN"), "{stderr}");
+
+    // Every setting given, but the office settings map nobody to an ombud.
+    let mut env = OIDC_ONLY.to_vec();
+    env.push(("RELAY_EPHEMERAL", "true"));
+    let out = start_expecting_exit(&env);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("map nobody to an ombud"), "{stderr}");
+}

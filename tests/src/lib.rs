@@ -1,7 +1,9 @@
 //! Shared helpers for Caucus's end-to-end tests and the benchmark: start the
 //! relay (in-process on port 0, or as a process), a private redis-server,
-//! and clients that speak the real protocol over real sockets.
+//! clients that speak the real protocol over real sockets, and the Node.js
+//! scripts that drive Chromium.
 
 pub mod app;
+pub mod browser;
 pub mod client;
 pub use caucus_testkit::redis_server;

@@ -3,73 +3,20 @@
 //! it, as three people would: an ombud and two parties; and
 //! `tests/browser/relink.mjs`, a party coming back with a new link.
 //!
-//! Needs Node.js and `/usr/bin/chromium` (`apt-get install chromium`); the
-//! npm dependencies are installed with `npm ci` on first run. The script saves
-//! its screenshots under `target/screenshots/`, so a test run leaves the
-//! checkout clean; `UPDATE_SCREENSHOTS=1` writes them to `docs/screenshots/`
-//! (the README's pictures) instead.
+//! Needs Node.js and Chromium (see `caucus_tests::browser`). The scripts save
+//! their screenshots under `target/screenshots/`; `UPDATE_SCREENSHOTS=1` writes
+//! them to `docs/screenshots/` (the README's pictures) instead.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
 use caucus_tests::app::{spawn_relay, OMBUD};
+use caucus_tests::browser::{
+    assert_chromium, chromium, ensure_node_modules, report, screenshots_dir, scripts_dir,
+};
 use tokio::process::Command;
 
 /// Generous: the script itself takes seconds, `npm ci` the first time longer.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn screenshots_dir() -> PathBuf {
-    if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
-        return repo_root().join("docs").join("screenshots");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    target.join("screenshots")
-}
-
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-fn report(what: &str, out: &Output) -> String {
-    format!(
-        "{what} exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `npm ci` when playwright-core is not installed yet (the lock file pins it).
-async fn ensure_node_modules(dir: &Path) {
-    if dir
-        .join("node_modules")
-        .join("playwright-core")
-        .join("package.json")
-        .exists()
-    {
-        return;
-    }
-    let out = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .output()
-        .await
-        .expect("npm runs (is Node.js installed?)");
-    assert!(
-        out.status.success(),
-        "{}",
-        report("npm ci in tests/browser", &out)
-    );
-}
 
 /// One Chromium at a time: the scripts' timeouts assume the machine is not
 /// also running the other one.
@@ -90,13 +37,9 @@ async fn parties_come_back_with_a_new_link_in_chromium() {
 /// Runs `tests/browser/<script>` against a fresh relay on port 0.
 async fn run_script(script: &str) {
     let _one_at_a_time = CHROMIUM.lock().await;
-    assert!(
-        chromium().exists(),
-        "{} is missing: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH",
-        chromium().display()
-    );
-    let dir = repo_root().join("tests").join("browser");
-    ensure_node_modules(&dir).await;
+    assert_chromium();
+    let dir = scripts_dir();
+    ensure_node_modules().await;
 
     let relay = spawn_relay().await;
     let run = Command::new("node")

@@ -28,7 +28,34 @@ pub struct Account {
     /// tokens stop working. Absent in accounts stored before it existed.
     #[serde(default)]
     pub disabled: bool,
+    /// Set when the ombud chose its display name (`PUT /api/me`): signing
+    /// in with the institution then no longer overwrites it with `name`.
+    #[serde(default)]
+    pub display_name_chosen: bool,
+    /// The institution identity this account belongs to, if it was made by
+    /// signing in with OpenID Connect (it then has no password).
+    #[serde(default)]
+    pub oidc: Option<OidcLink>,
 }
+
+/// An identity at an OpenID provider: `sub` is unique and stable only per
+/// issuer, and an e-mail address can change hands, so accounts are keyed by both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcLink {
+    pub issuer: String,
+    pub subject: String,
+}
+
+impl OidcLink {
+    /// The account's username: the issuer and subject, under a prefix that
+    /// local usernames may not use, so no local account can stand in for it.
+    pub fn username(&self) -> String {
+        format!("{OIDC_PREFIX}{}#{}", self.issuer, self.subject)
+    }
+}
+
+/// Usernames starting with this belong to institution identities.
+pub const OIDC_PREFIX: &str = "oidc:";
 
 impl Account {
     pub fn info(&self) -> OmbudInfo {
@@ -118,6 +145,11 @@ impl Accounts {
                 "a username must be non-empty, without leading or trailing spaces",
             ));
         }
+        if username.starts_with(OIDC_PREFIX) {
+            return Err(Error::invalid(format!(
+                "usernames starting with {OIDC_PREFIX:?} are kept for institution sign-in"
+            )));
+        }
         if self.find(username).await?.is_some() {
             return Err(Error::conflict(format!(
                 "an ombud account named {username:?} already exists"
@@ -128,7 +160,11 @@ impl Accounts {
 
     /// A new password for an existing account.
     pub async fn reset_password(&self, username: &str, password: &str) -> Result<Account> {
-        self.existing(username).await?;
+        if self.existing(username).await?.oidc.is_some() {
+            return Err(Error::invalid(
+                "this ombud signs in with the institution and has no password",
+            ));
+        }
         self.upsert(username, password).await
     }
 
@@ -150,7 +186,48 @@ impl Accounts {
         }
         let mut account = account.clone();
         account.display_name = name.to_string();
+        account.display_name_chosen = true;
         self.save(&account).await?;
+        Ok(account)
+    }
+
+    /// The account of an identity the office maps to an ombud: created on
+    /// its first sign-in, its display name following the provider's `name`
+    /// until the ombud chooses one. A disabled account stays disabled.
+    pub async fn sign_in_oidc(&self, link: &OidcLink, name: Option<&str>) -> Result<Account> {
+        let username = link.username();
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(MAX_DISPLAY_NAME).collect::<String>());
+        let account = match self.find(&username).await? {
+            Some(a) if a.disabled => {
+                return Err(Error::forbidden("this ombud account is disabled"))
+            }
+            Some(mut a) => {
+                match name {
+                    Some(n) if !a.display_name_chosen && a.display_name != n => {
+                        a.display_name = n;
+                        self.save(&a).await?;
+                    }
+                    _ => {}
+                }
+                a
+            }
+            None => {
+                let a = Account {
+                    id: Uuid::new_v4(),
+                    username,
+                    display_name: name.unwrap_or_else(|| "Ombud".into()),
+                    password_hash: String::new(),
+                    disabled: false,
+                    display_name_chosen: false,
+                    oidc: Some(link.clone()),
+                };
+                self.save(&a).await?;
+                a
+            }
+        };
         Ok(account)
     }
 
@@ -174,6 +251,8 @@ impl Accounts {
                 display_name: username.to_string(),
                 password_hash,
                 disabled: false,
+                display_name_chosen: false,
+                oidc: None,
             },
         };
         self.save(&account).await?;

@@ -101,6 +101,8 @@ mod tests {
             display_name: "o".into(),
             password_hash: String::new(),
             disabled: false,
+            display_name_chosen: false,
+            oidc: None,
         }
     }
 

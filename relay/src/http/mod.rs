@@ -4,12 +4,14 @@
 //!
 //! - [`extract`]: extractors that turn bad input into the documented error
 //!   before a handler runs (JSON bodies, room ids, ombud and party tokens);
+//! - [`oidc`]: sign-in with the institution (redirects and cookies);
 //! - [`rooms`]: sign-in, rooms, invites, co-ombuds, settings, reports;
 //! - [`transcript`]: transcript downloads;
 //! - [`assets`]: the web client, compiled into the binary.
 
 mod assets;
 pub mod extract;
+mod oidc;
 mod rooms;
 mod transcript;
 
@@ -22,7 +24,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(rooms::readyz))
-        .route("/api/login", post(rooms::login))
+        .route("/api/login", get(oidc::options).post(rooms::login))
+        .route("/api/oidc/start", get(oidc::start))
+        .route("/api/oidc/callback", get(oidc::callback))
+        .route("/api/oidc/session", post(oidc::session))
         .route("/api/logout", post(rooms::logout))
         .route("/api/me", get(rooms::me).put(rooms::update_me))
         .route(

@@ -28,6 +28,15 @@ pub(super) async fn login(
     ClientAddr(from): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
+    if state.config.disable_password_login {
+        let how = match &state.oidc {
+            Some(o) => format!("sign in with {}", o.institution()),
+            None => "ask an administrator".into(),
+        };
+        return Err(Error::forbidden(format!(
+            "password sign-in is turned off on this relay: {how}"
+        )));
+    }
     let a = state
         .accounts
         .login(&req.username, &req.password, from)

@@ -169,6 +169,8 @@ mod tests {
             display_name: "O".into(),
             password_hash: String::new(),
             disabled: false,
+            display_name_chosen: false,
+            oidc: None,
         }
     }
 

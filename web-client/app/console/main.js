@@ -1,5 +1,6 @@
-// The ombud console (`/`): sign in, list and create rooms, and run one room:
-// a column per party thread plus Joint and Notes, the relay workflow
+// The ombud console (`/`): sign in (password or institution), set the name
+// parties see, list and create rooms, and run one room: a column per party
+// thread plus Joint and Notes, the relay workflow
 // (redact, edit, preview, consent, status), referrals, co-ombuds, categories,
 // transcript, closing the room, and the trends report.
 //
@@ -10,12 +11,13 @@
 // both ways; that is safe because no module does anything when imported:
 // the `wire…` calls below attach the listeners, then the page starts.
 
-import { loadAuth, wireSession } from './session.js';
+import { loadAuth, wireSession, finishInstitutionSignIn, loadSignInOptions } from './session.js';
 import { route, wireRouting } from './routing.js';
 import { wireRooms } from './rooms.js';
 import { wireRoomView } from './room-view.js';
 import { wireTools } from './tools.js';
 import { wireTrends } from './trends-view.js';
+import { wireProfile } from './profile.js';
 
 const app = {
   auth: { token: null, ombud: null }, // see session.js
@@ -29,6 +31,9 @@ wireRooms(app);
 wireRoomView(app);
 wireTools(app);
 wireTrends(app);
+wireProfile(app);
 
 loadAuth(app);
+await finishInstitutionSignIn(app);
 route(app);
+loadSignInOptions();

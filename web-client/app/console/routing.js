@@ -6,6 +6,7 @@ import { $, show, flash } from '../dom.js';
 import { openRoom, closeRoom } from './room-view.js';
 import { loadRooms } from './rooms.js';
 import { showTrends } from './trends-view.js';
+import { showProfile } from './profile.js';
 
 const VIEWS = ['login-view', 'rooms-view', 'room-view', 'trends-view'];
 
@@ -38,6 +39,7 @@ export function route(app) {
   } else {
     closeRoom(app);
     showView('rooms-view');
+    showProfile(app);
     loadRooms(app);
   }
 }
