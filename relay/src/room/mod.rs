@@ -16,12 +16,15 @@
 pub mod audience;
 mod error;
 pub mod logic;
+pub mod onetext;
 pub mod outcome;
 pub mod records;
 pub mod redact;
 pub mod scrub;
 pub mod transcript;
 
+#[cfg(test)]
+mod onetext_tests;
 #[cfg(test)]
 mod sim_tests;
 

@@ -15,17 +15,17 @@ use super::logic::{apply, Ctx, Flow, View};
 use super::*;
 use crate::config::Office;
 
-struct Room {
-    doc: RoomDoc,
-    objs: HashMap<String, Obj>,
-    inbox: HashMap<Uuid, Vec<Event>>,
-    ombud: Uuid,
-    parties: [Uuid; 2],
+pub(super) struct Room {
+    pub(super) doc: RoomDoc,
+    pub(super) objs: HashMap<String, Obj>,
+    pub(super) inbox: HashMap<Uuid, Vec<Event>>,
+    pub(super) ombud: Uuid,
+    pub(super) parties: [Uuid; 2],
     office: Office,
 }
 
 impl Room {
-    fn new(consent: bool) -> Room {
+    pub(super) fn new(consent: bool) -> Room {
         let ombud = Uuid::new_v4();
         let parties = [Uuid::new_v4(), Uuid::new_v4()];
         let party = |id, name: &str| PartyRec {
@@ -65,7 +65,12 @@ impl Room {
     }
 
     /// Applies `req` as `who` and commits the outcome, as the service does.
-    fn act(&mut self, who: Uuid, role: Role, req: Request) -> Result<serde_json::Value, RoomError> {
+    pub(super) fn act(
+        &mut self,
+        who: Uuid,
+        role: Role,
+        req: Request,
+    ) -> Result<serde_json::Value, RoomError> {
         let actor = self
             .doc
             .actor(who, role)
