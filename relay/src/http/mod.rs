@@ -6,8 +6,10 @@
 //!   before a handler runs (JSON bodies, room ids, ombud and party tokens);
 //! - [`rooms`]: sign-in, rooms, invites, co-ombuds, settings, reports;
 //! - [`transcript`]: transcript downloads;
+//! - [`agreements`]: concluded agreements, downloaded;
 //! - [`assets`]: the web client, compiled into the binary.
 
+mod agreements;
 mod assets;
 pub mod extract;
 mod rooms;
@@ -43,6 +45,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/rooms/{room_id}/transcript",
             get(transcript::room_transcript),
+        )
+        .route(
+            "/api/rooms/{room_id}/agreements/{proposal_id}",
+            get(agreements::room_agreement),
+        )
+        .route(
+            "/api/agreements/{proposal_id}",
+            get(agreements::party_agreement),
         )
         .route("/api/join", post(rooms::join))
         .route("/api/office", get(rooms::office))

@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub(super) struct TranscriptQuery {
-    format: Option<String>,
+    pub(super) format: Option<String>,
 }
 
 /// A transcript download: the reader's own inbox, rendered.

@@ -13,6 +13,7 @@
 //! Architecture Invariant: nothing here imports axum, a store or the codec;
 //! refusals are [`RoomError`]s, which know nothing of HTTP.
 
+pub mod agreement;
 pub mod audience;
 mod error;
 pub mod logic;

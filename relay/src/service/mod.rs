@@ -8,8 +8,10 @@
 //! - [`membership`]: rooms over REST, invites and joins;
 //! - [`names`]: the store names of room objects (idempotency keys blinded);
 //! - [`replay`]: reading inboxes back;
-//! - [`trends`]: aggregate counters and reports.
+//! - [`trends`]: aggregate counters and reports;
+//! - [`agreements`]: a concluded agreement, loaded for its download.
 
+mod agreements;
 mod cache;
 mod commit;
 mod membership;
