@@ -455,3 +455,249 @@ fn ombuds_see_bounds_only_when_the_question_allows_it() {
     });
     assert_eq!(closed, Some((Some(false), None)), "no overlap, no figure");
 }
+
+/// Steps of the randomised isolation test (`sim_tests`) that drive
+/// proposals, comments, decisions and range questions.
+#[derive(Debug, Clone)]
+pub(super) enum OtStep {
+    Propose(bool),
+    Share(usize),
+    Comment(usize),
+    Call,
+    Decide(usize, bool, bool),
+    RangeOpen(bool),
+    Bound(usize),
+    RangeClose(bool, bool),
+}
+
+pub(super) fn ot_step() -> impl proptest::strategy::Strategy<Value = OtStep> {
+    use proptest::prelude::*;
+    prop_oneof![
+        2 => any::<bool>().prop_map(OtStep::Propose),
+        2 => (0..2usize).prop_map(OtStep::Share),
+        2 => (0..2usize).prop_map(OtStep::Comment),
+        1 => Just(OtStep::Call),
+        2 => (0..2usize, any::<bool>(), any::<bool>()).prop_map(|(p, a, s)| OtStep::Decide(p, a, s)),
+        1 => any::<bool>().prop_map(OtStep::RangeOpen),
+        2 => (0..2usize).prop_map(OtStep::Bound),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(r, s)| OtStep::RangeClose(r, s)),
+    ]
+}
+
+/// What the one-text steps did, to check each party's inbox against.
+#[derive(Default)]
+pub(super) struct OtState {
+    /// The current proposal: id, and (hash, marker) of each version.
+    proposal: Option<(Uuid, Vec<(String, String)>)>,
+    /// Markers of every version, and those shown to each party.
+    all_markers: Vec<String>,
+    shown: [Vec<String>; 2],
+    /// Versions each party was shown of the current proposal.
+    shown_now: [Vec<u32>; 2],
+    call: Option<u32>,
+    /// Decline notes: they go to the ombuds and never to the other party.
+    notes: [Vec<String>; 2],
+    range: Option<Uuid>,
+    bounds: [Vec<i64>; 2],
+}
+
+impl OtState {
+    /// Applies one step; a comment's secret is added to `secrets` and made
+    /// the party's latest message, so a later `Forward` step may relay it.
+    pub(super) fn step(
+        &mut self,
+        r: &mut Room,
+        s: OtStep,
+        n: usize,
+        secrets: &mut [Vec<String>; 2],
+        last: &mut [Option<(Uuid, String)>; 2],
+    ) {
+        let (o, ps) = (r.ombud, r.parties);
+        match s {
+            OtStep::Propose(fresh) => {
+                let marker = format!("VER{n}.");
+                let id = if fresh {
+                    None
+                } else {
+                    self.proposal.as_ref().map(|p| p.0)
+                };
+                let req = Request::Propose {
+                    proposal_id: id,
+                    base_version: None,
+                    title: format!("title {marker}"),
+                    clauses: vec![format!("clause {marker}"), "shared words".into()],
+                };
+                if let Ok(ack) = r.act(o, Role::Ombud, req) {
+                    let pid: Uuid = serde_json::from_value(ack["proposal_id"].clone()).unwrap();
+                    let hash = ack["hash"].as_str().unwrap().to_string();
+                    if id.is_none() {
+                        self.proposal = Some((pid, vec![]));
+                        self.shown_now = [vec![], vec![]];
+                        self.call = None;
+                    }
+                    self.proposal
+                        .as_mut()
+                        .unwrap()
+                        .1
+                        .push((hash, marker.clone()));
+                    self.all_markers.push(marker);
+                }
+            }
+            OtStep::Share(p) => {
+                let Some((pid, versions)) = &self.proposal else {
+                    return;
+                };
+                let v = versions.len() as u32;
+                let req = Request::Share {
+                    proposal_id: *pid,
+                    version: v,
+                    to: vec![ps[p]],
+                };
+                if r.act(o, Role::Ombud, req).is_ok() {
+                    self.shown[p].push(versions[v as usize - 1].1.clone());
+                    self.shown_now[p].push(v);
+                }
+            }
+            OtStep::Comment(p) => {
+                let (Some((pid, _)), Some(v)) = (&self.proposal, self.shown_now[p].last()) else {
+                    return;
+                };
+                let secret = format!("S{p}x{n}.");
+                let req = Request::Comment {
+                    proposal_id: *pid,
+                    version: *v,
+                    clause: Some(1),
+                    body: format!("comment {secret}"),
+                    client_id: format!("k{n}"),
+                };
+                let ack = r
+                    .act(ps[p], Role::Party, req)
+                    .expect("a party may comment on what it was shown");
+                let id: Uuid = serde_json::from_value(ack["message"]["id"].clone()).unwrap();
+                last[p] = Some((id, secret.clone()));
+                secrets[p].push(secret);
+            }
+            OtStep::Call => {
+                let Some((pid, versions)) = &self.proposal else {
+                    return;
+                };
+                let v = versions.len() as u32;
+                let asked: Vec<Uuid> = (0..2)
+                    .filter(|p| self.shown_now[*p].contains(&v))
+                    .map(|p| ps[p])
+                    .collect();
+                let req = Request::CallDecision {
+                    proposal_id: *pid,
+                    version: v,
+                    parties: asked,
+                };
+                if r.act(o, Role::Ombud, req).is_ok() {
+                    self.call = Some(v);
+                }
+            }
+            OtStep::Decide(p, accept, stale) => {
+                let (Some((pid, versions)), Some(v)) = (&self.proposal, self.call) else {
+                    return;
+                };
+                let v = if stale { v.saturating_sub(1).max(1) } else { v };
+                let note = (!accept).then(|| format!("N{p}x{n}."));
+                let req = Request::Decide {
+                    proposal_id: *pid,
+                    version: v,
+                    hash: versions[v as usize - 1].0.clone(),
+                    verdict: if accept {
+                        Verdict::Accept
+                    } else {
+                        Verdict::Decline
+                    },
+                    note: note.clone(),
+                };
+                let res = r.act(ps[p], Role::Party, req);
+                if stale && Some(v) != self.call {
+                    assert!(res.is_err(), "a decision on a stale version is refused");
+                }
+                if res.is_ok() {
+                    self.notes[p].extend(note);
+                }
+            }
+            OtStep::RangeOpen(see) => {
+                let req = Request::RangeOpen {
+                    title: "amount".into(),
+                    unit: "EUR".into(),
+                    ceilings: vec![ps[0]],
+                    floors: vec![ps[1]],
+                    ombuds_see_bounds: see,
+                };
+                let ack = r
+                    .act(o, Role::Ombud, req)
+                    .expect("the ombud may open a range question");
+                self.range = serde_json::from_value(ack["range_id"].clone()).ok();
+            }
+            OtStep::Bound(p) => {
+                let Some(rid) = self.range else {
+                    return;
+                };
+                // Distinct from every other number in a frame.
+                let value = 7_000_000_000 + (n as i64) * 10 + p as i64;
+                let req = Request::RangeBound {
+                    range_id: rid,
+                    value,
+                };
+                if r.act(ps[p], Role::Party, req).is_ok() {
+                    self.bounds[p].push(value);
+                }
+            }
+            OtStep::RangeClose(reveal, suggest) => {
+                let Some(rid) = self.range else {
+                    return;
+                };
+                let req = Request::RangeClose {
+                    range_id: rid,
+                    reveal,
+                    suggest: suggest && reveal,
+                };
+                let _ = r.act(o, Role::Ombud, req);
+            }
+        }
+    }
+
+    /// No party received a version it was not shown, another party's
+    /// decision, note or bound, or anything meant for the ombuds alone.
+    pub(super) fn check(&self, r: &Room) {
+        for p in 0..2 {
+            let me = r.parties[p];
+            let events = inbox(r, me);
+            let frames = text(r, me);
+            for m in &self.all_markers {
+                assert!(
+                    !frames.contains(m.as_str()) || self.shown[p].contains(m),
+                    "party {p} received version {m} it was not shown"
+                );
+            }
+            for note in &self.notes[1 - p] {
+                assert!(!frames.contains(note.as_str()), "party {p} received a note");
+            }
+            for e in events {
+                match e {
+                    Event::ProposalVersion { .. }
+                    | Event::ProposalShown { .. }
+                    | Event::RangeProgress { .. } => panic!("party {p} received {e:?}"),
+                    Event::Decided { party_id, .. } => assert_eq!(party_id, me),
+                    Event::DecisionRequested { parties, .. } => assert!(parties.is_none()),
+                    Event::AgreementConcluded { accepted, .. } => assert!(accepted.is_none()),
+                    Event::RangeOpened { seats, .. } => assert!(seats.is_none()),
+                    Event::RangeBoundSet { value, .. } => {
+                        assert!(self.bounds[p].contains(&value), "another party's bound")
+                    }
+                    _ => {}
+                }
+            }
+            for value in &self.bounds[1 - p] {
+                assert!(
+                    !frames.contains(&value.to_string()),
+                    "party {p} saw a bound"
+                );
+            }
+        }
+    }
+}

@@ -122,6 +122,8 @@ enum Step {
     Joint(bool),
     JointSend(usize),
     Pry(usize),
+    /// Proposals, comments, decisions and range questions.
+    OneText(super::onetext_tests::OtStep),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -137,6 +139,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<bool>().prop_map(Step::Joint),
         1 => (0..2usize).prop_map(Step::JointSend),
         1 => (0..2usize).prop_map(Step::Pry),
+        6 => super::onetext_tests::ot_step().prop_map(Step::OneText),
     ]
 }
 
@@ -166,8 +169,10 @@ fn run(consent: bool, steps: Vec<Step>) {
     let mut approved: HashSet<String> = HashSet::new();
     // Relayed copies, with the party whose words they carry.
     let mut copies: Vec<(Uuid, usize)> = vec![];
+    let mut onetext = super::onetext_tests::OtState::default();
     for (n, s) in steps.into_iter().enumerate() {
         match s {
+            Step::OneText(step) => onetext.step(&mut r, step, n, &mut secrets, &mut last),
             Step::Send(p) => {
                 // Terminated, so no secret is a prefix of another ("S1x1" of "S1x10").
                 let secret = format!("S{p}x{n}.");
@@ -353,6 +358,7 @@ fn run(consent: bool, steps: Vec<Step>) {
             }
         }
     }
+    onetext.check(&r);
     for p in 0..2 {
         let frames: Vec<String> = r
             .inbox
