@@ -72,6 +72,18 @@ async fn ensure_node_modules(dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_client_works_end_to_end_in_chromium() {
+    run_script("e2e.mjs").await;
+}
+
+/// The single negotiating text, from a first draft to a downloaded
+/// agreement, and a range question (`tests/browser/onetext.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_text_session_ends_in_a_downloaded_agreement_in_chromium() {
+    run_script("onetext.mjs").await;
+}
+
+/// Starts a relay on port 0 and runs one browser script against it.
+async fn run_script(script: &str) {
     assert!(
         chromium().exists(),
         "{} is missing: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH",
@@ -82,7 +94,7 @@ async fn web_client_works_end_to_end_in_chromium() {
 
     let relay = spawn_relay().await;
     let run = Command::new("node")
-        .arg("e2e.mjs")
+        .arg(script)
         .current_dir(&dir)
         .env("CAUCUS_BASE_URL", &relay.api.base)
         .env("CAUCUS_OMBUD_USER", OMBUD.0)
@@ -98,7 +110,7 @@ async fn web_client_works_end_to_end_in_chromium() {
     assert!(
         out.status.success(),
         "{}",
-        report("node tests/browser/e2e.mjs", &out)
+        report(&format!("node tests/browser/{script}"), &out)
     );
     println!("{}", String::from_utf8_lossy(&out.stdout));
     relay.running.stop().await.expect("relay stops cleanly");

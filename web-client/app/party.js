@@ -8,6 +8,7 @@ import { $, h, replace, show, flash, paragraphs, confirmDialog, downloadBlob, ra
 import { Connection, statusReporter } from './ws.js';
 import { Thread } from './thread.js';
 import { typingNotifier, typingIndicator } from './typing.js';
+import { createOneText } from './party-onetext.js';
 
 const STORAGE_KEY = 'caucus.party';
 
@@ -202,9 +203,12 @@ function onEvent(seq, event, { replay }) {
       endConversation('This conversation has been closed', 'The ombud closed this conversation and everything in it has been deleted. Thank you for taking part.');
       break;
     default:
+      oneText.onEvent(event);
       break;
   }
 }
+
+const oneText = createOneText({ conn: () => state.conn, token: () => state.session.token });
 
 // ---- typing ----
 
