@@ -357,3 +357,37 @@ async fn range_question_reveals_overlap_and_midpoint_but_no_bound() {
             .await;
     assert_eq!(code, "conflict");
 }
+
+#[tokio::test]
+async fn proposals_and_their_shares_stop_at_the_rooms_byte_quota() {
+    let relay = caucus_tests::app::spawn_relay_with(|c| c.room_max_bytes = 40_000).await;
+    let mut s = Shuttle::open(&relay.api, consent_room()).await;
+    let (a, b) = (s.a.0.clone(), s.b.0.clone());
+    let clause = "c".repeat(4000);
+    let v = s
+        .ombud
+        .ok(json!({"type": "propose", "title": "Long", "clauses": [clause]}))
+        .await;
+    let pid = v["proposal_id"].clone();
+    let mut refused = None;
+    for n in 1..20 {
+        let frame = match n % 2 {
+            0 => {
+                json!({"type": "propose", "proposal_id": pid, "title": "Long", "clauses": [format!("{clause}{n}")]})
+            }
+            _ => json!({"type": "share", "proposal_id": pid, "version": n / 2 + 1, "to": [a, b]}),
+        };
+        if let Err((code, _)) = s.ombud.request(frame).await {
+            refused = Some(code);
+            break;
+        }
+    }
+    assert_eq!(refused.as_deref(), Some("quota_exceeded"));
+    // Answering stays possible in a full room.
+    let v1 = s.pa.event_of("proposal_shared").await;
+    let code = s.pa.err(json!({"type": "decide", "proposal_id": pid, "version": v1["version"], "hash": v1["hash"], "verdict": "accept"})).await;
+    assert_eq!(
+        code, "conflict",
+        "no decision was called, but the request is answered, not refused for quota"
+    );
+}

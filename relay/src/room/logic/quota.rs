@@ -6,7 +6,8 @@
 //! what it counts, under the room's version.
 //!
 //! A request that adds text (`send`, `refer`, `forward`, `forward_update`,
-//! `edit`, `propose`, `comment`, `range_open`) is refused with `quota_exceeded` if it would take the room or its
+//! `edit`, `propose`, `share` (a copy of the text per party), `comment`,
+//! `range_open`) is refused with `quota_exceeded` if it would take the room or its
 //! author over a quota. Other requests are counted but never refused, so a
 //! full room can still be left, answered (consent) and closed.
 
@@ -56,6 +57,7 @@ pub fn charge(ctx: &Ctx, req: &Request, mut out: Outcome, q: &Quotas) -> Result<
             | Request::ForwardUpdate { .. }
             | Request::Edit { .. }
             | Request::Propose { .. }
+            | Request::Share { .. }
             | Request::Comment { .. }
             | Request::RangeOpen { .. }
     );
