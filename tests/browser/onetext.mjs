@@ -100,6 +100,7 @@ try {
     await clause.getByRole('button', { name: 'Send to the ombud' }).click();
     await partyA.getByTestId('comment-sent').waitFor();
     await messageIn(column(NAME_A), COMMENT).waitFor();
+    assert.equal(await messageIn(column(NAME_A), COMMENT).getByTestId('comment-on').innerText(), 'Comment on proposal version 1, clause 2');
     await eventually(async () => /\t1\t/.test((await ombud.getByTestId('onetext-party-row').first().innerText())), 'one comment counted');
   });
 
