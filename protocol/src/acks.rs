@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{ForwardState, Message};
 use crate::model::{ForwardId, MessageId};
+use crate::onetext::{DecidedAck, ProposalAck, RangeAck, SharedAck};
 use crate::requests::Span;
 
 /// The `result` of an `ack`. Untagged on the wire: the request it answers
@@ -29,6 +30,14 @@ pub enum AckResult {
     Left(LeftAck),
     /// `retract` (of any message).
     Retracted(RetractedAck),
+    /// `propose`.
+    Proposal(ProposalAck),
+    /// `share` and `call_decision`.
+    Shared(SharedAck),
+    /// `decide`.
+    Decided(DecidedAck),
+    /// `range_open`, `range_bound`, `range_close`.
+    Range(RangeAck),
     /// `typing` and `acknowledge_notice`: `{}`.
     Empty(EmptyAck),
 }

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::{
     Channel, Decision, ForwardId, MessageId, ParticipantId, ParticipantInfo, Resource, Role,
 };
+use crate::onetext::{
+    Acceptance, ClauseChange, CommentOn, ProposalId, RangeBound, RangeId, RangeSeat, RangeSide,
+    Verdict,
+};
 
 // Events live briefly (built, serialised, dropped); boxing `Message` would only add noise.
 #[allow(clippy::large_enum_variant)]
@@ -72,6 +76,100 @@ pub enum Event {
     },
     /// The room was closed; its state is erased and the connection closes.
     RoomClosed {},
+    /// To the ombuds: a new version of a proposal, in full.
+    ProposalVersion {
+        proposal_id: ProposalId,
+        version: u32,
+        hash: String,
+        title: String,
+        clauses: Vec<String>,
+        by: ParticipantId,
+        at: DateTime<Utc>,
+    },
+    /// To one party: a version it is shown, with what changed since the
+    /// version it was shown before (`since`; absent the first time).
+    ProposalShared {
+        proposal_id: ProposalId,
+        version: u32,
+        hash: String,
+        title: String,
+        clauses: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u32>,
+        changes: Vec<ClauseChange>,
+    },
+    /// To the ombuds: a party was shown a version.
+    ProposalShown {
+        proposal_id: ProposalId,
+        version: u32,
+        party_id: ParticipantId,
+    },
+    /// To each party asked, and the ombuds: accept or decline this version.
+    /// `parties` (who was asked) is in the ombuds' copy only.
+    DecisionRequested {
+        proposal_id: ProposalId,
+        version: u32,
+        hash: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parties: Option<Vec<ParticipantId>>,
+    },
+    /// To the deciding party and the ombuds: one party's decision.
+    Decided {
+        proposal_id: ProposalId,
+        version: u32,
+        party_id: ParticipantId,
+        verdict: Verdict,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// To every party asked, and the ombuds: all of them accepted.
+    /// `accepted` (who and when) is in the ombuds' copy only.
+    AgreementConcluded {
+        proposal_id: ProposalId,
+        version: u32,
+        hash: String,
+        title: String,
+        at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        accepted: Option<Vec<Acceptance>>,
+    },
+    /// To each party asked (with its own `side`) and the ombuds (with
+    /// `seats`, who is asked on which side).
+    RangeOpened {
+        range_id: RangeId,
+        title: String,
+        unit: String,
+        ombuds_see_bounds: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        side: Option<RangeSide>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seats: Option<Vec<RangeSeat>>,
+    },
+    /// To the submitting party only: its bound, as now recorded.
+    RangeBoundSet {
+        range_id: RangeId,
+        value: i64,
+    },
+    /// To the ombuds: who has submitted, whether the bounds overlap once
+    /// all have, and the bounds themselves only if the question allows it.
+    RangeProgress {
+        range_id: RangeId,
+        submitted: Vec<ParticipantId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        overlap: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bounds: Option<Vec<RangeBound>>,
+    },
+    /// To the parties asked and the ombuds: the question is closed, with
+    /// the answer if the ombud revealed it.
+    RangeClosed {
+        range_id: RangeId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        overlap: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        suggestion: Option<i64>,
+    },
 }
 
 /// A message as its receiver sees it.
@@ -93,6 +191,10 @@ pub struct Message {
     /// A referral card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<Resource>,
+    /// A party's comment on a proposal version (only on the original, not
+    /// on relayed copies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_on: Option<CommentOn>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

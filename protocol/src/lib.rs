@@ -9,7 +9,8 @@
 //! rooms); [`envelope`] the websocket frames; [`requests`] what a client may
 //! ask over the socket; [`acks`] what a successful request answers;
 //! [`events`] what it is told; [`errors`] the error and close codes;
-//! [`rest`] the HTTP bodies. Modules depend only downwards: `envelope` on
+//! [`rest`] the HTTP bodies; [`onetext`] the nouns of proposals,
+//! decisions and range questions. Modules depend only downwards: `envelope` on
 //! the rest, `requests`/`acks`/`events` on `model`.
 
 pub mod acks;
@@ -17,6 +18,7 @@ pub mod envelope;
 pub mod errors;
 pub mod events;
 pub mod model;
+pub mod onetext;
 pub mod requests;
 pub mod rest;
 pub mod schema;

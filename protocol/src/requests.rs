@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Channel, ForwardId, MessageId, ParticipantId, RoomId};
+use crate::onetext::{ProposalId, RangeId, Verdict};
 
 pub use crate::model::Decision;
 
@@ -79,6 +80,76 @@ pub enum Request {
     },
     /// Ombud: spans of a message the relay suggests redacting.
     SuggestRedactions { message_id: MessageId },
+    /// Ombud: save a new version of a proposal (a new proposal without
+    /// `proposal_id`). With `base_version`, refused with `conflict` unless
+    /// that is still the newest version, so two ombuds cannot overwrite
+    /// each other's edits unseen.
+    Propose {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proposal_id: Option<ProposalId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_version: Option<u32>,
+        title: String,
+        clauses: Vec<String>,
+    },
+    /// Ombud: show one version to these parties, each in its own view.
+    Share {
+        proposal_id: ProposalId,
+        version: u32,
+        to: Vec<ParticipantId>,
+    },
+    /// Party: a private comment on a version it was shown, on the whole or
+    /// on one clause. Stored as a message in the party's own thread, so it
+    /// can be relayed like one. Idempotent per (author, `client_id`).
+    Comment {
+        proposal_id: ProposalId,
+        version: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clause: Option<u32>,
+        body: String,
+        client_id: String,
+    },
+    /// Ombud: ask these parties to accept or decline one version as a
+    /// whole. Replaces any earlier call on the proposal.
+    CallDecision {
+        proposal_id: ProposalId,
+        version: u32,
+        parties: Vec<ParticipantId>,
+    },
+    /// Party: accept or decline the exact version called (`version` and
+    /// `hash` must both match, or `conflict`). A decline may carry a note
+    /// for the ombuds.
+    Decide {
+        proposal_id: ProposalId,
+        version: u32,
+        hash: String,
+        verdict: Verdict,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Ombud: open a range question. Parties in `ceilings` give the most
+    /// they would pay; parties in `floors` the least they would accept.
+    RangeOpen {
+        title: String,
+        #[serde(default)]
+        unit: String,
+        ceilings: Vec<ParticipantId>,
+        floors: Vec<ParticipantId>,
+        /// Chosen once, here: may the ombuds see the bounds themselves?
+        #[serde(default)]
+        ombuds_see_bounds: bool,
+    },
+    /// Party: set or revise its bound while the question is open.
+    RangeBound { range_id: RangeId, value: i64 },
+    /// Ombud: close a question; with `reveal`, tell its parties whether
+    /// the bounds overlap, and with `suggest` (and overlap) the midpoint.
+    RangeClose {
+        range_id: RangeId,
+        #[serde(default)]
+        reveal: bool,
+        #[serde(default)]
+        suggest: bool,
+    },
 }
 
 impl Request {

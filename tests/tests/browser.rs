@@ -1,7 +1,8 @@
 //! The web client in a real browser: starts the relay on port 0 and runs
 //! `tests/browser/e2e.mjs` (playwright-core driving Debian's Chromium) against
-//! it, as three people would: an ombud and two parties; and
-//! `tests/browser/relink.mjs`, a party coming back with a new link.
+//! it, as three people would: an ombud and two parties;
+//! `tests/browser/relink.mjs`, a party coming back with a new link; and
+//! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement.
 //!
 //! Needs Node.js and Chromium (see `caucus_tests::browser`). The scripts save
 //! their screenshots under `target/screenshots/`; `UPDATE_SCREENSHOTS=1` writes
@@ -32,6 +33,13 @@ async fn web_client_works_end_to_end_in_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parties_come_back_with_a_new_link_in_chromium() {
     run_script("relink.mjs").await;
+}
+
+/// The single negotiating text, from a first draft to a downloaded
+/// agreement, and a range question (`tests/browser/onetext.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_text_session_ends_in_a_downloaded_agreement_in_chromium() {
+    run_script("onetext.mjs").await;
 }
 
 /// Runs `tests/browser/<script>` against a fresh relay on port 0.

@@ -11,6 +11,7 @@ import { $, h, replace, show, flash, paragraphs, confirmDialog, downloadBlob, ra
 import { Connection, statusReporter } from './ws.js';
 import { Thread } from './thread.js';
 import { typingNotifier, typingIndicator } from './typing.js';
+import { createOneText } from './party-onetext.js';
 
 const STORAGE_KEY = 'caucus.party';
 
@@ -302,9 +303,12 @@ function onEvent(seq, event, { replay }) {
       showDeadEnd('closed');
       break;
     default:
+      oneText.onEvent(event);
       break;
   }
 }
+
+const oneText = createOneText({ conn: () => state.conn, token: () => state.session.token });
 
 // ---- typing ----
 

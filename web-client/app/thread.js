@@ -169,6 +169,11 @@ export class Thread {
     if (msg.relayed_from) {
       li.append(h('p', { class: 'relayed-label', testid: 'relayed-label' }, relayedLabel(msg.relayed_from)));
     }
+    if (msg.comment_on) {
+      const on = msg.comment_on;
+      li.append(h('p', { class: 'relayed-label', testid: 'comment-on' },
+        `Comment on proposal version ${on.version}${on.clause ? `, clause ${on.clause}` : ''}`));
+    }
     if (msg.retracted) {
       li.append(h('p', { class: 'msg-body retracted-note', testid: 'message-retracted' }, 'This message was withdrawn.'));
     } else {

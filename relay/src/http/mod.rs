@@ -7,8 +7,10 @@
 //! - [`oidc`]: sign-in with the institution (redirects and cookies);
 //! - [`rooms`]: sign-in, rooms, invites, co-ombuds, settings, reports;
 //! - [`transcript`]: transcript downloads;
+//! - [`agreements`]: concluded agreements, downloaded;
 //! - [`assets`]: the web client, compiled into the binary.
 
+mod agreements;
 mod assets;
 pub mod extract;
 mod oidc;
@@ -52,6 +54,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/rooms/{room_id}/transcript",
             get(transcript::room_transcript),
+        )
+        .route(
+            "/api/rooms/{room_id}/agreements/{proposal_id}",
+            get(agreements::room_agreement),
+        )
+        .route(
+            "/api/agreements/{proposal_id}",
+            get(agreements::party_agreement),
         )
         .route("/api/join", post(rooms::join))
         .route("/api/office", get(rooms::office))

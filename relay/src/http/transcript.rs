@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub(super) struct TranscriptQuery {
-    format: Option<String>,
+    pub(super) format: Option<String>,
 }
 
 /// A transcript download: the reader's own inbox, rendered.
@@ -24,23 +24,30 @@ async fn transcript_response(
     reader: Uuid,
     format: Option<&str>,
 ) -> Result<Response> {
-    let events = state.rooms.inbox(doc.id, reader).await?;
-    let mut messages = transcript::rebuild(events.into_iter().map(|(_, e)| e));
-    messages.sort_by_cached_key(|m| m.channel.to_string());
+    let events: Vec<_> = state
+        .rooms
+        .inbox(doc.id, reader)
+        .await?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
     let names = |p: Uuid| {
         doc.party(p)
             .map(|p| p.display_name.clone())
             .unwrap_or_else(|| "a party".into())
     };
+    let steps = transcript::steps(&events, &names);
+    let mut messages = transcript::rebuild(events);
+    messages.sort_by_cached_key(|m| m.channel.to_string());
     let title = format!("Caucus transcript: {}", doc.title);
     let (body, mime, ext) = match format.unwrap_or("txt") {
         "txt" => (
-            transcript::text(&title, &messages, &names),
+            transcript::text(&title, &messages, &steps, &names),
             "text/plain; charset=utf-8",
             "txt",
         ),
         "html" => (
-            transcript::html(&title, &messages, &names),
+            transcript::html(&title, &messages, &steps, &names),
             "text/html; charset=utf-8",
             "html",
         ),

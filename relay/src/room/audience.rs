@@ -18,6 +18,16 @@ pub fn audience(doc: &RoomDoc, channel: Channel) -> Vec<ParticipantId> {
     }
 }
 
+/// One party alone, while it is in the room: what it was shown of a
+/// proposal, and its own steps in a decision or a range question.
+pub fn party_only(doc: &RoomDoc, party: ParticipantId) -> Vec<ParticipantId> {
+    doc.party(party)
+        .filter(|p| !p.left)
+        .map(|p| p.id)
+        .into_iter()
+        .collect()
+}
+
 /// Everyone still in the room.
 pub fn everyone(doc: &RoomDoc) -> Vec<ParticipantId> {
     audience(doc, Channel::Joint)

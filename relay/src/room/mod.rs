@@ -13,15 +13,19 @@
 //! Architecture Invariant: nothing here imports axum, a store or the codec;
 //! refusals are [`RoomError`]s, which know nothing of HTTP.
 
+pub mod agreement;
 pub mod audience;
 mod error;
 pub mod logic;
+pub mod onetext;
 pub mod outcome;
 pub mod records;
 pub mod redact;
 pub mod scrub;
 pub mod transcript;
 
+#[cfg(test)]
+mod onetext_tests;
 #[cfg(test)]
 mod sim_tests;
 

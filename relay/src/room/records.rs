@@ -221,6 +221,9 @@ pub struct MessageRec {
     pub edited_at: Option<DateTime<Utc>>,
     pub retracted: bool,
     pub resource: Option<Resource>,
+    /// A comment on a proposal version (`logic::onetext`).
+    #[serde(default)]
+    pub comment_on: Option<protocol::onetext::CommentOn>,
     /// Who received it, so edits and retractions reach exactly them.
     pub recipients: Vec<ParticipantId>,
     /// Forwards made from this message (so retracting it withdraws pending ones).
@@ -245,6 +248,7 @@ impl MessageRec {
             edited_at: self.edited_at,
             shareable: self.shareable,
             resource: self.resource.clone(),
+            comment_on: self.comment_on.clone(),
         }
     }
 }
@@ -310,4 +314,12 @@ pub enum Obj {
     },
     /// The answer given to a request made with an idempotency key.
     Answer(protocol::AckResult),
+    /// A proposal's state: its versions' hashes, who was shown what, the
+    /// call for decision (`logic::onetext`).
+    Proposal(super::onetext::ProposalRec),
+    /// One immutable version of a proposal, stored apart so that saving a
+    /// version never rewrites the others.
+    Version(super::onetext::VersionRec),
+    /// A range question and its private bounds.
+    Range(super::onetext::RangeRec),
 }

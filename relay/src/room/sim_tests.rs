@@ -15,17 +15,17 @@ use super::logic::{apply, Ctx, Flow, View};
 use super::*;
 use crate::config::Office;
 
-struct Room {
-    doc: RoomDoc,
-    objs: HashMap<String, Obj>,
-    inbox: HashMap<Uuid, Vec<Event>>,
-    ombud: Uuid,
-    parties: [Uuid; 2],
+pub(super) struct Room {
+    pub(super) doc: RoomDoc,
+    pub(super) objs: HashMap<String, Obj>,
+    pub(super) inbox: HashMap<Uuid, Vec<Event>>,
+    pub(super) ombud: Uuid,
+    pub(super) parties: [Uuid; 2],
     office: Office,
 }
 
 impl Room {
-    fn new(consent: bool) -> Room {
+    pub(super) fn new(consent: bool) -> Room {
         let ombud = Uuid::new_v4();
         let parties = [Uuid::new_v4(), Uuid::new_v4()];
         let party = |id, name: &str| PartyRec {
@@ -68,7 +68,12 @@ impl Room {
     }
 
     /// Applies `req` as `who` and commits the outcome, as the service does.
-    fn act(&mut self, who: Uuid, role: Role, req: Request) -> Result<serde_json::Value, RoomError> {
+    pub(super) fn act(
+        &mut self,
+        who: Uuid,
+        role: Role,
+        req: Request,
+    ) -> Result<serde_json::Value, RoomError> {
         let actor = self
             .doc
             .actor(who, role)
@@ -120,6 +125,8 @@ enum Step {
     Joint(bool),
     JointSend(usize),
     Pry(usize),
+    /// Proposals, comments, decisions and range questions.
+    OneText(super::onetext_tests::OtStep),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -135,6 +142,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<bool>().prop_map(Step::Joint),
         1 => (0..2usize).prop_map(Step::JointSend),
         1 => (0..2usize).prop_map(Step::Pry),
+        6 => super::onetext_tests::ot_step().prop_map(Step::OneText),
     ]
 }
 
@@ -164,8 +172,10 @@ fn run(consent: bool, steps: Vec<Step>) {
     let mut approved: HashSet<String> = HashSet::new();
     // Relayed copies, with the party whose words they carry.
     let mut copies: Vec<(Uuid, usize)> = vec![];
+    let mut onetext = super::onetext_tests::OtState::default();
     for (n, s) in steps.into_iter().enumerate() {
         match s {
+            Step::OneText(step) => onetext.step(&mut r, step, n, &mut secrets, &mut last),
             Step::Send(p) => {
                 // Terminated, so no secret is a prefix of another ("S1x1" of "S1x10").
                 let secret = format!("S{p}x{n}.");
@@ -351,6 +361,7 @@ fn run(consent: bool, steps: Vec<Step>) {
             }
         }
     }
+    onetext.check(&r);
     for p in 0..2 {
         let frames: Vec<String> = r
             .inbox

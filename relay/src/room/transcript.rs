@@ -51,14 +51,130 @@ fn line(m: &Message) -> String {
     } else {
         ""
     };
+    let on = match &m.comment_on {
+        Some(c) => match c.clause {
+            Some(n) => format!(" (on proposal version {}, clause {n})", c.version),
+            None => format!(" (on proposal version {})", c.version),
+        },
+        None => String::new(),
+    };
     format!(
-        "[{}] {from}{edited}: {}",
+        "[{}] {from}{edited}{on}: {}",
         m.sent_at.format("%Y-%m-%d %H:%M UTC"),
         m.body
     )
 }
 
-pub fn text(title: &str, messages: &[Message], names: &dyn Fn(uuid::Uuid) -> String) -> String {
+/// The reader's own steps with proposals, decisions and range questions,
+/// one line each, from its own inbox: what it was shown, decided or
+/// submitted, and (for ombuds) what it was told of the others.
+pub fn steps(events: &[Event], names: &dyn Fn(uuid::Uuid) -> String) -> Vec<String> {
+    let when = |at: &chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let short = |h: &str| h.chars().take(12).collect::<String>();
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ProposalVersion {
+                version,
+                hash,
+                title,
+                clauses,
+                at,
+                ..
+            } => Some(format!(
+                "[{}] Proposal \"{title}\" version {version} saved ({}): {}",
+                when(at),
+                short(hash),
+                numbered(clauses)
+            )),
+            Event::ProposalShared {
+                version,
+                hash,
+                title,
+                clauses,
+                ..
+            } => Some(format!(
+                "Proposal \"{title}\" version {version} shown to you ({}): {}",
+                short(hash),
+                numbered(clauses)
+            )),
+            Event::ProposalShown {
+                version, party_id, ..
+            } => Some(format!(
+                "Proposal version {version} shown to {}",
+                names(*party_id)
+            )),
+            Event::DecisionRequested { version, .. } => {
+                Some(format!("Decision asked on proposal version {version}"))
+            }
+            Event::Decided {
+                version,
+                party_id,
+                verdict,
+                note,
+                at,
+                ..
+            } => Some(format!(
+                "[{}] {} {} version {version}{}",
+                when(at),
+                names(*party_id),
+                match verdict {
+                    protocol::onetext::Verdict::Accept => "accepted",
+                    protocol::onetext::Verdict::Decline => "declined",
+                },
+                note.as_deref()
+                    .map(|n| format!(" (note: {n})"))
+                    .unwrap_or_default()
+            )),
+            Event::AgreementConcluded {
+                version,
+                hash,
+                title,
+                at,
+                ..
+            } => Some(format!(
+                "[{}] Agreement concluded: \"{title}\" version {version}, hash {hash}",
+                when(at)
+            )),
+            Event::RangeOpened { title, unit, .. } => {
+                Some(format!("Range question opened: {title} ({unit})"))
+            }
+            Event::RangeBoundSet { value, .. } => Some(format!("Your bound: {value}")),
+            Event::RangeClosed {
+                overlap,
+                suggestion,
+                ..
+            } => Some(format!(
+                "Range question closed{}{}",
+                match overlap {
+                    Some(true) => ": there is room for agreement",
+                    Some(false) => ": not yet",
+                    None => "",
+                },
+                suggestion
+                    .map(|s| format!(", suggested figure {s}"))
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn numbered(clauses: &[String]) -> String {
+    clauses
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("({}) {c}", i + 1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn text(
+    title: &str,
+    messages: &[Message],
+    steps: &[String],
+    names: &dyn Fn(uuid::Uuid) -> String,
+) -> String {
     let mut s = format!("{title}\nConfidential: this is your own copy.\n");
     let mut current = None;
     for m in messages {
@@ -68,10 +184,16 @@ pub fn text(title: &str, messages: &[Message], names: &dyn Fn(uuid::Uuid) -> Str
         }
         let _ = writeln!(s, "{}", line(m));
     }
+    if !steps.is_empty() {
+        s.push_str("\n== Proposals, decisions and range questions ==\n");
+        for l in steps {
+            let _ = writeln!(s, "{l}");
+        }
+    }
     s
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -80,7 +202,12 @@ fn esc(s: &str) -> String {
 }
 
 /// A printable page: every user string escaped, no scripts, no remote content.
-pub fn html(title: &str, messages: &[Message], names: &dyn Fn(uuid::Uuid) -> String) -> String {
+pub fn html(
+    title: &str,
+    messages: &[Message],
+    steps: &[String],
+    names: &dyn Fn(uuid::Uuid) -> String,
+) -> String {
     let mut s = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h1>{t}</h1><p>Confidential: this is your own copy.</p>",
         t = esc(title)
@@ -97,6 +224,13 @@ pub fn html(title: &str, messages: &[Message], names: &dyn Fn(uuid::Uuid) -> Str
         let _ = write!(s, "<li>{}</li>", esc(&line(m)));
     }
     if current.is_some() {
+        s.push_str("</ol>");
+    }
+    if !steps.is_empty() {
+        s.push_str("<h2>Proposals, decisions and range questions</h2><ol>");
+        for l in steps {
+            let _ = write!(s, "<li>{}</li>", esc(l));
+        }
         s.push_str("</ol>");
     }
     s.push_str("</body></html>");

@@ -9,8 +9,10 @@
 //! - [`names`]: the store names of room objects (idempotency keys blinded);
 //! - [`replay`]: reading inboxes back;
 //! - [`trends`]: aggregate counters and reports;
+//! - [`agreements`]: a concluded agreement, loaded for its download;
 //! - [`usage`]: quota usage, kept as counters beside the room document.
 
+mod agreements;
 mod cache;
 mod commit;
 mod membership;

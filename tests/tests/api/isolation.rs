@@ -1,7 +1,8 @@
 //! The isolation invariant, checked over many random action sequences: no
 //! frame a party receives (live or replayed) ever contains text of the other
-//! party's private messages, except through a forward whose exact revision
-//! that party approved.
+//! party's private messages or proposal comments, except through a forward
+//! whose exact revision that party approved, nor a proposal version shown
+//! only to the other party, its decline note or its bound.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -43,6 +44,15 @@ enum Action {
     Pry(usize),
     /// A party drops its connection and resumes with `since`.
     Reconnect(usize),
+    /// The ombud saves a new proposal version and shows it to this party only.
+    Show(usize),
+    /// The party comments on the latest version it was shown (a comment is
+    /// one of its private messages, so `Forward` may relay it).
+    Comment(usize),
+    /// The ombud asks this party alone to decide; it declines with a note.
+    DeclineWithNote(usize),
+    /// The party gives or revises its bound in the range question.
+    Bound(usize),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -58,6 +68,10 @@ fn action() -> impl Strategy<Value = Action> {
         1 => any::<bool>().prop_map(Action::Joint),
         1 => (0..2usize).prop_map(Action::JointSend),
         1 => (0..2usize).prop_map(Action::Pry),
+        2 => (0..2usize).prop_map(Action::Show),
+        2 => (0..2usize).prop_map(Action::Comment),
+        1 => (0..2usize).prop_map(Action::DeclineWithNote),
+        1 => (0..2usize).prop_map(Action::Bound),
         1 => (0..2usize).prop_map(Action::Reconnect),
     ]
 }
@@ -71,6 +85,11 @@ struct Party {
     /// Secrets this party agreed to share.
     approved: HashSet<String>,
     secrets: Vec<String>,
+    /// What only this party (and the ombuds) may ever hold: versions shown
+    /// to it alone, its decline notes, its bounds. Never relayable.
+    private: Vec<String>,
+    /// The proposal versions shown to it: (version, hash).
+    shown: Vec<(u64, Value)>,
 }
 
 async fn run(actions: Vec<Action>) {
@@ -85,6 +104,8 @@ async fn run(actions: Vec<Action>) {
     let mut st = [Party::default(), Party::default()];
     let mut n = 0;
     let mut received: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+    let mut proposal: Option<Value> = None;
+    let mut range: Option<Value> = None;
     for act in actions {
         n += 1;
         match act {
@@ -206,6 +227,58 @@ async fn run(actions: Vec<Action>) {
                     assert!(ws.request(json!({"type": "consent", "forward_id": fid, "revision": rev, "decision": "approve"})).await.is_err());
                 }
             }
+            Action::Show(p) => {
+                let marker = format!("VERSION-{}-{n}.", ["A", "B"][p]);
+                let mut frame = json!({"type": "propose", "title": "Draft", "clauses": [format!("clause {marker}")]});
+                if let Some(id) = &proposal {
+                    frame["proposal_id"] = id.clone();
+                }
+                let v = s.ombud.ok(frame).await;
+                proposal = Some(v["proposal_id"].clone());
+                s.ombud.ok(json!({"type": "share", "proposal_id": v["proposal_id"], "version": v["version"], "to": [ids[p]]})).await;
+                st[p].private.push(marker);
+                st[p]
+                    .shown
+                    .push((v["version"].as_u64().unwrap(), v["hash"].clone()));
+            }
+            Action::Comment(p) => {
+                let (Some(pid), Some((version, _))) = (&proposal, st[p].shown.last().cloned())
+                else {
+                    continue;
+                };
+                let secret = format!("SECRET-{}-{n}.", ["A", "B"][p]);
+                let ws = if p == 0 { &mut s.pa } else { &mut s.pb };
+                let r = ws.ok(json!({"type": "comment", "proposal_id": pid, "version": version, "clause": 1, "body": format!("comment {secret}"), "client_id": format!("k{n}")})).await;
+                st[p].last = Some((r["message"]["id"].clone(), secret.clone()));
+                st[p].secrets.push(secret);
+            }
+            Action::DeclineWithNote(p) => {
+                let (Some(pid), Some((version, hash))) = (&proposal, st[p].shown.last().cloned())
+                else {
+                    continue;
+                };
+                s.ombud.ok(json!({"type": "call_decision", "proposal_id": pid, "version": version, "parties": [ids[p]]})).await;
+                let note = format!("NOTE-{}-{n}.", ["A", "B"][p]);
+                let ws = if p == 0 { &mut s.pa } else { &mut s.pb };
+                ws.ok(json!({"type": "decide", "proposal_id": pid, "version": version, "hash": hash, "verdict": "decline", "note": note})).await;
+                st[p].private.push(note);
+            }
+            Action::Bound(p) => {
+                let rid = match &range {
+                    Some(r) => r.clone(),
+                    None => {
+                        let r = s.ombud.ok(json!({"type": "range_open", "title": "amount", "ceilings": [ids[0]], "floors": [ids[1]]})).await;
+                        range = Some(r["range_id"].clone());
+                        r["range_id"].clone()
+                    }
+                };
+                // Distinct from any other number a frame holds.
+                let value = 880_000_000_000i64 + (n as i64) * 10 + p as i64;
+                let ws = if p == 0 { &mut s.pa } else { &mut s.pb };
+                ws.ok(json!({"type": "range_bound", "range_id": rid, "value": value}))
+                    .await;
+                st[p].private.push(value.to_string());
+            }
             Action::Reconnect(p) => {
                 let ws = if p == 0 { &mut s.pa } else { &mut s.pb };
                 let since = ws.last_seq;
@@ -231,6 +304,12 @@ async fn run(actions: Vec<Action>) {
     }
     for (p, frames) in received.iter().enumerate() {
         let other = 1 - p;
+        for item in &st[other].private {
+            assert!(
+                !frames.iter().any(|f| f.contains(item.as_str())),
+                "party {p} received {item}, which only the other party may hold"
+            );
+        }
         for secret in &st[other].secrets {
             let leaked = frames.iter().any(|f| f.contains(secret.as_str()));
             if leaked {

@@ -6,6 +6,7 @@ mod accounts;
 mod bad_input;
 mod isolation;
 mod limits;
+mod onetext;
 mod relink;
 mod rest;
 mod resume;

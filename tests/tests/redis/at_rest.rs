@@ -30,6 +30,14 @@ const NOTE: &str = "only if you leave out Rupert";
 const JOINT: &str = "shall we meet on Thursday at the pier";
 const NOTES: &str = "possible retaliation risk, follow up";
 const TERM: &str = "Ventnor-ledger";
+const PROPOSAL: &str = "Quayside reconciliation accord";
+const CLAUSE: &str = "Rupert repays the Pembrokeshire levy";
+const CLAUSE_2: &str = "Invoices are audited by Glenrothes";
+const COMMENT: &str = "the levy figure is far too Byzantine";
+const DECLINE: &str = "not without an apology from Aldiss";
+const RANGE: &str = "Compensation for Kittiwake berth";
+/// A bound: a number only its party and the relay's sealed store hold.
+const BOUND: i64 = 48_361_729;
 
 /// Whole phrases and their most telling words.
 const SECRETS: &[&str] = &[
@@ -47,6 +55,19 @@ const SECRETS: &[&str] = &[
     JOINT,
     NOTES,
     TERM,
+    PROPOSAL,
+    CLAUSE,
+    CLAUSE_2,
+    COMMENT,
+    DECLINE,
+    RANGE,
+    "48361729",
+    "Quayside",
+    "Pembrokeshire",
+    "Glenrothes",
+    "Byzantine",
+    "Aldiss",
+    "Kittiwake",
     "Harbourmaster",
     "Quenneville",
     "Ångström",
@@ -217,8 +238,38 @@ async fn session(d: &Deployment) {
         .await;
     pa.ok(json!({"type": "typing", "channel": a.channel()}))
         .await;
+    // The single text: two versions, a comment, a call, a decline with a
+    // note, and a range question with a bound left in place.
+    let v1 = ombud
+        .ok(json!({"type": "propose", "title": PROPOSAL, "clauses": [CLAUSE]}))
+        .await;
+    let pid = v1["proposal_id"].clone();
+    let v2 = ombud
+        .ok(json!({"type": "propose", "proposal_id": pid, "title": PROPOSAL, "clauses": [CLAUSE, CLAUSE_2]}))
+        .await;
+    for v in [1, 2] {
+        ombud
+            .ok(json!({"type": "share", "proposal_id": pid, "version": v, "to": [a.id, b.id]}))
+            .await;
+    }
+    pa.ok(json!({"type": "comment", "proposal_id": pid, "version": 2, "clause": 1, "body": COMMENT, "client_id": "k1"}))
+        .await;
+    ombud
+        .ok(json!({"type": "call_decision", "proposal_id": pid, "version": 2, "parties": [a.id, b.id]}))
+        .await;
+    pb.ok(json!({"type": "decide", "proposal_id": pid, "version": 2, "hash": v2["hash"], "verdict": "decline", "note": DECLINE}))
+        .await;
+    pa.ok(json!({"type": "decide", "proposal_id": pid, "version": 2, "hash": v2["hash"], "verdict": "accept"}))
+        .await;
+    let range = ombud
+        .ok(json!({"type": "range_open", "title": RANGE, "unit": "EUR", "ceilings": [a.id], "floors": [b.id]}))
+        .await;
+    pa.ok(json!({"type": "range_bound", "range_id": range["range_id"], "value": BOUND}))
+        .await;
     // The session was real: the words reached who they were for.
     assert!(ombud.saw(A_SAYS) && ombud.saw(NOTE) && pb.saw(RELAY_EDIT));
+    assert!(ombud.saw(COMMENT) && ombud.saw(DECLINE) && pb.saw(CLAUSE_2));
+    assert_eq!(pa.event_of("range_bound_set").await["value"], BOUND);
 }
 
 /// Every published message on every channel, from now on.

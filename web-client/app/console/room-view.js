@@ -11,6 +11,7 @@ import { newRoomState, partiesInOrder, nameOf } from './room-state.js';
 import { ensureColumn, columnFor, refreshColumnHead, systemLine } from './columns.js';
 import { upsertForward, renderForward, refreshForwardsOf } from './forwards.js';
 import { renderTools } from './tools.js';
+import { oneTextEvent, renderOneText } from './onetext.js';
 
 /** Stop the open room's connection and clear what it put on the page. */
 export function closeRoom(app) {
@@ -54,6 +55,7 @@ export async function openRoom(app, id) {
   ensureColumn(app, 'joint');
   ensureColumn(app, 'notes');
   renderTools(app);
+  renderOneText(app);
   r.conn = new Connection({
     token: app.auth.token,
     roomId: id,
@@ -129,6 +131,7 @@ export function roomGone(app, message) {
 
 function onEvent(app, event) {
   const room = app.room;
+  oneTextEvent(app, event);
   switch (event.kind) {
     case 'message': {
       room.messages.set(event.id, event.channel);

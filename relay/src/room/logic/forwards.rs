@@ -140,6 +140,7 @@ pub(super) fn deliver(ctx: &Ctx, f: &mut ForwardRec, new_id: NewId, out: &mut Ou
             edited_at: None,
             retracted: false,
             resource: None,
+            comment_on: None,
             recipients: audience(ctx.doc, channel),
             forwards: Vec::new(),
         };

@@ -16,6 +16,7 @@ pub(super) fn send(
     client_id: &str,
     shareable: bool,
     resource: Option<protocol::Resource>,
+    comment_on: Option<protocol::onetext::CommentOn>,
     new_id: NewId,
 ) -> Result<Outcome, Flow> {
     if ctx.actor.role == Role::Party
@@ -64,6 +65,7 @@ pub(super) fn send(
         edited_at: None,
         retracted: false,
         resource,
+        comment_on,
         recipients: audience(ctx.doc, channel),
         forwards: Vec::new(),
     };

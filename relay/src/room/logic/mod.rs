@@ -1,12 +1,13 @@
 //! The pure room logic. [`apply`] never touches a socket or a store: the
 //! service layer loads what it asks for (see [`Flow::Need`]), calls it again,
 //! and commits the [`Outcome`] atomically. Each request type is an arm of
-//! `apply`; the arms live beside their kin in [`messages`], [`forwards`] and
-//! [`membership`].
+//! `apply`; the arms live beside their kin in [`messages`], [`forwards`],
+//! [`membership`] and [`onetext`] (proposals, decisions, range questions).
 
 mod forwards;
 mod membership;
 mod messages;
+mod onetext;
 pub mod quota;
 
 pub use membership::{
@@ -138,7 +139,7 @@ pub fn apply(ctx: &Ctx, view: &View, req: &Request, new_id: NewId) -> Result<Out
             client_id,
             shareable,
         } => messages::send(
-            ctx, view, *channel, body, client_id, *shareable, None, new_id,
+            ctx, view, *channel, body, client_id, *shareable, None, None, new_id,
         ),
         Request::Forward {
             source_message_id,
@@ -212,6 +213,7 @@ pub fn apply(ctx: &Ctx, view: &View, req: &Request, new_id: NewId) -> Result<Out
                 &cid,
                 false,
                 Some(resource.clone()),
+                None,
                 new_id,
             )
         }
@@ -235,5 +237,83 @@ pub fn apply(ctx: &Ctx, view: &View, req: &Request, new_id: NewId) -> Result<Out
                 ..Outcome::default()
             })
         }
+        Request::Propose {
+            proposal_id,
+            base_version,
+            title,
+            clauses,
+        } => onetext::propose(
+            ctx,
+            view,
+            *proposal_id,
+            *base_version,
+            title,
+            clauses,
+            new_id,
+        ),
+        Request::Share {
+            proposal_id,
+            version,
+            to,
+        } => onetext::share(ctx, view, *proposal_id, *version, to),
+        Request::Comment {
+            proposal_id,
+            version,
+            clause,
+            body,
+            client_id,
+        } => onetext::comment(
+            ctx,
+            view,
+            *proposal_id,
+            *version,
+            *clause,
+            body,
+            client_id,
+            new_id,
+        ),
+        Request::CallDecision {
+            proposal_id,
+            version,
+            parties,
+        } => onetext::call_decision(ctx, view, *proposal_id, *version, parties),
+        Request::Decide {
+            proposal_id,
+            version,
+            hash,
+            verdict,
+            note,
+        } => onetext::decide(
+            ctx,
+            view,
+            *proposal_id,
+            *version,
+            hash,
+            *verdict,
+            note.as_deref(),
+        ),
+        Request::RangeOpen {
+            title,
+            unit,
+            ceilings,
+            floors,
+            ombuds_see_bounds,
+        } => onetext::range_open(
+            ctx,
+            title,
+            unit,
+            ceilings,
+            floors,
+            *ombuds_see_bounds,
+            new_id,
+        ),
+        Request::RangeBound { range_id, value } => {
+            onetext::range_bound(ctx, view, *range_id, *value)
+        }
+        Request::RangeClose {
+            range_id,
+            reveal,
+            suggest,
+        } => onetext::range_close(ctx, view, *range_id, *reveal, *suggest),
     }
 }

@@ -7,7 +7,8 @@
 //! store without rewriting the room document on every action.
 //!
 //! A request that adds text (`send`, `refer`, `forward`, `forward_update`,
-//! `edit`) is refused with `quota_exceeded` if it would take the room or its
+//! `edit`, `propose`, `share` (a copy of the text per party), `comment`,
+//! `range_open`) is refused with `quota_exceeded` if it would take the room or its
 //! author over a quota. Other requests are counted but never refused, so a
 //! full room can still be left, answered (consent) and closed.
 
@@ -56,6 +57,10 @@ pub fn charge(ctx: &Ctx, req: &Request, mut out: Outcome, q: &Quotas) -> Result<
             | Request::Forward { .. }
             | Request::ForwardUpdate { .. }
             | Request::Edit { .. }
+            | Request::Propose { .. }
+            | Request::Share { .. }
+            | Request::Comment { .. }
+            | Request::RangeOpen { .. }
     );
     if adds_text {
         let over = |have: Tally, msgs: u64, bytes: u64| {
@@ -123,6 +128,10 @@ fn event_text(e: &Event) -> u64 {
         }
         Event::ConsentDecided { note, .. } => note.as_deref().map_or(0, len),
         Event::ForwardStatus { body, .. } => len(body),
+        Event::ProposalVersion { title, clauses, .. }
+        | Event::ProposalShared { title, clauses, .. } => len(title) + texts(clauses),
+        Event::Decided { note, .. } => note.as_deref().map_or(0, len),
+        Event::AgreementConcluded { title, .. } | Event::RangeOpened { title, .. } => len(title),
         _ => 0,
     }
 }
@@ -131,6 +140,12 @@ fn obj_text(o: &Obj) -> u64 {
     match o {
         Obj::Message(m) => len(&m.body) + len(&m.author_name),
         Obj::Forward(f) => len(&f.body) + f.delivered_body.as_deref().map_or(0, len),
+        Obj::Version(v) => len(&v.title) + texts(&v.clauses),
+        Obj::Range(r) => len(&r.title) + len(&r.unit),
         _ => 0,
     }
+}
+
+fn texts(clauses: &[String]) -> u64 {
+    clauses.iter().map(|c| len(c)).sum()
 }
