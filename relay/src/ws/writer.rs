@@ -180,9 +180,14 @@ impl Writer {
             self.ping_every,
         );
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One waiter for the whole connection: every connection shares the
+        // node's token, and a fresh `cancelled()` per wakeup would take its
+        // lock twice (register, drop) on every frame of every connection.
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let next = tokio::select! {
-                _ = cancel.cancelled() => return Some((CloseCode::Restart, "relay restarting; reconnect")),
+                _ = &mut cancelled => return Some((CloseCode::Restart, "relay restarting; reconnect")),
                 _ = ping.tick() => {
                     if self.heard.silent_for() > self.stall_limit() {
                         tracing::info!("peer silent through two pings; closing");
