@@ -138,9 +138,11 @@ impl Application {
                 source,
             })?;
         let metrics_listener = match config.metrics_addr {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| {
-                StartError::Bind { addr, source }
-            })?),
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
             None => None,
         };
         let state = AppState {
@@ -232,7 +234,12 @@ impl Application {
                 .route("/metrics", axum::routing::get(metrics))
                 .with_state(state.clone());
             tracing::info!(addr = ?listener.local_addr(), "metrics listening");
-            tokio::spawn(crate::serve::serve(listener, metrics, timeout, stop.clone()));
+            tokio::spawn(crate::serve::serve(
+                listener,
+                metrics,
+                timeout,
+                stop.clone(),
+            ));
         }
         crate::serve::serve(self.listener, router, timeout, stop).await;
         state.tracker.close();
