@@ -117,7 +117,7 @@ impl Metrics {
         );
         registry.register(
             "store_errors",
-            "Commits that failed because the store was unavailable",
+            "Actions that failed because the store was unavailable",
             m.store_errors.clone(),
         );
         registry.register(
