@@ -93,6 +93,11 @@ pub struct Config {
     /// names the client (for login throttling and per-address limits).
     #[arg(long, env = "RELAY_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Address for `GET /metrics` (Prometheus text format), on a listener
+    /// of its own; unset = no metrics are served. Keep it off the internet:
+    /// even aggregate counts say when an office is busy.
+    #[arg(long, env = "RELAY_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Websockets one participant may hold on this node.
     #[arg(long, env = "RELAY_MAX_SOCKETS_PER_PARTICIPANT", default_value_t = 8)]
     pub max_sockets_per_participant: usize,

@@ -15,6 +15,7 @@ use protocol::{CloseCode, ParticipantId, Role, RoomId, ServerFrame};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use crate::metrics::Metrics;
 use crate::room::audience;
 use crate::room::logic::Signal;
 use crate::room::RoomDoc;
@@ -106,6 +107,7 @@ pub struct Hub {
     /// per room, aborted when the room goes idle, so a room that comes and
     /// goes does not leave a sleeping task behind each time.
     timers: Mutex<HashMap<RoomId, tokio::task::AbortHandle>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Unregisters its connection when dropped.
@@ -147,6 +149,7 @@ impl Hub {
         sealer: Arc<Sealer>,
         queue: usize,
         per_participant: usize,
+        metrics: Arc<Metrics>,
     ) -> Arc<Hub> {
         Arc::new(Hub {
             store,
@@ -157,7 +160,19 @@ impl Hub {
             queue,
             per_participant,
             timers: Mutex::new(HashMap::new()),
+            metrics,
         })
+    }
+
+    /// Open connections and rooms with at least one of them, on this node.
+    pub fn served(&self) -> (usize, usize) {
+        let rooms = self.rooms();
+        let conns = rooms
+            .values()
+            .flat_map(|c| c.values())
+            .map(|peer| peer.conns.len())
+            .sum();
+        (conns, rooms.len())
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Conns>> {
@@ -396,7 +411,10 @@ impl Hub {
                 }
             }
             Notification::RoomDeleted { .. } => everyone(ConnMsg::RoomDeleted, conns),
-            Notification::Resync { .. } => everyone(ConnMsg::Resync, conns),
+            Notification::Resync { .. } => {
+                self.metrics.resync();
+                everyone(ConnMsg::Resync, conns)
+            }
         }
         conns.retain(|_, peer| !peer.conns.is_empty());
     }
@@ -432,6 +450,7 @@ mod tests {
             Arc::new(crate::seal::Sealer::random()),
             8,
             8,
+            Arc::default(),
         );
         let room = uuid::Uuid::new_v4();
         let (_reg, mut rx) = hub
@@ -457,6 +476,7 @@ mod tests {
             Arc::new(crate::seal::Sealer::random()),
             8,
             8,
+            Arc::default(),
         );
         let room = uuid::Uuid::new_v4();
         let end = tokio::time::Instant::now() + Duration::from_secs(3600);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -19,6 +20,7 @@ use crate::auth::oidc::Oidc;
 use crate::auth::{Accounts, Sessions, Tokens};
 use crate::config::{Config, Office};
 use crate::hub::Hub;
+use crate::metrics::{Metrics, Scraped};
 use crate::node_secrets;
 use crate::room::logic::Quotas;
 use crate::seal::Sealer;
@@ -56,12 +58,15 @@ const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'sel
 
 pub struct Application {
     listener: TcpListener,
+    /// `RELAY_METRICS_ADDR`'s listener, serving only `/metrics`.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
 /// A relay running in the background (tests and the benchmark).
 pub struct Running {
     pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
     pub node: Uuid,
     stop: CancellationToken,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -96,6 +101,7 @@ impl Application {
                 rand::random::<[u8; 32]>().to_vec()
             }
         };
+        let metrics = Arc::new(Metrics::new());
         let rooms = Arc::new(Rooms::new(
             store.clone(),
             sealer.clone(),
@@ -107,6 +113,7 @@ impl Application {
                 participant_messages: config.participant_max_messages,
                 participant_bytes: config.participant_max_bytes,
             },
+            metrics.clone(),
         ));
         let accounts = Arc::new(Accounts::new(
             store.clone(),
@@ -121,6 +128,7 @@ impl Application {
             sealer.clone(),
             config.client_queue,
             config.max_sockets_per_participant,
+            metrics.clone(),
         );
         tokio::spawn(hub.clone().run(store.notifications()));
         let listener = TcpListener::bind(config.addr)
@@ -129,6 +137,14 @@ impl Application {
                 addr: config.addr,
                 source,
             })?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let state = AppState {
             conn_limit: Arc::new(Semaphore::new(config.max_connections)),
             admission: crate::admission::Admission::new(
@@ -142,17 +158,29 @@ impl Application {
             sessions: Arc::new(Sessions::new(Tokens::new(&secret), store)),
             oidc,
             hub,
+            metrics,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             node,
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served, when `RELAY_METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn state(&self) -> &AppState {
@@ -201,6 +229,18 @@ impl Application {
             cancel.cancel();
         });
         let timeout = Duration::from_secs(state.config.http_timeout_secs);
+        if let Some(listener) = self.metrics_listener {
+            let metrics = Router::new()
+                .route("/metrics", axum::routing::get(metrics))
+                .with_state(state.clone());
+            tracing::info!(addr = ?listener.local_addr(), "metrics listening");
+            tokio::spawn(crate::serve::serve(
+                listener,
+                metrics,
+                timeout,
+                stop.clone(),
+            ));
+        }
         crate::serve::serve(self.listener, router, timeout, stop).await;
         state.tracker.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, state.tracker.wait())
@@ -217,11 +257,13 @@ impl Application {
     pub fn spawn(self) -> Running {
         let stop = CancellationToken::new();
         let addr = self.addr();
+        let metrics_addr = self.metrics_addr();
         let node = self.state.node;
         let s = stop.clone();
         let handle = tokio::spawn(self.run_until(async move { s.cancelled().await }));
         Running {
             addr,
+            metrics_addr,
             node,
             stop,
             handle,
@@ -311,4 +353,23 @@ async fn bootstrap_accounts(config: &Config, accounts: &Accounts) -> crate::erro
         println!("\nNo ombud account existed, so one was created.\n  username: ombud\n  password: {password}\nLog in at the relay's address; set RELAY_BOOTSTRAP_OMBUD=user:password to choose your own.\n");
     }
     Ok(())
+}
+
+/// `GET /metrics` on the metrics listener: this node's counters, with the
+/// connection and room gauges read from the hub at scrape time.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let (connections, rooms_served) = state.hub.served();
+    let now = Scraped {
+        connections,
+        rooms_served,
+        pubsub_reconnects: state.rooms.pubsub_reconnects(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(now),
+    )
+        .into_response()
 }

@@ -13,6 +13,7 @@ use crate::auth::oidc::Oidc;
 use crate::auth::{Accounts, Sessions};
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::service::Rooms;
 
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub struct AppState {
     pub conn_limit: Arc<Semaphore>,
     /// Per-address and per-participant websocket limits.
     pub admission: Arc<Admission>,
+    /// This node's counters, shared with `rooms` and `hub`.
+    pub metrics: Arc<Metrics>,
     /// Cancelled at shutdown: every connection closes with 1012.
     pub cancel: CancellationToken,
     /// Tracks websocket tasks, which axum's graceful shutdown does not wait for.

@@ -62,6 +62,8 @@ pub struct Outcome {
     /// (`logic::quota`). The service adds it to the room's counters in the
     /// same commit, beside the document rather than in it.
     pub usage: Option<(ParticipantId, Tally)>,
+    /// Forwards this outcome delivers (a count for `/metrics`, nothing more).
+    pub relays_delivered: usize,
 }
 
 /// What a redaction suggestion looks at: one message's text and the room's

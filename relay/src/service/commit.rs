@@ -2,12 +2,13 @@
 //! seal, commit; on a version conflict, back off and start again.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use protocol::RoomId;
 
 use super::Rooms;
 use crate::error::{Error, Result};
+use crate::metrics::Refusal;
 use crate::room::logic::{Flow, Outcome, View};
 use crate::room::{Obj, RoomDoc};
 use crate::seal::{inbox_aad, obj_aad, room_aad};
@@ -18,11 +19,26 @@ const MAX_ATTEMPTS: usize = 16;
 
 impl Rooms {
     /// Runs `decide` against the current room until its outcome commits.
-    pub(super) async fn run<F>(&self, room: RoomId, mut decide: F) -> Result<Outcome>
+    pub(super) async fn run<F>(&self, room: RoomId, decide: F) -> Result<Outcome>
+    where
+        F: FnMut(&RoomDoc, &View) -> Result<Outcome, Flow>,
+    {
+        let result = self.run_to_commit(room, decide).await;
+        match &result {
+            // Here `unavailable` can only be the store's answer.
+            Err(Error::Unavailable(_)) => self.metrics.store_error(),
+            Err(Error::QuotaExceeded(_)) => self.metrics.refused(Refusal::Quota),
+            _ => {}
+        }
+        result
+    }
+
+    async fn run_to_commit<F>(&self, room: RoomId, mut decide: F) -> Result<Outcome>
     where
         F: FnMut(&RoomDoc, &View) -> Result<Outcome, Flow>,
     {
         let _turn = self.locks.lock(room).await;
+        let started = Instant::now();
         for attempt in 0..MAX_ATTEMPTS {
             let cached = if attempt == 0 {
                 self.docs.get(room)
@@ -68,6 +84,8 @@ impl Rooms {
                 Ok(out) => out,
             };
             if self.try_commit(room, version, doc, &out, attempt).await? {
+                self.metrics.commit(started.elapsed());
+                self.metrics.relays_delivered(out.relays_delivered);
                 self.count_trends(&out.trend_deltas).await?;
                 return Ok(out);
             }
@@ -123,6 +141,7 @@ impl Rooms {
                 Ok(true)
             }
             CommitOutcome::Conflict => {
+                self.metrics.commit_retry();
                 self.docs.forget(room);
                 let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
                 tokio::time::sleep(Duration::from_millis(ms)).await;

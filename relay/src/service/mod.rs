@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::config::Office;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::room::logic::{self, Ctx, Outcome, Quotas, RedactJob};
 use crate::room::redact::Matchers;
 use crate::room::{RoomDoc, RoomError};
@@ -54,6 +55,8 @@ pub struct Rooms {
     /// Redaction jobs running at once: they are CPU work on blocking threads,
     /// and a flood of them must not take every core.
     redacting: Arc<tokio::sync::Semaphore>,
+    /// This node's counters (`GET /metrics`).
+    metrics: Arc<Metrics>,
 }
 
 impl Rooms {
@@ -63,6 +66,7 @@ impl Rooms {
         office: Office,
         default_retention_hours: u32,
         quotas: Quotas,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Rooms {
             store,
@@ -74,6 +78,7 @@ impl Rooms {
             locks: RoomLocks::default(),
             matchers: Arc::default(),
             redacting: Arc::new(tokio::sync::Semaphore::new(REDACTIONS_AT_ONCE)),
+            metrics,
         }
     }
 
@@ -87,6 +92,11 @@ impl Rooms {
             quota: Some(self.quotas.info(doc)),
             ..doc.info()
         }
+    }
+
+    /// Times the store's notification connection was re-established.
+    pub fn pubsub_reconnects(&self) -> u64 {
+        self.store.pubsub_reconnects()
     }
 
     /// Is the store answering? (`/readyz`)

@@ -198,6 +198,7 @@ mod tests {
                 participant_messages: u64::MAX,
                 participant_bytes: u64::MAX,
             },
+            Arc::default(),
         );
         let category = Office::default().categories[0].clone();
         let rare = Office::default().categories[1].clone();

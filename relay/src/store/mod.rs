@@ -197,6 +197,11 @@ pub trait Store: Send + Sync + 'static {
     /// The node's notification stream. Called once at start-up; later calls
     /// may return a receiver that never yields.
     fn notifications(&self) -> mpsc::UnboundedReceiver<Notification>;
+    /// Times the notification connection was lost and re-established since
+    /// start-up (`/metrics`); stores without one never reconnect.
+    fn pubsub_reconnects(&self) -> u64 {
+        0
+    }
 }
 
 /// How long a store operation may take before it counts as unavailable.

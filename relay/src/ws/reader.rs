@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::writer::{error_frame, frame_text, Next, Out};
 use crate::admission::{Bucket, Heard};
 use crate::error::Error;
+use crate::metrics::Refusal;
 use crate::room::{Actor, RoomDoc};
 use crate::state::AppState;
 
@@ -154,6 +155,7 @@ impl Requests {
             let next = match msg {
                 Some(Ok(Message::Text(text))) if allowed() => self.on_text(text.as_str()).await,
                 Some(Ok(Message::Text(text))) => {
+                    self.state.metrics.refused(Refusal::RateLimit);
                     self.send(error_frame(scan_req(text.as_str()), &Error::RateLimited))
                         .await
                 }
@@ -162,6 +164,7 @@ impl Requests {
                     self.send(error_frame(None, &e)).await
                 }
                 Some(Ok(Message::Binary(_))) => {
+                    self.state.metrics.refused(Refusal::RateLimit);
                     self.send(error_frame(None, &Error::RateLimited)).await
                 }
                 // The socket layer answers pings itself; over the rate they
@@ -218,6 +221,8 @@ impl Requests {
             micros = started.elapsed().as_micros() as u64,
             "request handled"
         );
+        let code = result.as_ref().map(|_| ()).map_err(Error::code);
+        self.state.metrics.request(kind, code);
         match result {
             Ok(out) => {
                 let ack = frame_text(&ServerFrame::Ack {

@@ -139,7 +139,9 @@ impl Writer {
         self.feed(frame_text(&frame)).await?;
         // A `since` beyond the inbox is a client bug; replay from what exists.
         self.last = since.min(head);
+        let from = self.last;
         self.catch_up(head).await?;
+        self.state.metrics.replay(self.last - from);
         self.flush().await
     }
 

@@ -6,6 +6,7 @@ mod accounts;
 mod bad_input;
 mod isolation;
 mod limits;
+mod metrics;
 mod onetext;
 mod relink;
 mod rest;

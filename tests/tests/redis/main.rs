@@ -11,6 +11,7 @@
 //! `TEST_LOG` is set.
 
 mod at_rest;
+mod metrics;
 mod nodes;
 mod outage;
 mod restart;

@@ -152,6 +152,7 @@ pub(super) fn deliver(ctx: &Ctx, f: &mut ForwardRec, new_id: NewId, out: &mut Ou
     }
     f.delivered_body = Some(f.body.clone());
     f.status = ForwardState::Delivered;
+    out.relays_delivered += 1;
 }
 
 /// Replace the text of every delivered copy (an approved or consent-free edit).

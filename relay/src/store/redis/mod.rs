@@ -43,6 +43,7 @@ mod pubsub;
 mod scripts;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -129,6 +130,7 @@ impl RedisStore {
                 sink: None,
             }),
             listeners: StdMutex::new(Vec::new()),
+            reconnects: AtomicU64::new(0),
         });
         let (sink, stream) = subscribe_all(&client, &keys, &shared).await?;
         let subscriber = tokio::spawn(run_subscriber(
@@ -536,5 +538,9 @@ impl Store for RedisStore {
         let (tx, rx) = mpsc::unbounded_channel();
         lock(&self.shared.listeners).push(tx);
         rx
+    }
+
+    fn pubsub_reconnects(&self) -> u64 {
+        self.shared.reconnects.load(Ordering::Relaxed)
     }
 }

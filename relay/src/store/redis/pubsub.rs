@@ -4,6 +4,7 @@
 //! `Resync` sent so connections re-read their inboxes.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub(super) struct Shared {
     /// interleave: every room in `rooms` is subscribed on the current sink.
     pub(super) subs: AsyncMutex<Subscriptions>,
     pub(super) listeners: StdMutex<Vec<mpsc::UnboundedSender<Notification>>>,
+    /// Reconnects of the pub/sub connection, read by `/metrics`.
+    pub(super) reconnects: AtomicU64,
 }
 
 pub(super) struct Subscriptions {
@@ -111,6 +114,7 @@ pub(super) async fn run_subscriber(
             }
         };
         tracing::info!("redis notification connection restored");
+        shared.reconnects.fetch_add(1, Ordering::Relaxed);
         // Anything published while we were away was lost: tell every watched
         // room's connections to re-read their inboxes.
         let rooms: Vec<RoomId> = shared.subs.lock().await.rooms.iter().copied().collect();
