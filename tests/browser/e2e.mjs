@@ -113,16 +113,73 @@ try {
     });
   }
 
-  await step('the ombud sees presence and typing', async () => {
+  await step('the ombud sees presence and typing, and the typing line expires quickly', async () => {
     await eventually(async () => (await column(NAME_A).getByTestId('presence').innerText()).startsWith('Online'), 'A online');
     await partyA.getByTestId('composer-input').pressSequentially('Hel');
     await eventually(async () => /Zoë Martín is typing/.test(await column(NAME_A).getByTestId('typing').innerText()), 'typing indicator');
+    const stopped = Date.now();
+    await eventually(async () => (await column(NAME_A).getByTestId('typing').innerText()) === '', 'the typing line clears once A stops', 4000);
+    // One notice at "H", shown 1.8 s: gone well before the old 5 s.
+    assert.ok(Date.now() - stopped < 3000, `typing line lingered ${Date.now() - stopped} ms after A stopped`);
     await partyA.getByTestId('composer-input').fill('');
   });
 
-  await step('party A writes a message containing a secret phrase', async () => {
+  await step("typing lines clear the moment that person's message arrives, on both sides", async () => {
+    // Each page records the typing line's text at the moment the message
+    // appears, and when that line was last (re)drawn by a typing notice.
+    const watch = (page, typingSel, threadSel, text) =>
+      page.evaluate(({ typingSel, threadSel, text }) => {
+        const typingEl = document.querySelector(typingSel);
+        const threadEl = document.querySelector(threadSel);
+        window.__typingWatch = { lastShown: 0, atArrival: null, sinceShown: null };
+        new MutationObserver(() => {
+          if (typingEl.textContent) window.__typingWatch.lastShown = Date.now();
+        }).observe(typingEl, { childList: true, characterData: true, subtree: true });
+        new MutationObserver(() => {
+          const w = window.__typingWatch;
+          if (w.atArrival !== null) return;
+          const arrived = [...threadEl.querySelectorAll('[data-message-id] [data-testid="message-body"]')].some((b) => b.textContent === text);
+          if (arrived) {
+            w.atArrival = typingEl.textContent;
+            w.sinceShown = Date.now() - w.lastShown;
+          }
+        }).observe(threadEl, { childList: true, subtree: true });
+      }, { typingSel, threadSel, text });
+    const check = async (page, who) => {
+      const w = await eventually(() => page.evaluate(() => window.__typingWatch.atArrival !== null && window.__typingWatch), `${who}: the message arrives`);
+      assert.ok(w.lastShown > 0, `${who}: the typing line was shown`);
+      assert.equal(w.atArrival, '', `${who}: the typing line is empty when the message arrives`);
+      assert.ok(w.sinceShown < 1800, `${who}: cleared by the message, not by expiry (${w.sinceShown} ms after the last notice)`);
+    };
+    const fromA = 'Typing and sending at once.';
+    await watch(ombud, `[data-testid="column"][data-name="${NAME_A}"] [data-testid="typing"]`, `[data-testid="column"][data-name="${NAME_A}"]`, fromA);
+    await partyA.getByTestId('composer-input').pressSequentially(fromA, { delay: 40 });
+    await partyA.getByRole('button', { name: 'Send', exact: true }).click();
+    await check(ombud, 'ombud');
+    const fromOmbud = 'Thank you, I am reading it now.';
+    await watch(partyA, '#private-typing', '[data-testid="private-thread"]', fromOmbud);
+    const composer = column(NAME_A).getByTestId('composer-input');
+    await composer.pressSequentially(fromOmbud, { delay: 40 });
+    await composer.press('Control+Enter');
+    await check(partyA, 'party A');
+  });
+
+  await step('party A writes a message containing a secret phrase, and sees it go from sending to sent', async () => {
+    await partyA.evaluate(() => {
+      window.__states = [];
+      const thread = document.querySelector('[data-testid="private-thread"]');
+      new MutationObserver(() => {
+        for (const li of thread.querySelectorAll('[data-testid="message"].mine')) {
+          const s = `${li.dataset.state}:${li.querySelector('[data-testid="message-state"]')?.textContent.trim()}`;
+          if (li.textContent.includes('harbour-lights') && window.__states.at(-1) !== s) window.__states.push(s);
+        }
+      }).observe(thread, { childList: true, subtree: true, attributes: true });
+    });
     await partyA.getByTestId('composer-input').fill(SECRET_MESSAGE);
     await partyA.getByRole('button', { name: 'Send', exact: true }).click();
+    await messageIn(privateThread(partyA), SECRET).and(partyA.locator('[data-state="sent"]')).waitFor();
+    const states = await partyA.evaluate(() => window.__states);
+    assert.deepEqual([states[0], states.at(-1)], ['sending:Sending…', 'sent:· Sent'], `states seen: ${states.join(' → ')}`);
     await messageIn(privateThread(partyA), SECRET).locator('time').waitFor();
     await messageIn(column(NAME_A), SECRET).waitFor();
   });
@@ -329,8 +386,9 @@ try {
     const ids = () => thread.locator('[data-testid="message"]').evaluateAll((els) => els.map((e) => e.dataset.messageId || e.dataset.clientId));
     const before = await ids();
     proxyB.cut();
-    await partyB.locator('[data-testid="connection-status"][data-state="reconnecting"]').waitFor();
-    assert.match(await partyB.getByTestId('connection-status').innerText(), /Reconnecting/);
+    // A closed socket is seen at once; the retries fail while the proxy refuses.
+    await partyB.locator('[data-testid="connection-status"][data-state="reconnecting"], [data-testid="connection-status"][data-state="offline"]').waitFor();
+    assert.match(await partyB.getByTestId('connection-status').innerText(), /Reconnecting|Offline/);
     // The ombud writes to B while B is away ...
     const composer = column(NAME_B).getByTestId('composer-input');
     await composer.fill(MISSED);
@@ -351,6 +409,32 @@ try {
     assert.equal(after.length, before.length + 2, 'exactly the missed message and the queued one were added');
     await messageIn(column(NAME_B), QUEUED).waitFor();
     assert.equal(await messageIn(column(NAME_B), QUEUED).count(), 1, 'the ombud got the queued message once');
+  });
+
+  await step("B's network goes silent: the heartbeat, not the browser, says B is offline, and a message waits and is then sent", async () => {
+    const thread = privateThread(partyB);
+    const status = partyB.getByTestId('connection-status');
+    await status.and(partyB.locator('[data-state="online"]')).waitFor();
+    // Chromium's offline mode leaves the open websocket working, so the
+    // proxy also freezes it: open but silent, as in a tunnel.
+    proxyB.freeze();
+    await bContext.setOffline(true);
+    const lost = Date.now();
+    await status.and(partyB.locator('[data-state="offline"]')).waitFor({ timeout: 12_000 });
+    assert.equal(await status.innerText(), 'Offline — your message will be sent when you are back.');
+    console.log(`# heartbeat found the silent socket dead in ${Date.now() - lost} ms`);
+    const text = 'Sent from the tunnel, delivered after it.';
+    await partyB.getByTestId('composer-input').fill(text);
+    await partyB.getByRole('button', { name: 'Send', exact: true }).click();
+    const mine = messageIn(thread, text);
+    await mine.and(partyB.locator('[data-state="queued"]')).waitFor();
+    assert.equal(await mine.getByTestId('message-state').innerText(), 'Waiting for the connection…');
+    proxyB.restore();
+    await bContext.setOffline(false);
+    await status.and(partyB.locator('[data-state="online"]')).waitFor({ timeout: 20_000 });
+    await mine.and(partyB.locator('[data-state="sent"]')).waitFor();
+    await messageIn(column(NAME_B), text).waitFor();
+    assert.equal(await messageIn(column(NAME_B), text).count(), 1, 'the ombud got it once');
   });
 
   await step("B's page reloaded mid-session shows the same thread", async () => {

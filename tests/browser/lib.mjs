@@ -140,8 +140,22 @@ export async function startProxy(target) {
       refusing = true;
       for (const s of sockets) s.destroy();
     },
+    /**
+     * The network goes silent without closing anything (a half-open TCP
+     * connection): open connections stay open but carry nothing more, and
+     * new ones are refused. Only a heartbeat can notice.
+     */
+    freeze() {
+      refusing = true;
+      for (const s of sockets) {
+        s.unpipe();
+        s.pause();
+      }
+    },
     restore() {
       refusing = false;
+      // Frozen connections were given up by the page; let them go.
+      for (const s of sockets) if (s.isPaused()) s.destroy();
     },
     close() {
       this.cut();

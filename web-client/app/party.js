@@ -218,6 +218,9 @@ function connect() {
     onStatus(status) {
       reportStatus(status);
       $('#conversation').classList.toggle('offline', status.state !== 'online');
+      const connected = status.state === 'online';
+      privateThread.setConnected(connected);
+      jointThread.setConnected(connected);
       if (status.state === 'closed' && status.code && !state.ended) {
         // The token will never work again: forget it, and say what to do.
         const kind = DEAD_CLOSES[status.code];
@@ -256,6 +259,8 @@ function onEvent(seq, event, { replay }) {
   switch (event.kind) {
     case 'message':
       if (event.author && event.author.id !== state.me) names.set(event.author.id, event.author.display_name);
+      // Their message is here, so they are no longer typing it.
+      if (event.author) typing[event.channel === 'joint' ? 'joint' : 'private'].clear(event.author.id);
       if (event.channel === 'joint') {
         jointThread.upsert(event);
         show($('#joint-panel'), true);

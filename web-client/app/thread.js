@@ -24,6 +24,7 @@ export class Thread {
     this.opts = opts;
     this.byId = new Map(); // message id -> {msg, li}
     this.byClientId = new Map(); // client_id -> li (local placeholder)
+    this.connected = true; // placeholders read "Sending…" or "Waiting for the connection…"
     // Follow new messages unless the reader has scrolled up to read back.
     this.stick = true;
     const scroller = this.scroller();
@@ -76,8 +77,8 @@ export class Thread {
   addPending({ clientId, body, shareable, author }) {
     const li = h(
       'li',
-      { class: ['msg', 'mine', 'pending'], testid: 'message', dataset: { clientId, state: 'sending' } },
-      h('div', { class: 'msg-meta' }, h('span', { class: 'msg-author' }, this.label(author)), h('span', { class: 'msg-state' }, 'Sending…')),
+      { class: ['msg', 'mine', 'pending'], testid: 'message', dataset: { clientId, state: this.waitingState() } },
+      h('div', { class: 'msg-meta' }, h('span', { class: 'msg-author' }, this.label(author)), ' ', h('span', { class: 'msg-state', testid: 'message-state' }, this.waitingText())),
       h('p', { class: 'msg-body', testid: 'message-body' }, body),
       shareable === false ? h('p', { class: 'badge', testid: 'not-shared' }, 'Do not share') : null,
     );
@@ -100,8 +101,27 @@ export class Thread {
   markPendingSending(clientId) {
     const li = this.byClientId.get(clientId);
     if (!li) return;
-    li.dataset.state = 'sending';
-    replace(li.querySelector('.msg-state'), 'Sending…');
+    li.dataset.state = this.waitingState();
+    replace(li.querySelector('.msg-state'), this.waitingText());
+  }
+
+  /** The connection came or went: placeholders not yet failed say which. */
+  setConnected(connected) {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    for (const li of this.byClientId.values()) {
+      if (li.dataset.state === 'failed') continue;
+      li.dataset.state = this.waitingState();
+      replace(li.querySelector('.msg-state'), this.waitingText());
+    }
+  }
+
+  waitingState() {
+    return this.connected ? 'sending' : 'queued';
+  }
+
+  waitingText() {
+    return this.connected ? 'Sending…' : 'Waiting for the connection…';
   }
 
   edit(messageId, body, editedAt) {
@@ -164,7 +184,10 @@ export class Thread {
       ' ',
       timeEl(msg.sent_at),
       msg.edited_at && !msg.retracted ? h('span', { class: 'msg-edited', testid: 'edited' }, ' · edited') : null,
+      // The relay stored it: that is what "Sent" promises, nothing more.
+      mine && !msg.retracted ? h('span', { class: 'msg-state', testid: 'message-state' }, ' · Sent') : null,
     );
+    if (mine) li.dataset.state = 'sent';
     li.append(meta);
     if (msg.relayed_from) {
       li.append(h('p', { class: 'relayed-label', testid: 'relayed-label' }, relayedLabel(msg.relayed_from)));

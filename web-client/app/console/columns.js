@@ -64,7 +64,7 @@ export function ensureColumn(app, channel) {
     linkStatus,
     lastOnline,
     newLinkButton,
-    showTyping: typingIndicator(typing, (pid) => nameOf(app.room, pid)), // call with whoever is typing here
+    showTyping: typingIndicator(typing, (pid) => nameOf(app.room, pid)), // call with whoever is typing here; .clear(pid) when their message arrives
     fieldset,
     input,
     label,
