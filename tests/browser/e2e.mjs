@@ -179,7 +179,7 @@ try {
     await partyA.getByRole('button', { name: 'Send', exact: true }).click();
     await messageIn(privateThread(partyA), SECRET).and(partyA.locator('[data-state="sent"]')).waitFor();
     const states = await partyA.evaluate(() => window.__states);
-    assert.deepEqual([states[0], states.at(-1)], ['sending:Sending…', 'sent:· Sent'], `states seen: ${states.join(' → ')}`);
+    assert.deepEqual([states[0], states.at(-1)], ['sending:Sending…', 'sent:Sent'], `states seen: ${states.join(' → ')}`);
     await messageIn(privateThread(partyA), SECRET).locator('time').waitFor();
     await messageIn(column(NAME_A), SECRET).waitFor();
   });
@@ -305,6 +305,61 @@ try {
     await partyA.screenshot({ path: path.join(cfg.screenshots, 'party.png') });
   });
 
+  await step('the party page on a phone: one scroll, composer at the bottom, no keyboard hint, Leave apart', async () => {
+    // Shorter than the thread, so "stays at the bottom" means something.
+    await partyA.setViewportSize({ width: 375, height: 560 });
+    try {
+      const layout = await partyA.evaluate(() => {
+        const boxes = [...document.querySelectorAll('body *')].filter((el) => {
+          const oy = getComputedStyle(el).overflowY;
+          return el.tagName !== 'TEXTAREA' && (oy === 'auto' || oy === 'scroll') && el.scrollHeight > el.clientHeight + 1;
+        });
+        const panel = document.querySelector('[data-testid="private-thread"]');
+        // Read the middle of the thread, as someone scrolling back would.
+        window.scrollTo(0, panel.getBoundingClientRect().top + window.scrollY + 80);
+        const composer = panel.querySelector('[data-testid="composer"]').getBoundingClientRect();
+        window.scrollTo(0, 0);
+        const title = document.querySelector('#private-title').getBoundingClientRect();
+        // Visible words of the page itself, not what people wrote.
+        const chrome = document.body.cloneNode(true);
+        for (const el of chrome.querySelectorAll('.messages, #notice-text')) el.remove();
+        return {
+          scrollBoxes: boxes.map((el) => el.id || el.className),
+          panelTaller: panel.getBoundingClientRect().height > window.innerHeight,
+          composerBottom: composer.bottom,
+          viewport: window.innerHeight,
+          titleTop: title.top,
+          coarse: matchMedia('(pointer: coarse)').matches,
+          chromeText: chrome.textContent,
+        };
+      });
+      assert.deepEqual(layout.scrollBoxes, [], 'nothing scrolls inside the page');
+      assert.ok(layout.panelTaller, 'the thread is taller than the screen for this check');
+      assert.ok(Math.abs(layout.composerBottom - layout.viewport) < 2, `composer at the bottom of the screen (${layout.composerBottom} of ${layout.viewport})`);
+      assert.ok(layout.titleTop >= 0, "the thread's top is not cut off");
+      assert.ok(layout.coarse, 'the phone context has a touch pointer');
+      assert.doesNotMatch(await partyA.locator('body').innerText(), /Ctrl\+Enter/, 'no keyboard hint on a touch screen');
+      assert.equal(await partyA.getByTestId('composer-input').getAttribute('aria-describedby'), null);
+      assert.doesNotMatch(layout.chromeText, /['"]/, 'apostrophes and quotes are typographic throughout');
+      // Leave is in its own panel, after everything else, away from the transcript.
+      const actions = partyA.locator('.actions-panel');
+      assert.equal(await actions.getByTestId('leave').count(), 0, 'Leave is not among the transcript buttons');
+      await actions.getByRole('button', { name: 'Download as plain text' }).waitFor();
+      const leave = partyA.getByTestId('leave-panel');
+      assert.ok(await leave.evaluate((el) => el === el.parentElement.lastElementChild), 'Leave comes last');
+      // Leaving asks first; staying changes nothing.
+      await leave.getByRole('button', { name: /Leave the conversation/ }).click();
+      const dialog = partyA.getByTestId('leave-dialog');
+      await dialog.getByRole('button', { name: 'Stay' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      await partyA.getByTestId('connection-status').and(partyA.locator('[data-state="online"]')).waitFor();
+      await partyA.evaluate(() => window.scrollTo(0, document.querySelector('#private-title').getBoundingClientRect().top + window.scrollY + 120));
+      await partyA.screenshot({ path: path.join(cfg.screenshots, 'party-phone.png') });
+    } finally {
+      await partyA.setViewportSize({ width: 375, height: 812 });
+    }
+  });
+
   await step('a message marked "Do not share" cannot be relayed', async () => {
     await partyA.getByTestId('composer-input').fill(PRIVATE_NOTE);
     await partyA.getByLabel(/Do not share/).check();
@@ -354,7 +409,7 @@ try {
   await step("A downloads a transcript of A's own view, and nothing of B's thread", async () => {
     const [download] = await Promise.all([
       partyA.waitForEvent('download'),
-      partyA.getByRole('button', { name: 'Download my transcript' }).click(),
+      partyA.getByRole('button', { name: 'Download as a web page' }).click(),
     ]);
     const html = await fs.readFile(await download.path(), 'utf8');
     assert.ok(html.includes(SECRET), "A's own words are in A's transcript");

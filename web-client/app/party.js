@@ -417,6 +417,13 @@ function send(thread, channel, body, shareable, clientId) {
     });
 }
 
+// On a touch screen there is no Ctrl key to press: drop the hint (and the
+// description pointing at it) rather than tell people to do the impossible.
+if (window.matchMedia('(pointer: coarse)').matches) {
+  $('#private-hint').remove();
+  $('#private-input').removeAttribute('aria-describedby');
+}
+
 wireComposer($('#private-composer'), $('#private-input'), () => `private:${state.me}`, privateThread, $('#private-noshare'));
 wireComposer($('#joint-composer'), $('#joint-input'), () => 'joint', jointThread, null);
 

@@ -53,10 +53,11 @@ export class Thread {
     if (existing) {
       // Same message again (replay, or our own echo): keep the newest state.
       const merged = { ...existing.msg, ...msg, retracted: existing.msg.retracted };
+      const follow = this.following();
       const li = this.render(merged);
       existing.li.replaceWith(li);
       this.byId.set(msg.id, { msg: merged, li });
-      if (this.stick) this.scrollToEnd();
+      if (follow) this.scrollToEnd();
       return li;
     }
     const li = this.render(msg);
@@ -82,10 +83,11 @@ export class Thread {
       h('p', { class: 'msg-body', testid: 'message-body' }, body),
       shareable === false ? h('p', { class: 'badge', testid: 'not-shared' }, 'Do not share') : null,
     );
+    const follow = this.following();
     this.byClientId.set(clientId, li);
     this.list.append(li);
     this.refreshEmpty();
-    if (this.stick) this.scrollToEnd();
+    if (follow) this.scrollToEnd();
     return li;
   }
 
@@ -146,19 +148,35 @@ export class Thread {
    * timeline order: after everything confirmed, before local placeholders.
    */
   appendItem(li) {
+    const follow = this.following();
     const firstPending = this.list.querySelector(':scope > .pending');
     this.list.insertBefore(li, firstPending);
     this.refreshEmpty();
-    if (this.stick) this.scrollToEnd();
+    if (follow) this.scrollToEnd();
   }
 
   refreshEmpty() {
     if (this.opts.empty) this.opts.empty.hidden = this.list.children.length > 0;
   }
 
+  /**
+   * Should a new item bring the thread's end into view? In a scroll box
+   * (the console): unless the reader scrolled up. On a page that scrolls as
+   * a whole (the party page): only if the thread's last item is on screen
+   * now, so someone reading back, or reading the notice, is left alone.
+   */
+  following() {
+    if (this.scroller()) return this.stick;
+    const last = this.list.lastElementChild;
+    if (!last) return false;
+    const box = last.getBoundingClientRect();
+    return box.top < window.innerHeight && box.bottom > 0;
+  }
+
   scrollToEnd() {
     const scroller = this.scroller();
     if (scroller) scroller.scrollTop = scroller.scrollHeight;
+    else if (this.list.lastElementChild) this.list.lastElementChild.scrollIntoView({ block: 'nearest' });
   }
 
   scroller() {
@@ -185,7 +203,7 @@ export class Thread {
       timeEl(msg.sent_at),
       msg.edited_at && !msg.retracted ? h('span', { class: 'msg-edited', testid: 'edited' }, ' · edited') : null,
       // The relay stored it: that is what "Sent" promises, nothing more.
-      mine && !msg.retracted ? h('span', { class: 'msg-state', testid: 'message-state' }, ' · Sent') : null,
+      mine && !msg.retracted ? h('span', { class: 'msg-state', testid: 'message-state' }, 'Sent') : null,
     );
     if (mine) li.dataset.state = 'sent';
     li.append(meta);
