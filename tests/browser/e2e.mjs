@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, startProxy, sleep } from './lib.mjs';
+import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, startProxy, sleep, checkA11y } from './lib.mjs';
 
 const cfg = settings();
 
@@ -68,10 +68,12 @@ async function bodyTexts(page) {
 try {
   await step('the ombud signs in', async () => {
     await ombud.goto(`${cfg.baseUrl}/`);
+    await checkA11y(ombud, 'console: sign-in page');
     await ombud.getByLabel('Username', { exact: true }).fill(cfg.username);
     await ombud.getByLabel('Password', { exact: true }).fill(cfg.password);
     await ombud.getByRole('button', { name: 'Sign in' }).click();
     await ombud.getByRole('heading', { name: 'Rooms' }).waitFor();
+    await checkA11y(ombud, 'console: room list');
   });
 
   await step('the ombud creates a room that needs consent', async () => {
@@ -80,6 +82,7 @@ try {
     await ombud.getByRole('button', { name: 'Create room' }).click();
     await ombud.getByTestId('room-heading').filter({ hasText: 'Workplace concern, spring' }).waitFor();
     await ombud.getByTestId('connection-status').and(ombud.locator('[data-state="online"]')).waitFor();
+    await checkA11y(ombud, 'console: a new room, invitation panel open');
   });
 
   await step('the ombud invites two parties and gets their links', async () => {
@@ -100,6 +103,7 @@ try {
       const notice = page.getByTestId('notice');
       await notice.waitFor();
       assert.ok((await page.getByTestId('notice-text').innerText()).length > 20, 'the notice text is shown');
+      if (page === partyA) await checkA11y(page, 'party: office notice');
       assert.ok((await page.getByTestId('notice-office').innerText()).trim().length > 0, 'the office name is shown');
       assert.equal(await page.getByTestId('composer-input').isDisabled(), true, 'cannot write before acknowledging');
       assert.ok(!page.url().includes('#'), 'the spent invite code is removed from the address bar');
@@ -193,6 +197,7 @@ try {
     const dialog = ombud.getByTestId('relay-dialog');
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Suggest redactions' }).click();
+    await checkA11y(ombud, 'console: relay editor dialog with suggestions');
     const suggestions = dialog.getByTestId('suggestion');
     await eventually(async () => (await suggestions.count()) === PII_EXPECTED.length, 'three suggestions');
     const found = [];
@@ -247,6 +252,7 @@ try {
     await card.waitFor();
     assert.equal(await card.getByTestId('consent-body').innerText(), redactedBody);
     assert.equal(await card.getByTestId('consent-to').innerText(), NAME_B);
+    await checkA11y(partyA, 'party: consent card');
     await card.getByRole('button', { name: 'Approve' }).click();
     await eventually(async () => (await card.getAttribute('data-state')) === 'approved', 'card shows approved');
   });
@@ -258,6 +264,8 @@ try {
     assert.equal(await relayed.getByTestId('relayed-label').innerText(), `Relayed by the ombud from ${NAME_A}`);
     const status = messageIn(column(NAME_A), SECRET).getByTestId('forward-status');
     await eventually(async () => (await status.innerText()) === 'Delivered', 'delivered status');
+    await checkA11y(partyB, 'party: a relayed message');
+    await checkA11y(ombud, 'console: threads with messages and a delivered relay');
   });
 
   await step('the ombud edits the relayed message, A approves the change, B sees the edit', async () => {
@@ -350,8 +358,13 @@ try {
       // Leaving asks first; staying changes nothing.
       await leave.getByRole('button', { name: /Leave the conversation/ }).click();
       const dialog = partyA.getByTestId('leave-dialog');
+      await dialog.waitFor();
+      assert.ok(await dialog.evaluate((d) => d.contains(document.activeElement)), 'focus moves into the dialog');
+      assert.equal(await partyA.evaluate(() => document.activeElement.textContent), 'Stay', 'the safe choice has the focus');
+      await checkA11y(partyA, 'party (phone): leave confirmation dialog');
       await dialog.getByRole('button', { name: 'Stay' }).click();
       await dialog.waitFor({ state: 'hidden' });
+      assert.equal(await partyA.evaluate(() => document.activeElement.dataset.testid), 'leave', 'focus returns to the Leave button');
       await partyA.getByTestId('connection-status').and(partyA.locator('[data-state="online"]')).waitFor();
       await partyA.evaluate(() => window.scrollTo(0, document.querySelector('#private-title').getBoundingClientRect().top + window.scrollY + 120));
       await partyA.screenshot({ path: path.join(cfg.screenshots, 'party-phone.png') });
@@ -484,6 +497,7 @@ try {
     const mine = messageIn(thread, text);
     await mine.and(partyB.locator('[data-state="queued"]')).waitFor();
     assert.equal(await mine.getByTestId('message-state').innerText(), 'Waiting for the connection…');
+    await checkA11y(partyB, 'party: offline, a message waiting');
     proxyB.restore();
     await bContext.setOffline(false);
     await status.and(partyB.locator('[data-state="online"]')).waitFor({ timeout: 20_000 });
@@ -527,6 +541,7 @@ try {
     await chart.waitFor();
     const bar = chart.locator(`[data-testid="trends-bar"][data-category="${category}"]`);
     assert.ok((await bar.count()) >= 1, 'a bar for the tagged category');
+    await checkA11y(ombud, 'console: trends');
     const labels = await chart.getByTestId('trends-bar-label').allTextContents();
     assert.ok(labels.some((l) => /^<\d+$/.test(l)), `a small count is shown as <threshold (${labels.join(', ')})`);
     await ombud.getByRole('link', { name: 'Rooms' }).click();
@@ -540,6 +555,7 @@ try {
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Leave' }).click();
     await partyB.getByTestId('ended').waitFor();
+    await checkA11y(partyB, 'party: left, conversation ended');
     await eventually(async () => /Has left/.test(await column(NAME_B).getByTestId('presence').innerText()), 'B shown as left');
   });
 

@@ -12,7 +12,7 @@ export function relayedLabel(relayedFrom) {
 
 export class Thread {
   /**
-   * @param {HTMLElement} list  a <ol>/<ul> (role="log") holding the messages
+   * @param {HTMLElement} list  a <ol>/<ul> holding the messages, inside an element with role="log" (the live region)
    * @param {object} opts
    * @param {() => string} opts.me           the viewer's participant id
    * @param {(author) => string} [opts.authorLabel]
