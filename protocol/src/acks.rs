@@ -38,7 +38,7 @@ pub enum AckResult {
     Decided(DecidedAck),
     /// `range_open`, `range_bound`, `range_close`.
     Range(RangeAck),
-    /// `typing` and `acknowledge_notice`: `{}`.
+    /// `typing`, `ping` and `acknowledge_notice`: `{}`.
     Empty(EmptyAck),
 }
 

@@ -65,6 +65,9 @@ pub enum Request {
     Retract { message_id: MessageId },
     /// Ephemeral typing indicator.
     Typing { channel: Channel },
+    /// Application-level heartbeat: answered `{}` at once, touching no room
+    /// state, so a client can tell a live connection from a dead one.
+    Ping {},
     /// Ombud: open or close the joint session.
     Joint { open: bool },
     /// Party: leave the room for good.

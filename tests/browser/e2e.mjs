@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, startProxy, sleep } from './lib.mjs';
+import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, startProxy, sleep, checkA11y } from './lib.mjs';
 
 const cfg = settings();
 
@@ -68,10 +68,12 @@ async function bodyTexts(page) {
 try {
   await step('the ombud signs in', async () => {
     await ombud.goto(`${cfg.baseUrl}/`);
+    await checkA11y(ombud, 'console: sign-in page');
     await ombud.getByLabel('Username', { exact: true }).fill(cfg.username);
     await ombud.getByLabel('Password', { exact: true }).fill(cfg.password);
     await ombud.getByRole('button', { name: 'Sign in' }).click();
     await ombud.getByRole('heading', { name: 'Rooms' }).waitFor();
+    await checkA11y(ombud, 'console: room list');
   });
 
   await step('the ombud creates a room that needs consent', async () => {
@@ -80,6 +82,7 @@ try {
     await ombud.getByRole('button', { name: 'Create room' }).click();
     await ombud.getByTestId('room-heading').filter({ hasText: 'Workplace concern, spring' }).waitFor();
     await ombud.getByTestId('connection-status').and(ombud.locator('[data-state="online"]')).waitFor();
+    await checkA11y(ombud, 'console: a new room, invitation panel open');
   });
 
   await step('the ombud invites two parties and gets their links', async () => {
@@ -100,6 +103,7 @@ try {
       const notice = page.getByTestId('notice');
       await notice.waitFor();
       assert.ok((await page.getByTestId('notice-text').innerText()).length > 20, 'the notice text is shown');
+      if (page === partyA) await checkA11y(page, 'party: office notice');
       assert.ok((await page.getByTestId('notice-office').innerText()).trim().length > 0, 'the office name is shown');
       assert.equal(await page.getByTestId('composer-input').isDisabled(), true, 'cannot write before acknowledging');
       assert.ok(!page.url().includes('#'), 'the spent invite code is removed from the address bar');
@@ -113,16 +117,73 @@ try {
     });
   }
 
-  await step('the ombud sees presence and typing', async () => {
+  await step('the ombud sees presence and typing, and the typing line expires quickly', async () => {
     await eventually(async () => (await column(NAME_A).getByTestId('presence').innerText()).startsWith('Online'), 'A online');
     await partyA.getByTestId('composer-input').pressSequentially('Hel');
     await eventually(async () => /Zoë Martín is typing/.test(await column(NAME_A).getByTestId('typing').innerText()), 'typing indicator');
+    const stopped = Date.now();
+    await eventually(async () => (await column(NAME_A).getByTestId('typing').innerText()) === '', 'the typing line clears once A stops', 4000);
+    // One notice at "H", shown 1.8 s: gone well before the old 5 s.
+    assert.ok(Date.now() - stopped < 3000, `typing line lingered ${Date.now() - stopped} ms after A stopped`);
     await partyA.getByTestId('composer-input').fill('');
   });
 
-  await step('party A writes a message containing a secret phrase', async () => {
+  await step("typing lines clear the moment that person's message arrives, on both sides", async () => {
+    // Each page records the typing line's text at the moment the message
+    // appears, and when that line was last (re)drawn by a typing notice.
+    const watch = (page, typingSel, threadSel, text) =>
+      page.evaluate(({ typingSel, threadSel, text }) => {
+        const typingEl = document.querySelector(typingSel);
+        const threadEl = document.querySelector(threadSel);
+        window.__typingWatch = { lastShown: 0, atArrival: null, sinceShown: null };
+        new MutationObserver(() => {
+          if (typingEl.textContent) window.__typingWatch.lastShown = Date.now();
+        }).observe(typingEl, { childList: true, characterData: true, subtree: true });
+        new MutationObserver(() => {
+          const w = window.__typingWatch;
+          if (w.atArrival !== null) return;
+          const arrived = [...threadEl.querySelectorAll('[data-message-id] [data-testid="message-body"]')].some((b) => b.textContent === text);
+          if (arrived) {
+            w.atArrival = typingEl.textContent;
+            w.sinceShown = Date.now() - w.lastShown;
+          }
+        }).observe(threadEl, { childList: true, subtree: true });
+      }, { typingSel, threadSel, text });
+    const check = async (page, who) => {
+      const w = await eventually(() => page.evaluate(() => window.__typingWatch.atArrival !== null && window.__typingWatch), `${who}: the message arrives`);
+      assert.ok(w.lastShown > 0, `${who}: the typing line was shown`);
+      assert.equal(w.atArrival, '', `${who}: the typing line is empty when the message arrives`);
+      assert.ok(w.sinceShown < 1800, `${who}: cleared by the message, not by expiry (${w.sinceShown} ms after the last notice)`);
+    };
+    const fromA = 'Typing and sending at once.';
+    await watch(ombud, `[data-testid="column"][data-name="${NAME_A}"] [data-testid="typing"]`, `[data-testid="column"][data-name="${NAME_A}"]`, fromA);
+    await partyA.getByTestId('composer-input').pressSequentially(fromA, { delay: 40 });
+    await partyA.getByRole('button', { name: 'Send', exact: true }).click();
+    await check(ombud, 'ombud');
+    const fromOmbud = 'Thank you, I am reading it now.';
+    await watch(partyA, '#private-typing', '[data-testid="private-thread"]', fromOmbud);
+    const composer = column(NAME_A).getByTestId('composer-input');
+    await composer.pressSequentially(fromOmbud, { delay: 40 });
+    await composer.press('Control+Enter');
+    await check(partyA, 'party A');
+  });
+
+  await step('party A writes a message containing a secret phrase, and sees it go from sending to sent', async () => {
+    await partyA.evaluate(() => {
+      window.__states = [];
+      const thread = document.querySelector('[data-testid="private-thread"]');
+      new MutationObserver(() => {
+        for (const li of thread.querySelectorAll('[data-testid="message"].mine')) {
+          const s = `${li.dataset.state}:${li.querySelector('[data-testid="message-state"]')?.textContent.trim()}`;
+          if (li.textContent.includes('harbour-lights') && window.__states.at(-1) !== s) window.__states.push(s);
+        }
+      }).observe(thread, { childList: true, subtree: true, attributes: true });
+    });
     await partyA.getByTestId('composer-input').fill(SECRET_MESSAGE);
     await partyA.getByRole('button', { name: 'Send', exact: true }).click();
+    await messageIn(privateThread(partyA), SECRET).and(partyA.locator('[data-state="sent"]')).waitFor();
+    const states = await partyA.evaluate(() => window.__states);
+    assert.deepEqual([states[0], states.at(-1)], ['sending:Sending…', 'sent:Sent'], `states seen: ${states.join(' → ')}`);
     await messageIn(privateThread(partyA), SECRET).locator('time').waitFor();
     await messageIn(column(NAME_A), SECRET).waitFor();
   });
@@ -136,6 +197,7 @@ try {
     const dialog = ombud.getByTestId('relay-dialog');
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Suggest redactions' }).click();
+    await checkA11y(ombud, 'console: relay editor dialog with suggestions');
     const suggestions = dialog.getByTestId('suggestion');
     await eventually(async () => (await suggestions.count()) === PII_EXPECTED.length, 'three suggestions');
     const found = [];
@@ -190,6 +252,7 @@ try {
     await card.waitFor();
     assert.equal(await card.getByTestId('consent-body').innerText(), redactedBody);
     assert.equal(await card.getByTestId('consent-to').innerText(), NAME_B);
+    await checkA11y(partyA, 'party: consent card');
     await card.getByRole('button', { name: 'Approve' }).click();
     await eventually(async () => (await card.getAttribute('data-state')) === 'approved', 'card shows approved');
   });
@@ -201,6 +264,8 @@ try {
     assert.equal(await relayed.getByTestId('relayed-label').innerText(), `Relayed by the ombud from ${NAME_A}`);
     const status = messageIn(column(NAME_A), SECRET).getByTestId('forward-status');
     await eventually(async () => (await status.innerText()) === 'Delivered', 'delivered status');
+    await checkA11y(partyB, 'party: a relayed message');
+    await checkA11y(ombud, 'console: threads with messages and a delivered relay');
   });
 
   await step('the ombud edits the relayed message, A approves the change, B sees the edit', async () => {
@@ -246,6 +311,66 @@ try {
     await ombud.screenshot({ path: path.join(cfg.screenshots, 'console.png') });
     await partyA.evaluate(() => window.scrollTo(0, 0));
     await partyA.screenshot({ path: path.join(cfg.screenshots, 'party.png') });
+  });
+
+  await step('the party page on a phone: one scroll, composer at the bottom, no keyboard hint, Leave apart', async () => {
+    // Shorter than the thread, so "stays at the bottom" means something.
+    await partyA.setViewportSize({ width: 375, height: 560 });
+    try {
+      const layout = await partyA.evaluate(() => {
+        const boxes = [...document.querySelectorAll('body *')].filter((el) => {
+          const oy = getComputedStyle(el).overflowY;
+          return el.tagName !== 'TEXTAREA' && (oy === 'auto' || oy === 'scroll') && el.scrollHeight > el.clientHeight + 1;
+        });
+        const panel = document.querySelector('[data-testid="private-thread"]');
+        // Read the middle of the thread, as someone scrolling back would.
+        window.scrollTo(0, panel.getBoundingClientRect().top + window.scrollY + 80);
+        const composer = panel.querySelector('[data-testid="composer"]').getBoundingClientRect();
+        window.scrollTo(0, 0);
+        const title = document.querySelector('#private-title').getBoundingClientRect();
+        // Visible words of the page itself, not what people wrote.
+        const chrome = document.body.cloneNode(true);
+        for (const el of chrome.querySelectorAll('.messages, #notice-text')) el.remove();
+        return {
+          scrollBoxes: boxes.map((el) => el.id || el.className),
+          panelTaller: panel.getBoundingClientRect().height > window.innerHeight,
+          composerBottom: composer.bottom,
+          viewport: window.innerHeight,
+          titleTop: title.top,
+          coarse: matchMedia('(pointer: coarse)').matches,
+          chromeText: chrome.textContent,
+        };
+      });
+      assert.deepEqual(layout.scrollBoxes, [], 'nothing scrolls inside the page');
+      assert.ok(layout.panelTaller, 'the thread is taller than the screen for this check');
+      assert.ok(Math.abs(layout.composerBottom - layout.viewport) < 2, `composer at the bottom of the screen (${layout.composerBottom} of ${layout.viewport})`);
+      assert.ok(layout.titleTop >= 0, "the thread's top is not cut off");
+      assert.ok(layout.coarse, 'the phone context has a touch pointer');
+      assert.doesNotMatch(await partyA.locator('body').innerText(), /Ctrl\+Enter/, 'no keyboard hint on a touch screen');
+      assert.equal(await partyA.getByTestId('composer-input').getAttribute('aria-describedby'), null);
+      assert.doesNotMatch(layout.chromeText, /['"]/, 'apostrophes and quotes are typographic throughout');
+      // Leave is in its own panel, after everything else, away from the transcript.
+      const actions = partyA.locator('.actions-panel');
+      assert.equal(await actions.getByTestId('leave').count(), 0, 'Leave is not among the transcript buttons');
+      await actions.getByRole('button', { name: 'Download as plain text' }).waitFor();
+      const leave = partyA.getByTestId('leave-panel');
+      assert.ok(await leave.evaluate((el) => el === el.parentElement.lastElementChild), 'Leave comes last');
+      // Leaving asks first; staying changes nothing.
+      await leave.getByRole('button', { name: /Leave the conversation/ }).click();
+      const dialog = partyA.getByTestId('leave-dialog');
+      await dialog.waitFor();
+      assert.ok(await dialog.evaluate((d) => d.contains(document.activeElement)), 'focus moves into the dialog');
+      assert.equal(await partyA.evaluate(() => document.activeElement.textContent), 'Stay', 'the safe choice has the focus');
+      await checkA11y(partyA, 'party (phone): leave confirmation dialog');
+      await dialog.getByRole('button', { name: 'Stay' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      assert.equal(await partyA.evaluate(() => document.activeElement.dataset.testid), 'leave', 'focus returns to the Leave button');
+      await partyA.getByTestId('connection-status').and(partyA.locator('[data-state="online"]')).waitFor();
+      await partyA.evaluate(() => window.scrollTo(0, document.querySelector('#private-title').getBoundingClientRect().top + window.scrollY + 120));
+      await partyA.screenshot({ path: path.join(cfg.screenshots, 'party-phone.png') });
+    } finally {
+      await partyA.setViewportSize({ width: 375, height: 812 });
+    }
   });
 
   await step('a message marked "Do not share" cannot be relayed', async () => {
@@ -297,7 +422,7 @@ try {
   await step("A downloads a transcript of A's own view, and nothing of B's thread", async () => {
     const [download] = await Promise.all([
       partyA.waitForEvent('download'),
-      partyA.getByRole('button', { name: 'Download my transcript' }).click(),
+      partyA.getByRole('button', { name: 'Download as a web page' }).click(),
     ]);
     const html = await fs.readFile(await download.path(), 'utf8');
     assert.ok(html.includes(SECRET), "A's own words are in A's transcript");
@@ -329,8 +454,9 @@ try {
     const ids = () => thread.locator('[data-testid="message"]').evaluateAll((els) => els.map((e) => e.dataset.messageId || e.dataset.clientId));
     const before = await ids();
     proxyB.cut();
-    await partyB.locator('[data-testid="connection-status"][data-state="reconnecting"]').waitFor();
-    assert.match(await partyB.getByTestId('connection-status').innerText(), /Reconnecting/);
+    // A closed socket is seen at once; the retries fail while the proxy refuses.
+    await partyB.locator('[data-testid="connection-status"][data-state="reconnecting"], [data-testid="connection-status"][data-state="offline"]').waitFor();
+    assert.match(await partyB.getByTestId('connection-status').innerText(), /Reconnecting|Offline/);
     // The ombud writes to B while B is away ...
     const composer = column(NAME_B).getByTestId('composer-input');
     await composer.fill(MISSED);
@@ -351,6 +477,33 @@ try {
     assert.equal(after.length, before.length + 2, 'exactly the missed message and the queued one were added');
     await messageIn(column(NAME_B), QUEUED).waitFor();
     assert.equal(await messageIn(column(NAME_B), QUEUED).count(), 1, 'the ombud got the queued message once');
+  });
+
+  await step("B's network goes silent: the heartbeat, not the browser, says B is offline, and a message waits and is then sent", async () => {
+    const thread = privateThread(partyB);
+    const status = partyB.getByTestId('connection-status');
+    await status.and(partyB.locator('[data-state="online"]')).waitFor();
+    // Chromium's offline mode leaves the open websocket working, so the
+    // proxy also freezes it: open but silent, as in a tunnel.
+    proxyB.freeze();
+    await bContext.setOffline(true);
+    const lost = Date.now();
+    await status.and(partyB.locator('[data-state="offline"]')).waitFor({ timeout: 12_000 });
+    assert.equal(await status.innerText(), 'Offline — your message will be sent when you are back.');
+    console.log(`# heartbeat found the silent socket dead in ${Date.now() - lost} ms`);
+    const text = 'Sent from the tunnel, delivered after it.';
+    await partyB.getByTestId('composer-input').fill(text);
+    await partyB.getByRole('button', { name: 'Send', exact: true }).click();
+    const mine = messageIn(thread, text);
+    await mine.and(partyB.locator('[data-state="queued"]')).waitFor();
+    assert.equal(await mine.getByTestId('message-state').innerText(), 'Waiting for the connection…');
+    await checkA11y(partyB, 'party: offline, a message waiting');
+    proxyB.restore();
+    await bContext.setOffline(false);
+    await status.and(partyB.locator('[data-state="online"]')).waitFor({ timeout: 20_000 });
+    await mine.and(partyB.locator('[data-state="sent"]')).waitFor();
+    await messageIn(column(NAME_B), text).waitFor();
+    assert.equal(await messageIn(column(NAME_B), text).count(), 1, 'the ombud got it once');
   });
 
   await step("B's page reloaded mid-session shows the same thread", async () => {
@@ -388,6 +541,7 @@ try {
     await chart.waitFor();
     const bar = chart.locator(`[data-testid="trends-bar"][data-category="${category}"]`);
     assert.ok((await bar.count()) >= 1, 'a bar for the tagged category');
+    await checkA11y(ombud, 'console: trends');
     const labels = await chart.getByTestId('trends-bar-label').allTextContents();
     assert.ok(labels.some((l) => /^<\d+$/.test(l)), `a small count is shown as <threshold (${labels.join(', ')})`);
     await ombud.getByRole('link', { name: 'Rooms' }).click();
@@ -401,6 +555,7 @@ try {
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Leave' }).click();
     await partyB.getByTestId('ended').waitFor();
+    await checkA11y(partyB, 'party: left, conversation ended');
     await eventually(async () => /Has left/.test(await column(NAME_B).getByTestId('presence').innerText()), 'B shown as left');
   });
 

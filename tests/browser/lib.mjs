@@ -3,6 +3,7 @@
 // watching pages for errors, and polling until something is true.
 
 import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
@@ -140,8 +141,22 @@ export async function startProxy(target) {
       refusing = true;
       for (const s of sockets) s.destroy();
     },
+    /**
+     * The network goes silent without closing anything (a half-open TCP
+     * connection): open connections stay open but carry nothing more, and
+     * new ones are refused. Only a heartbeat can notice.
+     */
+    freeze() {
+      refusing = true;
+      for (const s of sockets) {
+        s.unpipe();
+        s.pause();
+      }
+    },
     restore() {
       refusing = false;
+      // Frozen connections were given up by the page; let them go.
+      for (const s of sockets) if (s.isPaused()) s.destroy();
     },
     close() {
       this.cut();
@@ -151,3 +166,29 @@ export async function startProxy(target) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The WCAG 2.2 A and AA rules axe-core knows. */
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa'];
+const axeSeen = new Set();
+
+/**
+ * Run axe-core on the page as it is now and fail on any serious or critical
+ * violation, naming the rule and the elements. `state` names what is on
+ * screen, for the message and the summary line.
+ */
+export async function checkA11y(page, state) {
+  const results = await new AxeBuilder({ page }).withTags(AXE_TAGS).analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  axeSeen.add(state);
+  if (bad.length) {
+    const lines = bad.map(
+      (v) => `- ${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`).join('\n    ')}`,
+    );
+    throw new Error(`accessibility (axe) in "${state}":\n${lines.join('\n')}`);
+  }
+  console.log(`# axe: ${state}: no serious or critical violations (${results.passes.length} rules passed)`);
+}
+
+export function a11yStates() {
+  return [...axeSeen];
+}

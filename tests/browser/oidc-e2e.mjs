@@ -20,7 +20,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, step, stepCount, repoRoot } from './lib.mjs';
+import { settings, launch, watchedPage, step, stepCount, repoRoot, checkA11y } from './lib.mjs';
 
 const cfg = settings();
 const issuer = process.env.OIDC_ISSUER;
@@ -86,6 +86,7 @@ try {
     await ada.goto(`${cfg.baseUrl}/`);
     await ada.getByRole('button', { name: INSTITUTION }).waitFor();
     assert.equal(await ada.getByLabel('Password', { exact: true }).isVisible(), true);
+    await checkA11y(ada, 'console: sign-in page with an institution');
   });
 
   let grantCookie = null;
@@ -142,6 +143,7 @@ try {
     await ada.getByRole('heading', { name: 'Rooms' }).waitFor();
     assert.equal(await ada.getByTestId('whoami').innerText(), 'Signed in as Ada (Ombuds Office)');
     assert.equal(await ada.getByLabel('Name parties see').inputValue(), 'Ada (Ombuds Office)');
+    await checkA11y(ada, 'console: signed in by the institution, profile');
     await fs.mkdir(cfg.screenshots, { recursive: true });
     await ada.screenshot({ path: path.join(cfg.screenshots, 'oidc-console.png') });
   });
@@ -157,6 +159,7 @@ try {
     const sam = await freshPage('sam');
     await institutionSignIn(sam, 'sam');
     await refusedWith(sam, /not registered as an ombud here/);
+    await checkA11y(sam, 'console: institution sign-in refused');
     await fs.mkdir(cfg.screenshots, { recursive: true });
     await sam.screenshot({ path: path.join(cfg.screenshots, 'oidc-refused.png') });
   });
@@ -207,6 +210,7 @@ try {
     await page.goto(`${noPasswordUrl}/`);
     await page.getByRole('button', { name: INSTITUTION }).waitFor();
     assert.equal(await page.getByTestId('login-form').isVisible(), false);
+    await checkA11y(page, 'console: institution sign-in only');
     await fs.mkdir(cfg.screenshots, { recursive: true });
     await page.screenshot({ path: path.join(cfg.screenshots, 'oidc-sign-in.png') });
   });

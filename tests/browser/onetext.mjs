@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot } from './lib.mjs';
+import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y } from './lib.mjs';
 
 const cfg = settings();
 
@@ -91,6 +91,8 @@ try {
       await card.waitFor();
       assert.deepEqual(await card.locator('.clause-text').allInnerTexts(), CLAUSES_1);
     }
+    await checkA11y(partyA, 'party: proposal card');
+    await checkA11y(ombud, 'console: single text panel with a shared version');
   });
 
   await step('A comments on clause 2 in private', async () => {
@@ -132,11 +134,13 @@ try {
     assert.equal(await changed.count(), 1);
     assert.match(await changed.innerText(), /except Thursdays/);
     assert.match(await changed.locator('.clause-before').innerText(), /Ben books it in the evenings\./);
+    await checkA11y(partyB, 'party: version 2 with a changed clause');
   });
 
   await step('the ombud asks for a decision; both accept; everyone sees the agreement concluded', async () => {
     await ombud.getByRole('button', { name: 'Ask for a decision on version 2' }).click();
     await partyA.getByTestId('decision-request').waitFor();
+    await checkA11y(partyA, 'party: decision request');
     await partyA.getByRole('button', { name: 'Accept this version' }).click();
     await partyA.getByTestId('decision-made').filter({ hasText: 'You accepted this version.' }).waitFor();
     await eventually(async () => /accepted v2/.test(await ombud.getByTestId('onetext-decision').first().innerText()), 'the ombud sees A accepted');
@@ -147,6 +151,8 @@ try {
     await ombud.getByTestId('agreement-concluded').waitFor();
     const rows = await ombud.getByTestId('onetext-decision').allInnerTexts();
     assert.deepEqual(rows, ['accepted v2', 'accepted v2']);
+    await checkA11y(partyA, 'party: agreement concluded');
+    await checkA11y(ombud, 'console: agreement concluded');
   });
 
   await step('A downloads the concluded agreement as a self-contained page', async () => {
@@ -178,6 +184,7 @@ try {
     for (const [page, value] of [[partyA, BOUND_A], [partyB, BOUND_B]]) {
       const card = page.getByTestId('range-card');
       await card.waitFor();
+      if (page === partyA) await checkA11y(page, 'party: range question card');
       await card.getByTestId('range-input').fill(String(value));
       await card.getByRole('button', { name: 'Submit privately' }).click();
       await page.getByTestId('range-bound').filter({ hasText: String(value) }).waitFor();
@@ -190,6 +197,8 @@ try {
       await outcome.waitFor();
       assert.match(await outcome.innerText(), new RegExp(`room for agreement.*${MIDPOINT}`));
     }
+    await checkA11y(partyA, 'party: range outcome');
+    await checkA11y(ombud, 'console: range question closed');
   });
 
   await step("B never received A's comment or bound, on the page or in any frame", async () => {

@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot } from './lib.mjs';
+import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y } from './lib.mjs';
 
 const cfg = settings();
 const PAT = 'Pat Quill';
@@ -99,6 +99,7 @@ try {
     assert.equal(await pat.getByTestId('sign-out').isVisible(), false);
     await keep.check();
     await pat.getByTestId('sign-out').waitFor();
+    await checkA11y(pat, 'party: kept signed in');
     await fs.mkdir(cfg.screenshots, { recursive: true });
     await pat.screenshot({ path: path.join(cfg.screenshots, 'relink-party-kept.png'), fullPage: true });
     await eventually(async () => (await linkStatus(PAT).getAttribute('data-status')) === 'used', 'the console shows the link used');
@@ -124,6 +125,7 @@ try {
     const again = await partyPage('Quinn again', state);
     await again.goto(`${cfg.baseUrl}/join`);
     await assertDeadEnd(again, 'no_link');
+    await checkA11y(again, 'party: no link (dead end)');
     await again.goto('about:blank');
     await again.goto(links[QUINN]);
     await assertDeadEnd(again, 'used');
@@ -135,6 +137,7 @@ try {
     const dialog = ombud.getByTestId('new-link-dialog');
     await dialog.waitFor();
     assert.match(await dialog.innerText(), /keeps the whole conversation/);
+    await checkA11y(ombud, 'console: new link dialog');
     await dialog.getByRole('button', { name: 'Create a new link' }).click();
     const input = column(PAT).locator('[data-testid="new-link-box"] [data-testid="invite-link"]');
     await input.waitFor();
@@ -144,6 +147,8 @@ try {
     assert.equal(await linkStatus(PAT).innerText(), 'New link, not used yet');
     await assertDeadEnd(pat, 'replaced');
     assert.match(await ended(pat).innerText(), /newer link/);
+    await checkA11y(pat, 'party: link replaced (dead end)');
+    await checkA11y(ombud, 'console: a party with a new link');
     await fs.mkdir(cfg.screenshots, { recursive: true });
     await ombud.screenshot({ path: path.join(cfg.screenshots, 'relink-console.png') });
     await pat.screenshot({ path: path.join(cfg.screenshots, 'relink-party-replaced.png'), fullPage: true });
@@ -179,6 +184,7 @@ try {
     await pat.getByTestId('sign-out').click();
     const dialog = pat.getByTestId('sign-out-dialog');
     await dialog.waitFor();
+    await checkA11y(pat, 'party: sign-out dialog');
     await dialog.getByRole('button', { name: 'Sign out', exact: true }).click();
     await assertDeadEnd(pat, 'signed_out');
     assert.equal(await pat.evaluate(() => localStorage.getItem('caucus.party')), null);

@@ -58,12 +58,14 @@ pub fn report(what: &str, out: &Output) -> String {
 /// `npm ci` unless every package the lock file pins is installed.
 pub async fn ensure_node_modules() {
     let dir = scripts_dir();
-    let installed = ["playwright-core", "oidc-provider"].iter().all(|p| {
-        dir.join("node_modules")
-            .join(p)
-            .join("package.json")
-            .exists()
-    });
+    let installed = ["playwright-core", "oidc-provider", "@axe-core/playwright"]
+        .iter()
+        .all(|p| {
+            dir.join("node_modules")
+                .join(p)
+                .join("package.json")
+                .exists()
+        });
     if installed {
         return;
     }

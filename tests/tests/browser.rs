@@ -3,6 +3,8 @@
 //! it, as three people would: an ombud and two parties;
 //! `tests/browser/relink.mjs`, a party coming back with a new link; and
 //! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement.
+//! Every script runs axe-core (`checkA11y` in `lib.mjs`) on each page and
+//! state it reaches and fails on any serious or critical WCAG 2.2 A/AA finding.
 //!
 //! Needs Node.js and Chromium (see `caucus_tests::browser`). The scripts save
 //! their screenshots under `target/screenshots/`; `UPDATE_SCREENSHOTS=1` writes

@@ -218,6 +218,9 @@ function connect() {
     onStatus(status) {
       reportStatus(status);
       $('#conversation').classList.toggle('offline', status.state !== 'online');
+      const connected = status.state === 'online';
+      privateThread.setConnected(connected);
+      jointThread.setConnected(connected);
       if (status.state === 'closed' && status.code && !state.ended) {
         // The token will never work again: forget it, and say what to do.
         const kind = DEAD_CLOSES[status.code];
@@ -256,6 +259,8 @@ function onEvent(seq, event, { replay }) {
   switch (event.kind) {
     case 'message':
       if (event.author && event.author.id !== state.me) names.set(event.author.id, event.author.display_name);
+      // Their message is here, so they are no longer typing it.
+      if (event.author) typing[event.channel === 'joint' ? 'joint' : 'private'].clear(event.author.id);
       if (event.channel === 'joint') {
         jointThread.upsert(event);
         show($('#joint-panel'), true);
@@ -410,6 +415,13 @@ function send(thread, channel, body, shareable, clientId) {
     .catch((err) => {
       thread.failPending(clientId, describeError(err), () => send(thread, channel, body, shareable, clientId));
     });
+}
+
+// On a touch screen there is no Ctrl key to press: drop the hint (and the
+// description pointing at it) rather than tell people to do the impossible.
+if (window.matchMedia('(pointer: coarse)').matches) {
+  $('#private-hint').remove();
+  $('#private-input').removeAttribute('aria-describedby');
 }
 
 wireComposer($('#private-composer'), $('#private-input'), () => `private:${state.me}`, privateThread, $('#private-noshare'));

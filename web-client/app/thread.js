@@ -12,7 +12,7 @@ export function relayedLabel(relayedFrom) {
 
 export class Thread {
   /**
-   * @param {HTMLElement} list  a <ol>/<ul> (role="log") holding the messages
+   * @param {HTMLElement} list  a <ol>/<ul> holding the messages, inside an element with role="log" (the live region)
    * @param {object} opts
    * @param {() => string} opts.me           the viewer's participant id
    * @param {(author) => string} [opts.authorLabel]
@@ -24,6 +24,7 @@ export class Thread {
     this.opts = opts;
     this.byId = new Map(); // message id -> {msg, li}
     this.byClientId = new Map(); // client_id -> li (local placeholder)
+    this.connected = true; // placeholders read "Sending…" or "Waiting for the connection…"
     // Follow new messages unless the reader has scrolled up to read back.
     this.stick = true;
     const scroller = this.scroller();
@@ -52,10 +53,11 @@ export class Thread {
     if (existing) {
       // Same message again (replay, or our own echo): keep the newest state.
       const merged = { ...existing.msg, ...msg, retracted: existing.msg.retracted };
+      const follow = this.following();
       const li = this.render(merged);
       existing.li.replaceWith(li);
       this.byId.set(msg.id, { msg: merged, li });
-      if (this.stick) this.scrollToEnd();
+      if (follow) this.scrollToEnd();
       return li;
     }
     const li = this.render(msg);
@@ -76,15 +78,16 @@ export class Thread {
   addPending({ clientId, body, shareable, author }) {
     const li = h(
       'li',
-      { class: ['msg', 'mine', 'pending'], testid: 'message', dataset: { clientId, state: 'sending' } },
-      h('div', { class: 'msg-meta' }, h('span', { class: 'msg-author' }, this.label(author)), h('span', { class: 'msg-state' }, 'Sending…')),
+      { class: ['msg', 'mine', 'pending'], testid: 'message', dataset: { clientId, state: this.waitingState() } },
+      h('div', { class: 'msg-meta' }, h('span', { class: 'msg-author' }, this.label(author)), ' ', h('span', { class: 'msg-state', testid: 'message-state' }, this.waitingText())),
       h('p', { class: 'msg-body', testid: 'message-body' }, body),
       shareable === false ? h('p', { class: 'badge', testid: 'not-shared' }, 'Do not share') : null,
     );
+    const follow = this.following();
     this.byClientId.set(clientId, li);
     this.list.append(li);
     this.refreshEmpty();
-    if (this.stick) this.scrollToEnd();
+    if (follow) this.scrollToEnd();
     return li;
   }
 
@@ -100,8 +103,27 @@ export class Thread {
   markPendingSending(clientId) {
     const li = this.byClientId.get(clientId);
     if (!li) return;
-    li.dataset.state = 'sending';
-    replace(li.querySelector('.msg-state'), 'Sending…');
+    li.dataset.state = this.waitingState();
+    replace(li.querySelector('.msg-state'), this.waitingText());
+  }
+
+  /** The connection came or went: placeholders not yet failed say which. */
+  setConnected(connected) {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    for (const li of this.byClientId.values()) {
+      if (li.dataset.state === 'failed') continue;
+      li.dataset.state = this.waitingState();
+      replace(li.querySelector('.msg-state'), this.waitingText());
+    }
+  }
+
+  waitingState() {
+    return this.connected ? 'sending' : 'queued';
+  }
+
+  waitingText() {
+    return this.connected ? 'Sending…' : 'Waiting for the connection…';
   }
 
   edit(messageId, body, editedAt) {
@@ -126,19 +148,35 @@ export class Thread {
    * timeline order: after everything confirmed, before local placeholders.
    */
   appendItem(li) {
+    const follow = this.following();
     const firstPending = this.list.querySelector(':scope > .pending');
     this.list.insertBefore(li, firstPending);
     this.refreshEmpty();
-    if (this.stick) this.scrollToEnd();
+    if (follow) this.scrollToEnd();
   }
 
   refreshEmpty() {
     if (this.opts.empty) this.opts.empty.hidden = this.list.children.length > 0;
   }
 
+  /**
+   * Should a new item bring the thread's end into view? In a scroll box
+   * (the console): unless the reader scrolled up. On a page that scrolls as
+   * a whole (the party page): only if the thread's last item is on screen
+   * now, so someone reading back, or reading the notice, is left alone.
+   */
+  following() {
+    if (this.scroller()) return this.stick;
+    const last = this.list.lastElementChild;
+    if (!last) return false;
+    const box = last.getBoundingClientRect();
+    return box.top < window.innerHeight && box.bottom > 0;
+  }
+
   scrollToEnd() {
     const scroller = this.scroller();
     if (scroller) scroller.scrollTop = scroller.scrollHeight;
+    else if (this.list.lastElementChild) this.list.lastElementChild.scrollIntoView({ block: 'nearest' });
   }
 
   scroller() {
@@ -164,7 +202,10 @@ export class Thread {
       ' ',
       timeEl(msg.sent_at),
       msg.edited_at && !msg.retracted ? h('span', { class: 'msg-edited', testid: 'edited' }, ' · edited') : null,
+      // The relay stored it: that is what "Sent" promises, nothing more.
+      mine && !msg.retracted ? h('span', { class: 'msg-state', testid: 'message-state' }, 'Sent') : null,
     );
+    if (mine) li.dataset.state = 'sent';
     li.append(meta);
     if (msg.relayed_from) {
       li.append(h('p', { class: 'relayed-label', testid: 'relayed-label' }, relayedLabel(msg.relayed_from)));

@@ -2,10 +2,14 @@
 // person types, and a line naming whoever else is typing in a thread.
 // Notices are ephemeral (never stored), so a missed one only hides the line early.
 
-/** However fast someone types, one notice per channel this often is enough. */
-const SEND_EVERY_MS = 3000;
-/** A name stays on the typing line this long after its latest notice. */
-const SHOW_MS = 5000;
+/**
+ * However fast someone types, one notice per channel this often is enough
+ * (well inside the relay's rate limit), and it must come more often than
+ * SHOW_MS so a steady typist's name does not blink.
+ */
+const SEND_EVERY_MS = 1000;
+/** A name stays on the typing line this long after its latest notice: short, so it never outlives the typing. */
+export const SHOW_MS = 1800;
 
 /**
  * A function to call on every keystroke in the composer for `channel`: it
@@ -27,6 +31,8 @@ export function typingNotifier(connection) {
  * A function to call with the participant id of every typing notice for one
  * thread: `el` then reads "Ana is typing…" (or "Ana, Ben are typing…"),
  * naming each through `nameOf`, until SHOW_MS pass without a newer notice.
+ * Its `clear(participantId)` takes a name off at once: call it when that
+ * person's message arrives.
  */
 export function typingIndicator(el, nameOf) {
   const typers = new Map(); // participant id -> timer that takes them off the line
@@ -34,7 +40,7 @@ export function typingIndicator(el, nameOf) {
     const names = [...typers.keys()].map((id) => nameOf(id));
     el.textContent = names.length ? `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…` : '';
   };
-  return (participantId) => {
+  const show = (participantId) => {
     clearTimeout(typers.get(participantId));
     typers.set(
       participantId,
@@ -45,4 +51,11 @@ export function typingIndicator(el, nameOf) {
     );
     render();
   };
+  show.clear = (participantId) => {
+    if (!typers.has(participantId)) return;
+    clearTimeout(typers.get(participantId));
+    typers.delete(participantId);
+    render();
+  };
+  return show;
 }

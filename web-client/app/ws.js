@@ -23,6 +23,17 @@ const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15_000;
 const WELCOME_TIMEOUT_MS = 15_000;
 const REQUEST_TIMEOUT_MS = 20_000;
+/**
+ * The heartbeat: a `ping` request this often while connected, and a socket
+ * whose answer takes longer than HEARTBEAT_TIMEOUT_MS is treated as dead.
+ * The browser's own `online` flag only says an interface is up, and a
+ * half-open TCP connection can stay "open" for minutes.
+ */
+const HEARTBEAT_EVERY_MS = 10_000;
+const HEARTBEAT_TIMEOUT_MS = 5_000;
+/** After this many failed reconnects in a row the page says it is offline. */
+const OFFLINE_AFTER_ATTEMPTS = 2;
+export const OFFLINE_MESSAGE = 'Offline — your message will be sent when you are back.';
 
 export function relaySocketUrl() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -31,7 +42,8 @@ export function relaySocketUrl() {
 
 /**
  * Status callbacks receive `{state, message, code}` where state is one of
- * `connecting`, `online`, `reconnecting`, `closed` (final).
+ * `connecting`, `online`, `reconnecting`, `offline` (reconnecting, but the
+ * network looks gone), `closed` (final).
  */
 export class Connection {
   /**
@@ -58,10 +70,22 @@ export class Connection {
     this.replayUntil = 0;
     this.retryTimer = null;
     this.welcomeTimer = null;
+    this.heartbeatTimer = null;
+    this.probing = false;
+    // The browser's network events are only hints: each one makes us check
+    // the socket at once instead of waiting for the next heartbeat.
     this.onOnline = () => {
-      if (!this.ws && !this.stopped) this.reconnectNow();
+      if (this.stopped) return;
+      if (!this.ws) this.reconnectNow();
+      else this.probe();
+    };
+    this.onOffline = () => this.probe();
+    this.onVisible = () => {
+      if (document.visibilityState === 'visible') this.probe();
     };
     window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
+    document.addEventListener('visibilitychange', this.onVisible);
   }
 
   start() {
@@ -74,7 +98,10 @@ export class Connection {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.welcomeTimer);
+    clearInterval(this.heartbeatTimer);
     window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
+    document.removeEventListener('visibilitychange', this.onVisible);
     if (this.ws) {
       const ws = this.ws;
       this.ws = null;
@@ -110,10 +137,51 @@ export class Connection {
 
   // ---- internals ----
 
+  /**
+   * Send a `ping` and close the socket if no answer comes in time: the
+   * close then runs the usual reconnect. Only one probe at a time.
+   */
+  probe() {
+    if (!this.online || this.probing) return;
+    const ws = this.ws;
+    this.probing = true;
+    const timer = setTimeout(() => {
+      this.probing = false;
+      if (this.ws === ws) this.abandon(ws);
+    }, HEARTBEAT_TIMEOUT_MS);
+    this.request({ type: 'ping' }).then(
+      () => {
+        clearTimeout(timer);
+        this.probing = false;
+      },
+      () => {
+        clearTimeout(timer);
+        this.probing = false;
+      },
+    );
+  }
+
+  /** Give up on a socket that stopped answering: a dead TCP connection may take minutes to close by itself. */
+  abandon(ws) {
+    this.ws = null;
+    this.welcomed = false;
+    clearTimeout(this.welcomeTimer);
+    clearInterval(this.heartbeatTimer);
+    try {
+      ws.close(4998, 'no answer to ping');
+    } catch {
+      /* already closing */
+    }
+    this.dropped(1006, 'heartbeat');
+  }
+
   open() {
     clearTimeout(this.retryTimer);
     this.welcomed = false;
-    this.status(this.attempt === 0 ? 'connecting' : 'reconnecting', this.attempt === 0 ? 'Connecting…' : 'Reconnecting…');
+    // A retry keeps showing "offline" until it succeeds, so the line does not flicker.
+    if (this.attempt === 0) this.status('connecting', 'Connecting…');
+    else if (this.attempt > OFFLINE_AFTER_ATTEMPTS - 1 || navigator.onLine === false) this.status('offline', OFFLINE_MESSAGE);
+    else this.status('reconnecting', 'Reconnecting…');
     let ws;
     try {
       ws = new WebSocket(this.url);
@@ -146,6 +214,7 @@ export class Connection {
       this.ws = null;
       this.welcomed = false;
       clearTimeout(this.welcomeTimer);
+      clearInterval(this.heartbeatTimer);
       this.dropped(ev.code, ev.reason);
     });
   }
@@ -159,6 +228,8 @@ export class Connection {
         this.replayUntil = frame.seq;
         this.opts.onWelcome(frame);
         this.status('online', 'Connected.');
+        clearInterval(this.heartbeatTimer);
+        this.heartbeatTimer = setInterval(() => this.probe(), this.opts.heartbeatMs || HEARTBEAT_EVERY_MS);
         for (const [req, entry] of this.pending) if (!entry.sent) this.transmit(req, entry);
         break;
       }
@@ -252,7 +323,13 @@ export class Connection {
     const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (this.attempt - 1));
     const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
     const seconds = Math.max(1, Math.round(delay / 1000));
-    this.status('reconnecting', `Connection lost. Reconnecting… (next try in ${seconds} s)`);
+    // A first failure is "reconnecting"; once a retry has failed too (or
+    // the browser itself says the network is gone) we say so plainly.
+    if (this.attempt > OFFLINE_AFTER_ATTEMPTS - 1 || navigator.onLine === false) {
+      this.status('offline', OFFLINE_MESSAGE);
+    } else {
+      this.status('reconnecting', `Connection lost. Reconnecting… (next try in ${seconds} s)`);
+    }
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
@@ -273,5 +350,7 @@ export function statusReporter(el) {
     el.dataset.state = state;
     el.textContent = state === 'online' ? 'Connected' : message;
     el.classList.toggle('quiet', state === 'online');
+    // Pages style and word their pending messages by this.
+    document.body.dataset.connection = state;
   };
 }

@@ -314,6 +314,18 @@ async fn typing_and_presence_are_ephemeral_and_scoped() {
     again.close().await;
 }
 
+/// The heartbeat: `ping` is answered `{}` and reaches nobody else.
+#[tokio::test]
+async fn ping_is_answered_and_tells_no_one() {
+    let relay = spawn_relay().await;
+    let mut s = Shuttle::open(&relay.api, consent_room()).await;
+    let ack = s.pa.ok(json!({"type": "ping"})).await;
+    assert_eq!(ack, json!({}));
+    s.ombud.ok(json!({"type": "ping"})).await;
+    s.pb.no_event_within(SHORT).await;
+    assert!(!s.ombud.received.iter().any(|f| f.contains("\"ping\"")));
+}
+
 #[tokio::test]
 async fn leaving_is_final_and_the_token_stops_working() {
     let relay = spawn_relay().await;

@@ -28,7 +28,7 @@ export function ensureColumn(app, channel) {
   const linkBox = h('div', { class: 'new-link', testid: 'new-link-box' });
   const partyLine = kind === 'private' ? h('p', { class: 'party-line' }, linkStatus, lastOnline, newLinkButton) : null;
   const typing = h('p', { class: 'typing', testid: 'typing' });
-  const list = h('ol', { class: 'messages', role: 'log', 'aria-labelledby': `${id}-title` });
+  const list = h('ol', { class: 'messages' });
   const empty = h('p', { class: 'empty' }, kind === 'notes' ? 'Private notes for the ombuds of this room.' : 'No messages yet.');
   const input = h('textarea', { id: `${id}-input`, rows: 2, required: true, maxlength: 20000, testid: 'composer-input' });
   const sendButton = h('button', { type: 'submit', class: 'primary', testid: 'composer-send' }, 'Send');
@@ -50,7 +50,9 @@ export function ensureColumn(app, channel) {
       dataset: { channel, kind, ...(partyId ? { partyId } : {}) },
     },
     h('header', { class: 'column-head' }, title, presence, partyLine, linkError, kind === 'private' ? linkBox : null),
-    h('div', { class: 'scroll' }, empty, list),
+    // The log (a polite live region) wraps the list: an <li> must sit
+    // directly in a list, so the <ol> cannot be the log itself.
+    h('div', { class: 'scroll', role: 'log', 'aria-labelledby': `${id}-title` }, empty, list),
     typing,
     form,
   );
@@ -64,7 +66,7 @@ export function ensureColumn(app, channel) {
     linkStatus,
     lastOnline,
     newLinkButton,
-    showTyping: typingIndicator(typing, (pid) => nameOf(app.room, pid)), // call with whoever is typing here
+    showTyping: typingIndicator(typing, (pid) => nameOf(app.room, pid)), // call with whoever is typing here; .clear(pid) when their message arrives
     fieldset,
     input,
     label,

@@ -76,6 +76,7 @@ export async function openRoom(app, id) {
     onStatus: (status) => {
       if (app.room !== r) return;
       statusReporter($('#conn-status'))(status);
+      for (const col of r.columns.values()) col.thread.setConnected(status.state === 'online');
       if (status.state === 'closed' && status.code === 4001) signOut(app, 'Your session has expired. Please sign in again.');
       else if (status.state === 'closed' && status.code) roomGone(app, status.message);
     },
@@ -135,7 +136,10 @@ function onEvent(app, event) {
   switch (event.kind) {
     case 'message': {
       room.messages.set(event.id, event.channel);
-      columnFor(app, event.channel).thread.upsert(event);
+      const col = columnFor(app, event.channel);
+      col.thread.upsert(event);
+      // Their message is here, so they are no longer typing it.
+      if (event.author) col.showTyping.clear(event.author.id);
       break;
     }
     case 'message_edited': {

@@ -186,6 +186,8 @@ pub fn apply(ctx: &Ctx, view: &View, req: &Request, new_id: NewId) -> Result<Out
                 ..Outcome::default()
             })
         }
+        // The websocket reader answers `ping` itself; nothing to do here.
+        Request::Ping {} => Ok(Outcome::default()),
         Request::Joint { open } => membership::joint(ctx, *open),
         Request::Leave {} => membership::leave(ctx),
         Request::AcknowledgeNotice {} => membership::acknowledge_notice(ctx),
