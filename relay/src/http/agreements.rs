@@ -4,13 +4,12 @@
 //! erased with the room.
 
 use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use protocol::Role;
 use uuid::Uuid;
 
 use super::extract::{OmbudAuth, PartyAuth};
-use super::transcript::TranscriptQuery;
+use super::transcript::{download, party_room, Format, TranscriptQuery};
 use crate::error::{Error, Result};
 use crate::room::agreement;
 use crate::room::RoomDoc;
@@ -30,23 +29,12 @@ async fn respond(
 ) -> Result<Response> {
     let (p, v) = state.rooms.concluded_proposal(doc.id, proposal).await?;
     let a = agreement::for_reader(doc, p.as_ref(), v.as_ref(), reader, role)?;
-    let (body, mime, ext) = match format.unwrap_or("html") {
-        "txt" => (a.text(), "text/plain; charset=utf-8", "txt"),
-        "html" => (a.html(), "text/html; charset=utf-8", "html"),
-        _ => return Err(Error::invalid("`format` must be `txt` or `html`")),
+    let format = Format::parse(format, Format::Html)?;
+    let body = match format {
+        Format::Text => a.text(),
+        Format::Html => a.html(),
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"agreement-v{}.{ext}\"", a.version),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(download(format, &format!("agreement-v{}", a.version), body))
 }
 
 /// `GET /api/agreements/{proposal_id}`: the party's own copy.
@@ -56,18 +44,7 @@ pub(super) async fn party_agreement(
     Path(proposal): Path<String>,
     Query(q): Query<TranscriptQuery>,
 ) -> Result<Response> {
-    let room = auth
-        .0
-        .room
-        .ok_or_else(|| Error::unauthorized("party token without a room"))?;
-    let doc = state
-        .rooms
-        .load(room)
-        .await?
-        .map(|(_, d)| d)
-        .ok_or(Error::RoomClosed)?;
-    doc.actor(auth.0.sub, Role::Party)
-        .ok_or_else(|| Error::forbidden("you have left this room"))?;
+    let doc = party_room(&state, &auth).await?;
     let proposal = id(&proposal, "agreement")?;
     respond(
         &state,

@@ -40,38 +40,55 @@ async fn transcript_response(
     let mut messages = transcript::rebuild(events);
     messages.sort_by_cached_key(|m| m.channel.to_string());
     let title = format!("Caucus transcript: {}", doc.title);
-    let (body, mime, ext) = match format.unwrap_or("txt") {
-        "txt" => (
-            transcript::text(&title, &messages, &steps, &names),
-            "text/plain; charset=utf-8",
-            "txt",
-        ),
-        "html" => (
-            transcript::html(&title, &messages, &steps, &names),
-            "text/html; charset=utf-8",
-            "html",
-        ),
-        _ => return Err(Error::invalid("`format` must be `txt` or `html`")),
+    let format = Format::parse(format, Format::Text)?;
+    let body = match format {
+        Format::Text => transcript::text(&title, &messages, &steps, &names),
+        Format::Html => transcript::html(&title, &messages, &steps, &names),
     };
-    Ok((
+    Ok(download(format, "transcript", body))
+}
+
+/// What a download is rendered as: `?format=txt` or `?format=html`.
+#[derive(Clone, Copy)]
+pub(super) enum Format {
+    Text,
+    Html,
+}
+
+impl Format {
+    /// The format asked for, `default` when none was.
+    pub(super) fn parse(asked: Option<&str>, default: Format) -> Result<Format> {
+        match asked {
+            None => Ok(default),
+            Some("txt") => Ok(Format::Text),
+            Some("html") => Ok(Format::Html),
+            Some(_) => Err(Error::invalid("`format` must be `txt` or `html`")),
+        }
+    }
+}
+
+/// A file to save, `<stem>.txt` or `<stem>.html`, never cached on the way.
+pub(super) fn download(format: Format, stem: &str, body: String) -> Response {
+    let (mime, ext) = match format {
+        Format::Text => ("text/plain; charset=utf-8", "txt"),
+        Format::Html => ("text/html; charset=utf-8", "html"),
+    };
+    (
         [
             (header::CONTENT_TYPE, mime.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"transcript.{ext}\""),
+                format!("attachment; filename=\"{stem}.{ext}\""),
             ),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
-pub(super) async fn party_transcript(
-    State(state): State<AppState>,
-    auth: PartyAuth,
-    Query(q): Query<TranscriptQuery>,
-) -> Result<Response> {
+/// The room of a party's token, while the party is still in it.
+pub(super) async fn party_room(state: &AppState, auth: &PartyAuth) -> Result<RoomDoc> {
     let room = auth
         .0
         .room
@@ -84,6 +101,15 @@ pub(super) async fn party_transcript(
         .ok_or(Error::RoomClosed)?;
     doc.actor(auth.0.sub, protocol::Role::Party)
         .ok_or_else(|| Error::forbidden("you have left this room"))?;
+    Ok(doc)
+}
+
+pub(super) async fn party_transcript(
+    State(state): State<AppState>,
+    auth: PartyAuth,
+    Query(q): Query<TranscriptQuery>,
+) -> Result<Response> {
+    let doc = party_room(&state, &auth).await?;
     transcript_response(&state, &doc, auth.0.sub, q.format.as_deref()).await
 }
 
