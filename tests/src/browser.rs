@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Output;
+use std::time::Duration;
 
 use tokio::process::Command;
 
@@ -80,4 +81,33 @@ pub async fn ensure_node_modules() {
         "{}",
         report("npm ci in tests/browser", &out)
     );
+}
+
+/// Generous: a script itself takes seconds, `npm ci` the first time longer.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs `tests/browser/<script>` with Chromium and the screenshots folder
+/// set, plus `env`, and fails the test with the script's output unless it
+/// succeeds in time. Prints what the script printed.
+pub async fn run_script(script: &str, env: &[(&str, &str)]) {
+    assert_chromium();
+    ensure_node_modules().await;
+    let run = Command::new("node")
+        .arg(script)
+        .current_dir(scripts_dir())
+        .envs(env.iter().copied())
+        .env("CAUCUS_SCREENSHOTS", screenshots_dir())
+        .env("CHROMIUM_PATH", chromium())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
+        .await
+        .expect("the browser test finished in time")
+        .expect("node runs (is Node.js installed?)");
+    assert!(
+        out.status.success(),
+        "{}",
+        report(&format!("node tests/browser/{script}"), &out)
+    );
+    println!("{}", String::from_utf8_lossy(&out.stdout));
 }

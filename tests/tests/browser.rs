@@ -10,16 +10,8 @@
 //! their screenshots under `target/screenshots/`; `UPDATE_SCREENSHOTS=1` writes
 //! them to `docs/screenshots/` (the README's pictures) instead.
 
-use std::time::Duration;
-
 use caucus_tests::app::{spawn_relay, OMBUD};
-use caucus_tests::browser::{
-    assert_chromium, chromium, ensure_node_modules, report, screenshots_dir, scripts_dir,
-};
-use tokio::process::Command;
-
-/// Generous: the script itself takes seconds, `npm ci` the first time longer.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+use caucus_tests::browser;
 
 /// One Chromium at a time: the scripts' timeouts assume the machine is not
 /// also running the other one.
@@ -47,30 +39,15 @@ async fn one_text_session_ends_in_a_downloaded_agreement_in_chromium() {
 /// Runs `tests/browser/<script>` against a fresh relay on port 0.
 async fn run_script(script: &str) {
     let _one_at_a_time = CHROMIUM.lock().await;
-    assert_chromium();
-    let dir = scripts_dir();
-    ensure_node_modules().await;
-
     let relay = spawn_relay().await;
-    let run = Command::new("node")
-        .arg(script)
-        .current_dir(&dir)
-        .env("CAUCUS_BASE_URL", &relay.api.base)
-        .env("CAUCUS_OMBUD_USER", OMBUD.0)
-        .env("CAUCUS_OMBUD_PASSWORD", OMBUD.1)
-        .env("CAUCUS_SCREENSHOTS", screenshots_dir())
-        .env("CHROMIUM_PATH", chromium())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
-        .await
-        .expect("the browser test finished in time")
-        .expect("node runs (is Node.js installed?)");
-    assert!(
-        out.status.success(),
-        "{}",
-        report(&format!("node tests/browser/{script}"), &out)
-    );
-    println!("{}", String::from_utf8_lossy(&out.stdout));
+    browser::run_script(
+        script,
+        &[
+            ("CAUCUS_BASE_URL", relay.api.base.as_str()),
+            ("CAUCUS_OMBUD_USER", OMBUD.0),
+            ("CAUCUS_OMBUD_PASSWORD", OMBUD.1),
+        ],
+    )
+    .await;
     relay.running.stop().await.expect("relay stops cleanly");
 }

@@ -9,15 +9,12 @@ use std::time::Duration;
 
 use caucus_testkit::free_port;
 use caucus_tests::app::{spawn_relay, spawn_relay_with, TestRelay, OMBUD};
-use caucus_tests::browser::{
-    assert_chromium, chromium, ensure_node_modules, report, screenshots_dir, scripts_dir,
-};
+use caucus_tests::browser::{ensure_node_modules, run_script, scripts_dir};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 const CLIENT_SECRET: &str = "caucus-test-client-secret-5f1e0c9a7b3d";
 
 /// The office's rules: Ada by her group, Grace by her e-mail address.
@@ -96,7 +93,7 @@ async fn relay_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ombuds_sign_in_with_their_institution_in_chromium() {
-    assert_chromium();
+    // The provider script needs the npm packages before the browser does.
     ensure_node_modules().await;
     let office = std::env::temp_dir().join(format!("caucus-oidc-{}.toml", uuid::Uuid::new_v4()));
     std::fs::write(&office, OFFICE).expect("write office settings");
@@ -106,27 +103,18 @@ async fn ombuds_sign_in_with_their_institution_in_chromium() {
     let relay = relay_for(port, &provider.issuer, &office, true).await;
     let no_password = relay_for(free_port(), &provider.issuer, &office, false).await;
 
-    let run = Command::new("node")
-        .arg("oidc-e2e.mjs")
-        .current_dir(scripts_dir())
-        .env("CAUCUS_BASE_URL", &relay.api.base)
-        .env("CAUCUS_NO_PASSWORD_URL", &no_password.api.base)
-        .env("OIDC_ISSUER", &provider.issuer)
-        .env("CAUCUS_SCREENSHOTS", screenshots_dir())
-        .env("CHROMIUM_PATH", chromium())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
-        .await
-        .expect("the browser test finished in time")
-        .expect("node runs (is Node.js installed?)");
+    // Both relays read their office settings when they started.
     let _ = std::fs::remove_file(&office);
-    assert!(
-        out.status.success(),
-        "{}",
-        report("node tests/browser/oidc-e2e.mjs", &out)
-    );
-    println!("{}", String::from_utf8_lossy(&out.stdout));
+
+    run_script(
+        "oidc-e2e.mjs",
+        &[
+            ("CAUCUS_BASE_URL", relay.api.base.as_str()),
+            ("CAUCUS_NO_PASSWORD_URL", no_password.api.base.as_str()),
+            ("OIDC_ISSUER", provider.issuer.as_str()),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
