@@ -202,12 +202,15 @@ try {
   });
 
   await step("B never received A's comment or bound, on the page or in any frame", async () => {
+    // A bound is a number on its own, not four digits inside an id or a
+    // timestamp (a random uuid holds "9137" now and then).
+    const alone = (n) => new RegExp(`(^|[^\\w-])${n}($|[^\\w-])`);
     const page = await partyB.content();
-    for (const secret of ['centrifuge-run-8812', String(BOUND_A)]) {
-      assert.ok(!page.includes(secret), `B's page holds ${secret}`);
-      assert.ok(!framesB.some((f) => f.includes(secret)), `a frame to B held ${secret}`);
+    for (const secret of [/centrifuge-run-8812/, alone(BOUND_A)]) {
+      assert.ok(!secret.test(page), `B's page holds ${secret}`);
+      assert.ok(!framesB.some((f) => secret.test(f)), `a frame to B held ${secret}`);
     }
-    assert.ok(!(await partyA.content()).includes(String(BOUND_B)));
+    assert.ok(!alone(BOUND_B).test(await partyA.content()));
   });
 
   await step('no page error, CSP violation or JavaScript dialog on any page', async () => {
