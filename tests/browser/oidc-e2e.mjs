@@ -124,8 +124,8 @@ try {
   await step('Ada, signed in by her institution, creates a room', async () => {
     await ada.getByLabel('Title').fill('Lab scheduling disagreement');
     await ada.getByRole('button', { name: 'Create room' }).click();
-    await ada.getByTestId('room-heading').waitFor();
-    assert.equal(await ada.getByTestId('room-heading').innerText(), 'Lab scheduling disagreement');
+    // The heading says "Loading…" until the room's first frame arrives.
+    await ada.getByTestId('room-heading').filter({ hasText: 'Lab scheduling disagreement' }).waitFor();
     await ada.getByTestId('nav-rooms').click();
     await ada.getByTestId('room-list').getByText('Lab scheduling disagreement').waitFor();
   });
