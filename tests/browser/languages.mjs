@@ -166,6 +166,8 @@ async function assertLanguage(page, code, words, { notice = true } = {}) {
   assert.equal(await mine.getByTestId('message-state').innerText(), words.sent);
   const title = await mine.locator('time').getAttribute('title');
   assert.match(title, FULL_DATE[code], `the date is written in ${code}: ${title}`);
+  const time = await mine.locator('time').innerText();
+  assert.match(time, code === 'en' ? /^\d{1,2}:\d{2}\s[AP]M$/ : /^\d{2}:\d{2}$/, `the time is written as ${code} writes it: ${time}`);
   const card = page.getByTestId('consent-card');
   assert.equal(await card.locator('h3').innerText(), words.consentTitle);
   assert.equal(await card.getByRole('button', { name: words.approve }).count(), 1);

@@ -4,7 +4,7 @@
 // helper turns every string child into a text node): this file never sets
 // innerHTML, and neither does any other file of the web client.
 
-import { t, setText, setAttrs, currentLanguage, addFormatter } from './i18n.js';
+import { t, setText, setAttrs, dateLocale, addFormatter } from './i18n.js';
 
 /** Properties set as DOM properties rather than attributes. */
 const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'selected', 'open']);
@@ -88,7 +88,7 @@ export function flash(el, text) {
   show(el, true);
 }
 
-/** A short time in the reader's language, with the full date as its title and in `datetime`. */
+/** A short time in the reader's locale (i18n.js `dateLocale`), with the full date as its title and in `datetime`. */
 export function timeEl(iso) {
   const d = new Date(iso);
   const valid = !Number.isNaN(d.getTime());
@@ -102,14 +102,9 @@ export function timeEl(iso) {
 
 function formatTime(el) {
   const d = new Date(el.getAttribute('datetime'));
-  const lang = currentLanguage();
+  const lang = dateLocale();
   el.textContent = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' }).format(d);
   el.title = new Intl.DateTimeFormat(lang, { dateStyle: 'full', timeStyle: 'short' }).format(d);
-}
-
-/** A date and time in the reader's language, e.g. for "last online". */
-export function formatDateTime(date, options = { dateStyle: 'medium', timeStyle: 'short' }) {
-  return new Intl.DateTimeFormat(currentLanguage(), options).format(new Date(date));
 }
 
 // Times on the page follow the language when it changes.

@@ -24,6 +24,7 @@ let strings = {};
 let language = FALLBACK;
 let plurals = new Intl.PluralRules(FALLBACK);
 const listeners = new Set();
+let switches = 0; // setLanguage calls so far: only the latest one applies
 
 async function fetchJson(path) {
   const res = await fetch(path, { cache: 'no-cache', credentials: 'same-origin' });
@@ -69,6 +70,16 @@ export function currentLanguage() {
 }
 
 /**
+ * The locale for dates and times: the browser's own variant of the page's
+ * language when it has one (`en-GB` writes 14:05 where `en` writes 2:05 PM,
+ * `es-MX` and `es-ES` differ too), else the page's language.
+ */
+export function dateLocale() {
+  const variant = (navigator.languages || []).find((tag) => tag.split('-')[0].toLowerCase() === language);
+  return variant || language;
+}
+
+/**
  * The language to start with: the one this browser chose before, else the
  * first of the browser's preferred languages there is a file for (exactly,
  * or by its primary subtag: `es-MX` finds `es`), else English.
@@ -98,7 +109,10 @@ export function preferredLanguage() {
  */
 export async function setLanguage(code, { remember = false } = {}) {
   if (!available.some((l) => l.code === code)) code = FALLBACK;
+  const call = ++switches;
   const loaded = code === FALLBACK ? english : { ...english, ...flatten(await fetchJson(`/locales/${code}.json`)) };
+  // A quicker, later choice has already won.
+  if (call !== switches) return language;
   strings = loaded;
   language = code;
   plurals = new Intl.PluralRules(code);
