@@ -189,5 +189,11 @@ pub struct Resource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Notice {
     pub office_name: String,
+    /// The office's default text, for a language without its own.
     pub text: String,
+    /// The same notice in other languages, by language tag (`es`, `fr`):
+    /// the page shows the one for the reader's language, so switching
+    /// language needs no new `welcome`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub translations: std::collections::BTreeMap<String, String>,
 }

@@ -80,6 +80,10 @@ pub enum Request {
         resource_id: String,
         #[serde(default)]
         client_id: Option<String>,
+        /// Send the resource as the settings give it for this language
+        /// tag (the party's language), falling back to the default list.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        language: Option<String>,
     },
     /// Ombud: spans of a message the relay suggests redacting.
     SuggestRedactions { message_id: MessageId },

@@ -162,6 +162,17 @@ pub struct OfficeInfo {
     pub notice: String,
     pub resources: Vec<Resource>,
     pub categories: Vec<String>,
+    /// The notice and resources per language tag, for the languages the
+    /// settings file names, each already completed from the defaults.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub languages: std::collections::BTreeMap<String, OfficeLanguage>,
+}
+
+/// One language's notice and resources (`OfficeInfo::languages`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OfficeLanguage {
+    pub notice: String,
+    pub resources: Vec<Resource>,
 }
 
 /// `GET /api/reports/trends`: rooms per category per month, small counts suppressed.

@@ -8,6 +8,9 @@ use clap::Parser;
 use protocol::Resource;
 use serde::Deserialize;
 
+mod languages;
+pub use languages::OfficeLanguage;
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "relay",
@@ -370,6 +373,9 @@ pub struct Office {
     /// Sign-in with the institution: which identities are ombuds.
     #[serde(default)]
     pub oidc: OidcOffice,
+    /// `[languages.<tag>]`: the notice and resources in other languages.
+    #[serde(default)]
+    pub languages: std::collections::BTreeMap<String, OfficeLanguage>,
 }
 
 /// `[oidc]` in the office settings: who, of the people the institution's
@@ -462,6 +468,7 @@ impl Default for Office {
             resources: default_resources(),
             categories: default_categories(),
             oidc: OidcOffice::default(),
+            languages: Default::default(),
         }
     }
 }
@@ -497,22 +504,8 @@ impl Office {
         if office.notice.trim().is_empty() {
             return Err((line_for("notice"), "notice must not be empty".into()));
         }
-        let mut seen = std::collections::HashSet::new();
-        for r in &office.resources {
-            let at = line_for(&format!("\"{}\"", r.id));
-            if r.id.trim().is_empty() || r.title.trim().is_empty() {
-                return Err((at, "every resource needs an id and a title".into()));
-            }
-            if !seen.insert(r.id.clone()) {
-                return Err((at, format!("resource id `{}` appears twice", r.id)));
-            }
-            if !(r.url.starts_with("https://") || r.url.starts_with("http://")) {
-                return Err((
-                    line_for(&r.url),
-                    format!("resource `{}` needs an http(s) url", r.id),
-                ));
-            }
-        }
+        check_resources(&office.resources, &line_for)?;
+        languages::validate(&office, text)?;
         let mut cats = std::collections::HashSet::new();
         for c in &office.categories {
             if c.trim().is_empty() || !cats.insert(c.clone()) {
@@ -560,6 +553,31 @@ impl Office {
         }
         Ok(office)
     }
+}
+
+/// A resource list needs ids and titles, unique ids and http(s) urls;
+/// `line_for` finds the line an error is about.
+fn check_resources(
+    list: &[Resource],
+    line_for: &dyn Fn(&str) -> usize,
+) -> Result<(), (usize, String)> {
+    let mut seen = std::collections::HashSet::new();
+    for r in list {
+        let at = line_for(&format!("\"{}\"", r.id));
+        if r.id.trim().is_empty() || r.title.trim().is_empty() {
+            return Err((at, "every resource needs an id and a title".into()));
+        }
+        if !seen.insert(r.id.clone()) {
+            return Err((at, format!("resource id `{}` appears twice", r.id)));
+        }
+        if !(r.url.starts_with("https://") || r.url.starts_with("http://")) {
+            return Err((
+                line_for(&r.url),
+                format!("resource `{}` needs an http(s) url", r.id),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn line_of(text: &str, byte: usize) -> usize {

@@ -2,7 +2,8 @@
 //! `tests/browser/e2e.mjs` (playwright-core driving Debian's Chromium) against
 //! it, as three people would: an ombud and two parties;
 //! `tests/browser/relink.mjs`, a party coming back with a new link; and
-//! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement.
+//! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement;
+//! `tests/browser/languages.mjs`, the party page in Spanish, French and English.
 //! Every script runs axe-core (`checkA11y` in `lib.mjs`) on each page and
 //! state it reaches and fails on any serious or critical WCAG 2.2 A/AA finding.
 //!
@@ -10,7 +11,7 @@
 //! their screenshots under `target/screenshots/`; `UPDATE_SCREENSHOTS=1` writes
 //! them to `docs/screenshots/` (the README's pictures) instead.
 
-use caucus_tests::app::{spawn_relay, OMBUD};
+use caucus_tests::app::{spawn_relay_with, OMBUD};
 use caucus_tests::browser;
 
 /// One Chromium at a time: the scripts' timeouts assume the machine is not
@@ -36,10 +37,48 @@ async fn one_text_session_ends_in_a_downloaded_agreement_in_chromium() {
     run_script("onetext.mjs").await;
 }
 
+/// The office settings for `languages.mjs`: the notice in three languages
+/// and one resource translated into Spanish.
+const MULTILINGUAL_OFFICE: &str = r#"
+office_name = "Oficina / Bureau / Office"
+notice = "This conversation is confidential and informal."
+
+[languages.es]
+notice = "Esta conversación es confidencial e informal."
+
+[[languages.es.resources]]
+id = "eap"
+title = "Programa de ayuda al personal"
+description = "Asesoramiento gratuito y confidencial."
+url = "https://example.org/es/eap"
+
+[languages.fr]
+notice = "Cette conversation est confidentielle et informelle."
+"#;
+
+/// A party's language comes from the browser, can be switched on the page
+/// without losing anything, and the office notice and resources follow it
+/// (`tests/browser/languages.mjs`); every locale file has every key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn party_page_speaks_the_party_language_in_chromium() {
+    let office =
+        std::env::temp_dir().join(format!("caucus-languages-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&office, MULTILINGUAL_OFFICE).expect("write office settings");
+    let path = office.clone();
+    run_script_with("languages.mjs", move |c| c.office_config = Some(path)).await;
+    let _ = std::fs::remove_file(&office);
+}
+
 /// Runs `tests/browser/<script>` against a fresh relay on port 0.
 async fn run_script(script: &str) {
+    run_script_with(script, |_| {}).await;
+}
+
+/// Runs `tests/browser/<script>` against a fresh relay whose configuration
+/// `tweak` adjusts.
+async fn run_script_with(script: &str, tweak: impl FnOnce(&mut relay::config::Config)) {
     let _one_at_a_time = CHROMIUM.lock().await;
-    let relay = spawn_relay().await;
+    let relay = spawn_relay_with(tweak).await;
     browser::run_script(
         script,
         &[

@@ -1,5 +1,7 @@
 // The relay's HTTP API (`/api/...`) and polite wording for its error codes.
 
+import { t } from './i18n.js';
+
 /** An error answer, from the REST API (`{code, message}`) or an `error` frame. */
 export class RelayError extends Error {
   constructor(code, message, status = 0) {
@@ -9,38 +11,30 @@ export class RelayError extends Error {
   }
 }
 
-const FRIENDLY = {
-  unauthorized: 'Your session has expired or the credentials were not accepted. Please sign in again.',
-  forbidden: 'That is not something you can do here.',
-  not_found: 'That could not be found. It may have been removed.',
-  invalid: 'Something in the request was not right.',
-  too_large: 'That is too long to send. Please shorten it.',
-  rate_limited: 'That was a lot at once. Please wait a moment and try again.',
-  conflict: 'Things changed in the meantime. Please look again and retry.',
-  room_closed: 'This conversation has been closed.',
-  gone: 'This invitation link has already been used.',
-  replaced: 'This link has been replaced by a newer one. Ask your ombud for the new link.',
-  notice_required: 'Please read the notice and choose “I understand” first.',
-  unavailable: 'The service is briefly unavailable. Please try again in a moment.',
-  internal: 'Something went wrong on our side. Please try again.',
-  network: 'The server could not be reached. Please check your connection and try again.',
-  disconnected: 'The connection dropped before the server answered. Please check the conversation, then try again if needed.',
-  timeout: 'The server took too long to answer. Please try again.',
-};
+/** Error codes with a sentence of their own (`errors.<code>` in the locale files). */
+const FRIENDLY = new Set([
+  'unauthorized', 'forbidden', 'not_found', 'invalid', 'too_large', 'rate_limited', 'conflict', 'room_closed',
+  'gone', 'replaced', 'notice_required', 'unavailable', 'internal', 'network', 'disconnected', 'timeout',
+]);
+
+/**
+ * The sentence for `err` as `[key, params]` for `t` or `setText`, so it can
+ * follow a language change. `invalid` and `conflict` messages say what was
+ * wrong; the relay never quotes content the requester could not see, so
+ * they are safe to show.
+ */
+export function errorMessage(err) {
+  if (!(err instanceof RelayError)) return ['errors.internal'];
+  if (!FRIENDLY.has(err.code)) return err.message ? ['errors.relay', { message: err.message }] : ['errors.unknown'];
+  if ((err.code === 'invalid' || err.code === 'conflict') && err.message && err.message !== err.code) {
+    return [`errors.${err.code}_detail`, { detail: err.message }];
+  }
+  return [`errors.${err.code}`];
+}
 
 /** A sentence for a person, from an error (a RelayError or anything else). */
 export function describeError(err) {
-  if (err instanceof RelayError) {
-    const friendly = FRIENDLY[err.code];
-    if (!friendly) return err.message || 'Something went wrong.';
-    // `invalid` and `conflict` messages say what was wrong; the relay never
-    // quotes content the requester could not see, so they are safe to show.
-    if ((err.code === 'invalid' || err.code === 'conflict') && err.message && err.message !== err.code) {
-      return `${friendly} (${err.message})`;
-    }
-    return friendly;
-  }
-  return FRIENDLY.internal;
+  return t(...errorMessage(err));
 }
 
 /**
@@ -61,7 +55,7 @@ export async function api(method, path, { token, body, raw = false } = {}) {
       cache: 'no-store',
     });
   } catch {
-    throw new RelayError('network', FRIENDLY.network);
+    throw new RelayError('network', t('errors.network'));
   }
   if (!res.ok) {
     let code = statusCode(res.status);

@@ -4,18 +4,25 @@
 // helper turns every string child into a text node): this file never sets
 // innerHTML, and neither does any other file of the web client.
 
+import { t, setText, setAttrs, dateLocale, addFormatter } from './i18n.js';
+
 /** Properties set as DOM properties rather than attributes. */
 const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'selected', 'open']);
 
 /**
  * Create an element. `props` keys: `class`, `testid` (data-testid), `on`
- * (event listeners), `dataset`, DOM properties (value, checked, ...), and any
+ * (event listeners), `dataset`, DOM properties (value, checked, ...), `i18n`
+ * (the element's text: a key, or `[key, params]`, re-translated when the
+ * language changes; see i18n.js), `i18nAttrs` (`{attribute: key}`), and any
  * other attribute. Children: strings (rendered as text), nodes, arrays, null.
  */
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
-  setProps(el, props);
+  const { i18n, i18nAttrs, ...rest } = props || {};
+  setProps(el, rest);
   append(el, children);
+  if (i18n) setText(el, ...(Array.isArray(i18n) ? i18n : [i18n]));
+  if (i18nAttrs) setAttrs(el, i18nAttrs);
   return el;
 }
 
@@ -81,16 +88,29 @@ export function flash(el, text) {
   show(el, true);
 }
 
-/** A short local time, with the full date in the `datetime` attribute. */
+/** A short time in the reader's locale (i18n.js `dateLocale`), with the full date as its title and in `datetime`. */
 export function timeEl(iso) {
   const d = new Date(iso);
   const valid = !Number.isNaN(d.getTime());
-  return h(
-    'time',
-    { datetime: valid ? d.toISOString() : '', title: valid ? d.toLocaleString() : '' },
-    valid ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '',
-  );
+  const el = h('time', { datetime: valid ? d.toISOString() : '' });
+  if (valid) {
+    el.dataset.format = 'time';
+    formatTime(el);
+  }
+  return el;
 }
+
+function formatTime(el) {
+  const d = new Date(el.getAttribute('datetime'));
+  const lang = dateLocale();
+  el.textContent = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' }).format(d);
+  el.title = new Intl.DateTimeFormat(lang, { dateStyle: 'full', timeStyle: 'short' }).format(d);
+}
+
+// Times on the page follow the language when it changes.
+addFormatter((root) => {
+  for (const el of root.querySelectorAll('time[data-format="time"]')) formatTime(el);
+});
 
 /** Split a plain text into paragraphs on blank lines, as text nodes. */
 export function paragraphs(text, props = {}) {
@@ -104,7 +124,7 @@ export function paragraphs(text, props = {}) {
  * A modal confirmation built on <dialog>. Resolves true when confirmed.
  * (Native `confirm()` is avoided: it blocks the page and cannot be styled.)
  */
-export function confirmDialog({ title, body, confirmLabel, cancelLabel = 'Cancel', danger = false, testid }) {
+export function confirmDialog({ title, body, confirmLabel, cancelLabel = t('common.cancel'), danger = false, testid }) {
   return new Promise((resolve) => {
     const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
     const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': titleId, testid: testid || 'confirm-dialog' });

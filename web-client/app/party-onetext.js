@@ -8,8 +8,15 @@
 // from the replay. `ctx` gives the connection and the token; this module
 // keeps its own state and only renders into `#onetext`.
 
-import { api, describeError } from './api.js';
-import { $, h, replace, show, flash, downloadBlob, randomId } from './dom.js';
+import { api, errorMessage } from './api.js';
+import { $, h, replace, show, downloadBlob, randomId } from './dom.js';
+import { setText } from './i18n.js';
+
+/** Show an error in `el` in the page's language. */
+function showError(el, err) {
+  setText(el, ...errorMessage(err));
+  show(el, true);
+}
 
 const proposals = new Map(); // proposal id -> {version, hash, title, clauses, changes, call, concluded, el}
 const ranges = new Map(); // range id -> {event, bound, closed, el}
@@ -39,23 +46,23 @@ export function createOneText(ctx) {
         'li',
         { class: `clause${c ? ` ${c.kind}` : ''}`, testid: 'proposal-clause', dataset: { clause: String(n), change: c ? c.kind : '' } },
         h('span', { class: 'clause-text' }, text),
-        c ? h('span', { class: 'clause-change' }, c.kind === 'added' ? ' (new)' : ' (changed)') : null,
+        c ? h('span', { class: 'clause-change' }, ' ', h('span', { i18n: c.kind === 'added' ? 'party.proposal.new' : 'party.proposal.changed' })) : null,
         c && c.before ? h('del', { class: 'clause-before' }, c.before) : null,
       );
-      const button = h('button', { type: 'button', class: 'link', testid: 'clause-comment' }, `Comment on clause ${n}`);
+      const button = h('button', { type: 'button', class: 'link', testid: 'clause-comment', i18n: ['party.proposal.commentClause', { clause: n }] });
       button.addEventListener('click', () => openComment(p, n, li));
       li.append(button);
       return li;
     });
-    const whole = h('button', { type: 'button', class: 'secondary', testid: 'proposal-comment' }, 'Comment on the whole text');
+    const whole = h('button', { type: 'button', class: 'secondary', testid: 'proposal-comment', i18n: 'party.proposal.commentWhole' });
     const card = h(
       'li',
       { class: 'onetext-card', testid: 'proposal-card', dataset: { proposalId: p.id, version: String(p.version) } },
-      h('h3', {}, `${p.title} — version ${p.version}`),
-      p.since ? h('p', { class: 'hint' }, `Changes since version ${p.since} are highlighted.`) : null,
+      h('h3', { i18n: ['party.proposal.heading', { title: p.title, version: p.version }] }),
+      p.since ? h('p', { class: 'hint', i18n: ['party.proposal.since', { version: p.since }] }) : null,
       h('ol', { class: 'clauses' }, ...clauses),
       removed.length
-        ? h('p', { class: 'hint' }, 'Removed: ', ...removed.map((c) => h('del', {}, c.before || '')))
+        ? h('p', { class: 'hint' }, h('span', { i18n: 'party.proposal.removed' }), ' ', ...removed.map((c) => h('del', {}, c.before || '')))
         : null,
       h('div', { class: 'button-row' }, whole),
       decisionBlock(p),
@@ -69,8 +76,8 @@ export function createOneText(ctx) {
 
   function openComment(p, clause, where) {
     if (where.querySelector('.comment-form')) return;
-    const input = h('textarea', { rows: 2, maxlength: 16000, testid: 'comment-input', 'aria-label': 'Your comment' });
-    const send = h('button', { type: 'submit', class: 'primary', testid: 'comment-send' }, 'Send to the ombud');
+    const input = h('textarea', { rows: 2, maxlength: 16000, testid: 'comment-input', i18nAttrs: { 'aria-label': 'party.proposal.commentLabel' } });
+    const send = h('button', { type: 'submit', class: 'primary', testid: 'comment-send', i18n: 'party.proposal.commentSend' });
     const out = h('p', { class: 'form-status', role: 'status' });
     const form = h('form', { class: 'comment-form' }, input, h('div', { class: 'button-row' }, send), out);
     const clientId = randomId();
@@ -83,9 +90,9 @@ export function createOneText(ctx) {
       if (clause) frame.clause = clause;
       try {
         await ctx.conn().request(frame, { retry: true });
-        form.replaceWith(h('p', { class: 'hint', testid: 'comment-sent' }, 'Sent privately to the ombud. Only the ombud can read it.'));
+        form.replaceWith(h('p', { class: 'hint', testid: 'comment-sent', i18n: 'party.proposal.commentSent' }));
       } catch (err) {
-        out.textContent = describeError(err);
+        setText(out, ...errorMessage(err));
         send.disabled = false;
       }
     });
@@ -95,28 +102,27 @@ export function createOneText(ctx) {
 
   function decisionBlock(p) {
     if (p.concluded) {
-      const html = h('button', { type: 'button', class: 'primary', testid: 'agreement-download' }, 'Download the agreement');
-      const txt = h('button', { type: 'button', class: 'secondary', testid: 'agreement-download-txt' }, 'Plain text');
+      const html = h('button', { type: 'button', class: 'primary', testid: 'agreement-download', i18n: 'party.proposal.download' });
+      const txt = h('button', { type: 'button', class: 'secondary', testid: 'agreement-download-txt', i18n: 'party.proposal.downloadTxt' });
       const err = h('p', { class: 'error', role: 'alert', hidden: true });
       html.addEventListener('click', () => download(p, 'html', err));
       txt.addEventListener('click', () => download(p, 'txt', err));
       return h(
         'div',
         { class: 'decision-block concluded', testid: 'agreement-concluded' },
-        h('p', {}, h('strong', {}, 'Agreement concluded.'), ' Everyone asked accepted this version.'),
-        h('p', { class: 'hint' }, 'The relay keeps nothing once the conversation closes: download your copy and keep it.'),
+        h('p', {}, h('strong', { i18n: 'party.proposal.concluded' }), ' ', h('span', { i18n: 'party.proposal.concludedAll' })),
+        h('p', { class: 'hint', i18n: 'party.proposal.keepCopy' }),
         h('div', { class: 'button-row' }, html, txt),
         err,
       );
     }
     if (!p.call || p.call.version !== p.version) return null;
     if (p.call.verdict) {
-      return h('p', { class: 'decision-block', testid: 'decision-made' },
-        p.call.verdict === 'accept' ? 'You accepted this version.' : 'You declined this version.');
+      return h('p', { class: 'decision-block', testid: 'decision-made', i18n: p.call.verdict === 'accept' ? 'party.proposal.accepted' : 'party.proposal.declined' });
     }
-    const note = h('input', { type: 'text', maxlength: 2000, testid: 'decline-note', 'aria-label': 'Note to the ombud if you decline (optional)', placeholder: 'Note to the ombud if you decline (optional)' });
-    const accept = h('button', { type: 'button', class: 'primary', testid: 'decision-accept' }, 'Accept this version');
-    const decline = h('button', { type: 'button', class: 'secondary', testid: 'decision-decline' }, 'Decline');
+    const note = h('input', { type: 'text', maxlength: 2000, testid: 'decline-note', i18nAttrs: { 'aria-label': 'party.proposal.declineNote', placeholder: 'party.proposal.declineNote' } });
+    const accept = h('button', { type: 'button', class: 'primary', testid: 'decision-accept', i18n: 'party.proposal.accept' });
+    const decline = h('button', { type: 'button', class: 'secondary', testid: 'decision-decline', i18n: 'party.proposal.decline' });
     const out = h('p', { class: 'form-status', role: 'status' });
     const decide = async (verdict) => {
       accept.disabled = true;
@@ -126,7 +132,7 @@ export function createOneText(ctx) {
       try {
         await request(frame);
       } catch (err) {
-        out.textContent = describeError(err);
+        setText(out, ...errorMessage(err));
         accept.disabled = false;
         decline.disabled = false;
       }
@@ -136,8 +142,8 @@ export function createOneText(ctx) {
     return h(
       'div',
       { class: 'decision-block', testid: 'decision-request' },
-      h('p', {}, h('strong', {}, 'The ombud asks whether you accept this version as a whole.')),
-      h('p', { class: 'hint' }, 'Your answer goes to the ombud only.'),
+      h('p', {}, h('strong', { i18n: 'party.proposal.asks' })),
+      h('p', { class: 'hint', i18n: 'party.proposal.answerPrivate' }),
       note,
       h('div', { class: 'button-row' }, accept, decline),
       out,
@@ -150,28 +156,32 @@ export function createOneText(ctx) {
       const res = await api('GET', `/api/agreements/${p.id}?format=${format}`, { token: ctx.token(), raw: true });
       downloadBlob(await res.blob(), `agreement-v${p.version}.${format}`);
     } catch (e) {
-      flash(err, describeError(e));
+      showError(err, e);
     }
   }
 
   function renderRange(r) {
     const ev = r.event;
-    const side = ev.side === 'ceiling' ? 'the most you would pay or give' : 'the least you would accept';
+    const ask = `${ev.side === 'ceiling' ? 'askCeiling' : 'askFloor'}${ev.unit ? 'Unit' : ''}`;
     const children = [
       h('h3', {}, ev.title),
-      h('p', {}, `Please give ${side}${ev.unit ? ` (${ev.unit})` : ''}.`),
-      h('p', { class: 'hint' }, ev.ombuds_see_bounds
-        ? 'Only you and the ombud will see this number. The other side will only learn whether there is room for agreement.'
-        : 'Nobody else will see this number, not even the ombud. Everyone will only learn whether there is room for agreement.'),
+      h('p', { i18n: [`party.range.${ask}`, { unit: ev.unit }] }),
+      h('p', { class: 'hint', i18n: ev.ombuds_see_bounds ? 'party.range.ombudsSee' : 'party.range.nobodySees' }),
     ];
-    if (r.bound !== undefined) children.push(h('p', { testid: 'range-bound' }, `Your bound: ${r.bound}`));
+    if (r.bound !== undefined) children.push(h('p', { testid: 'range-bound', i18n: ['party.range.yourBound', { value: r.bound }] }));
     if (r.closed) {
       const c = r.closed;
-      const text = c.overlap === true ? 'There is room for agreement.' : c.overlap === false ? 'Not yet: the numbers do not meet.' : 'The ombud closed this question.';
-      children.push(h('p', { testid: 'range-outcome' }, h('strong', {}, text), c.suggestion !== undefined && c.suggestion !== null ? ` Suggested figure: ${c.suggestion}${ev.unit ? ` ${ev.unit}` : ''}.` : ''));
+      const outcome = c.overlap === true ? 'overlap' : c.overlap === false ? 'noOverlap' : 'closed';
+      const suggested = c.suggestion !== undefined && c.suggestion !== null;
+      children.push(h(
+        'p',
+        { testid: 'range-outcome' },
+        h('strong', { i18n: `party.range.${outcome}` }),
+        suggested ? [' ', h('span', { i18n: [ev.unit ? 'party.range.suggestionUnit' : 'party.range.suggestion', { value: c.suggestion, unit: ev.unit }] })] : null,
+      ));
     } else {
-      const input = h('input', { type: 'number', step: '1', inputmode: 'numeric', required: true, testid: 'range-input', 'aria-label': 'Your bound' });
-      const submit = h('button', { type: 'submit', class: 'primary', testid: 'range-submit' }, r.bound === undefined ? 'Submit privately' : 'Revise');
+      const input = h('input', { type: 'number', step: '1', inputmode: 'numeric', required: true, testid: 'range-input', i18nAttrs: { 'aria-label': 'party.range.label' } });
+      const submit = h('button', { type: 'submit', class: 'primary', testid: 'range-submit', i18n: r.bound === undefined ? 'party.range.submit' : 'party.range.revise' });
       const out = h('p', { class: 'form-status', role: 'status' });
       const form = h('form', { class: 'inline-form' }, input, submit, out);
       form.addEventListener('submit', async (e) => {
@@ -182,7 +192,7 @@ export function createOneText(ctx) {
         try {
           await request({ type: 'range_bound', range_id: ev.range_id, value });
         } catch (err) {
-          out.textContent = describeError(err);
+          setText(out, ...errorMessage(err));
           submit.disabled = false;
         }
       });

@@ -4,10 +4,12 @@
 // room expires (so closing the browser does not lock it out), shows the
 // office notice, the private thread with the ombud, the joint thread while
 // it is open, and consent requests. A party whose session or link is gone
-// is told what to do: ask the ombud for a new link.
+// is told what to do: ask the ombud for a new link. The page speaks the
+// party's language (i18n.js): chosen on the page, else the browser's.
 
-import { api, describeError, RelayError } from './api.js';
-import { $, h, replace, show, flash, paragraphs, confirmDialog, downloadBlob, randomId } from './dom.js';
+import { api, errorMessage, RelayError } from './api.js';
+import { $, h, replace, show, paragraphs, confirmDialog, downloadBlob, randomId } from './dom.js';
+import { t, setText, setLanguage, preferredLanguage, languages, currentLanguage, onLanguageChange } from './i18n.js';
 import { Connection, statusReporter } from './ws.js';
 import { Thread } from './thread.js';
 import { typingNotifier, typingIndicator } from './typing.js';
@@ -24,6 +26,7 @@ const state = {
   jointOpen: false,
   consent: new Map(), // forward_id -> {revision, li, state, source}
   ended: false,
+  notice: null, // the welcome's notice, kept to show it again in another language
 };
 
 const privateThread = new Thread($('#private-messages'), {
@@ -33,11 +36,18 @@ const privateThread = new Thread($('#private-messages'), {
 });
 const jointThread = new Thread($('#joint-messages'), { me: () => state.me, authorLabel });
 
+/** A name as `[key, params]` where the page words it, so it follows a language change. */
 function authorLabel(author) {
   if (!author) return '';
-  if (author.id === state.me) return 'You';
-  if (author.role === 'ombud') return `${author.display_name} (ombud)`;
+  if (author.id === state.me) return ['party.you'];
+  if (author.role === 'ombud') return ['party.ombudName', { name: author.display_name }];
   return author.display_name;
+}
+
+/** Show `[key, params]` in an error or status element (they start hidden). */
+function flashText(el, message) {
+  setText(el, ...message);
+  show(el, true);
 }
 
 // ---- joining, and keeping the session ----
@@ -120,51 +130,13 @@ async function obtainSession() {
 }
 
 /**
- * Why a party cannot get in, and what to do about it: every way in that is
- * gone ends on one of these, never on a raw error.
+ * An error that ends on the page for `kind`, one of `no_link`, `used`,
+ * `replaced`, `invalid`, `expired`, `retention`, `signed_out`, `left`,
+ * `closed` (`party.deadEnd.<kind>` in the locale files): every way in that
+ * is gone ends on one of these, never on a raw error.
  */
-const DEAD_ENDS = {
-  no_link: {
-    title: 'This page needs your invitation link',
-    text: 'Open the link your ombud sent you. If you no longer have it, or it has already been used, ask your ombud for a new link: you will find your whole conversation again.',
-  },
-  used: {
-    title: 'This link has already been used',
-    text: 'Each link works once. If you opened it before in another window or browser, continue there. Otherwise, ask your ombud for a new link: you will find your whole conversation again.',
-  },
-  replaced: {
-    title: 'This link has been replaced',
-    text: 'Your ombud has given you a newer link, so this one no longer works. Open the newest link your ombud sent you, or ask them for a new one: you will find your whole conversation again.',
-  },
-  invalid: {
-    title: 'This link does not work',
-    text: 'Check that you opened the whole link. If it still does not work, ask your ombud for a new link.',
-  },
-  expired: {
-    title: 'Your session has ended',
-    text: 'If the conversation is still open, ask your ombud for a new link to continue: you will find your whole conversation again.',
-  },
-  retention: {
-    title: 'This conversation has ended',
-    text: 'It reached the end of the time it was kept, and everything in it has been deleted. If you want to talk to the ombud again, contact their office.',
-  },
-  signed_out: {
-    title: 'You are signed out on this device',
-    text: 'Nothing of the conversation is kept on this device any more. To continue, ask your ombud for a new link: you will find your whole conversation again.',
-  },
-  left: {
-    title: 'You have left this conversation',
-    text: 'You cannot come back to it. If you want to talk to the ombud again, contact their office.',
-  },
-  closed: {
-    title: 'This conversation has been closed',
-    text: 'The ombud closed this conversation and everything in it has been deleted. If you want to talk to the ombud again, contact their office.',
-  },
-};
-
-/** An error that ends on the page for `kind` (see DEAD_ENDS). */
 function deadEnd(kind) {
-  const err = new RelayError(kind, DEAD_ENDS[kind].text);
+  const err = new RelayError(kind, t(`party.deadEnd.${kind}.text`));
   err.deadEnd = kind;
   return err;
 }
@@ -176,29 +148,30 @@ function forgetCode(session) {
 }
 
 /** Something passing went wrong (the relay was unreachable): offer to try again. */
-function showProblem(text) {
+function showProblem(err) {
   show($('#loading'), false);
   show($('#conversation'), false);
   show($('#notice'), false);
-  $('#problem-text').textContent = text;
+  setText($('#problem-text'), ...errorMessage(err));
   show($('#problem'), true);
 }
 
 /** The page for a session or link that is gone; the stored session goes too. */
 function showDeadEnd(kind) {
   forgetSession();
-  endConversation(DEAD_ENDS[kind].title, DEAD_ENDS[kind].text, kind);
+  endConversation([`party.deadEnd.${kind}.title`], [`party.deadEnd.${kind}.text`], kind);
 }
 
+/** The end page; `title` and `text` are `[key, params]`. */
 function endConversation(title, text, kind = 'ended') {
   state.ended = true;
-  if (state.conn) state.conn.stop(title);
+  if (state.conn) state.conn.stop();
   show($('#loading'), false);
   show($('#conversation'), false);
   show($('#notice'), false);
   $('#conn-status').hidden = true;
-  $('#ended-title').textContent = title;
-  $('#ended-text').textContent = text;
+  setText($('#ended-title'), ...title);
+  setText($('#ended-text'), ...text);
   $('#ended').dataset.kind = kind;
   show($('#ended'), true);
 }
@@ -225,11 +198,11 @@ function connect() {
         // The token will never work again: forget it, and say what to do.
         const kind = DEAD_CLOSES[status.code];
         if (kind) showDeadEnd(kind);
-        else endConversation('This conversation is no longer available', status.message);
+        else endConversation(['party.ended.unavailable'], [status.key, status.params]);
       }
     },
     onError(err) {
-      flash($('#actions-error'), describeError(err));
+      flashText($('#actions-error'), errorMessage(err));
     },
     onEphemeral,
   });
@@ -245,8 +218,9 @@ function onWelcome(welcome) {
   show($('#conversation'), true);
   if (welcome.notice) {
     state.noticePending = true;
+    state.notice = welcome.notice;
     $('#notice-office').textContent = welcome.notice.office_name;
-    replace($('#notice-text'), paragraphs(welcome.notice.text));
+    showNoticeText();
     show($('#notice'), true);
     lockComposers();
     $('#notice-ack').focus();
@@ -320,8 +294,8 @@ const oneText = createOneText({ conn: () => state.conn, token: () => state.sessi
 const names = new Map(); // participant id -> display name, from messages seen
 const sendTyping = typingNotifier(() => state.conn);
 const typing = {
-  private: typingIndicator($('#private-typing'), (id) => names.get(id) || 'The ombud'),
-  joint: typingIndicator($('#joint-typing'), (id) => names.get(id) || 'Someone'),
+  private: typingIndicator($('#private-typing'), (id) => names.get(id) || t('party.theOmbud')),
+  joint: typingIndicator($('#joint-typing'), (id) => names.get(id) || t('party.someone')),
 };
 
 function onEphemeral(frame) {
@@ -334,6 +308,23 @@ function threadFor(channel) {
 }
 
 // ---- notice ----
+
+/**
+ * The office's notice in the page's language, if the settings give it
+ * (`[languages.<tag>]`), else its default text, whose language the page
+ * cannot know (so it carries no `lang` of its own then).
+ */
+function showNoticeText() {
+  const notice = state.notice;
+  if (!notice) return;
+  const translations = notice.translations || {};
+  const lang = currentLanguage();
+  const tag = lang in translations ? lang : lang.split('-')[0] in translations ? lang.split('-')[0] : null;
+  const el = $('#notice-text');
+  if (tag) el.lang = tag;
+  else el.removeAttribute('lang');
+  replace(el, paragraphs(tag ? translations[tag] : notice.text));
+}
 
 function lockComposers() {
   $('#private-fieldset').disabled = true;
@@ -358,7 +349,7 @@ $('#notice-ack').addEventListener('click', async () => {
     acknowledged();
     $('#private-input').focus();
   } catch (err) {
-    flash($('#notice-error'), describeError(err));
+    flashText($('#notice-error'), errorMessage(err));
   } finally {
     button.disabled = false;
   }
@@ -372,9 +363,7 @@ function setJoint(open) {
   if (open) show(panel, true);
   else if (jointThread.size === 0) show(panel, false);
   panel.classList.toggle('closed', !open);
-  $('#joint-state').textContent = open
-    ? 'The joint session is open: everyone in this conversation can read what is written here.'
-    : 'The joint session has ended. You can keep writing to the ombud privately above.';
+  setText($('#joint-state'), open ? 'party.joint.open' : 'party.joint.closed');
   show($('#joint-composer'), open);
   $('#joint-fieldset').disabled = !open || state.noticePending;
 }
@@ -401,7 +390,7 @@ function wireComposer(form, input, channel, thread, noShare) {
 
 function send(thread, channel, body, shareable, clientId) {
   if (!thread.byClientId.has(clientId)) {
-    thread.addPending({ clientId, body, shareable, author: { id: state.me, role: 'party', display_name: 'You' } });
+    thread.addPending({ clientId, body, shareable, author: { id: state.me, role: 'party', display_name: '' } });
   } else {
     thread.markPendingSending(clientId);
   }
@@ -413,7 +402,7 @@ function send(thread, channel, body, shareable, clientId) {
       if (msg && msg.id) thread.upsert({ ...msg, client_id: clientId });
     })
     .catch((err) => {
-      thread.failPending(clientId, describeError(err), () => send(thread, channel, body, shareable, clientId));
+      thread.failPending(clientId, errorMessage(err), () => send(thread, channel, body, shareable, clientId));
     });
 }
 
@@ -447,10 +436,12 @@ function consentRequested(event, replay) {
 function renderCard(card) {
   const ev = card.event;
   const titleId = `consent-${ev.forward_id}-${ev.revision}`;
-  const names = ev.to_names && ev.to_names.length ? ev.to_names.join(', ') : 'the other party';
+  const names = ev.to_names && ev.to_names.length
+    ? h('strong', { testid: 'consent-to' }, ev.to_names.join(', '))
+    : h('strong', { testid: 'consent-to', i18n: 'party.consent.otherParty' });
   const note = h('input', { type: 'text', id: `${titleId}-note`, maxlength: 2000, testid: 'consent-note' });
-  const approve = h('button', { type: 'button', class: 'primary', testid: 'consent-approve' }, 'Approve');
-  const decline = h('button', { type: 'button', class: 'secondary', testid: 'consent-decline' }, 'Decline');
+  const approve = h('button', { type: 'button', class: 'primary', testid: 'consent-approve', i18n: 'party.consent.approve' });
+  const decline = h('button', { type: 'button', class: 'secondary', testid: 'consent-decline', i18n: 'party.consent.decline' });
   const outcome = h('p', { class: 'consent-outcome', role: 'status', testid: 'consent-outcome' });
   const li = h(
     'li',
@@ -460,12 +451,12 @@ function renderCard(card) {
       'aria-labelledby': titleId,
       dataset: { forwardId: ev.forward_id, revision: String(ev.revision), state: 'pending' },
     },
-    h('h3', { id: titleId }, ev.is_edit ? 'The ombud would like to change a message they passed on' : 'May the ombud pass this on?'),
-    h('p', {}, 'To: ', h('strong', { testid: 'consent-to' }, names)),
-    h('p', {}, ev.is_edit ? 'They would see this new version, exactly:' : 'They would see exactly this:'),
+    h('h3', { id: titleId, i18n: ev.is_edit ? 'party.consent.editTitle' : 'party.consent.askTitle' }),
+    h('p', {}, h('span', { i18n: 'party.consent.to' }), ' ', names),
+    h('p', { i18n: ev.is_edit ? 'party.consent.editExactly' : 'party.consent.exactly' }),
     h('blockquote', { class: 'consent-body', testid: 'consent-body' }, ev.body),
-    h('p', { class: 'hint decision' }, 'Nothing is passed on unless you approve. You may decline; the ombud will be told.'),
-    h('div', { class: 'field decision' }, h('label', { for: `${titleId}-note` }, 'Note to the ombud (optional)'), note),
+    h('p', { class: 'hint decision', i18n: 'party.consent.nothingUnless' }),
+    h('div', { class: 'field decision' }, h('label', { for: `${titleId}-note`, i18n: 'party.consent.note' }), note),
     h('div', { class: 'button-row decision' }, approve, decline),
     outcome,
   );
@@ -481,7 +472,7 @@ function renderCard(card) {
       if (err.code === 'conflict') {
         setCardState(card, 'superseded');
       } else {
-        outcome.textContent = describeError(err);
+        setText(outcome, ...errorMessage(err));
         approve.disabled = false;
         decline.disabled = false;
       }
@@ -492,14 +483,8 @@ function renderCard(card) {
   return li;
 }
 
-const CARD_OUTCOMES = {
-  approved: 'You approved this text. It has been passed on exactly as shown.',
-  declined: 'You declined. Nothing was passed on.',
-  declined_edit: 'You declined the change. The earlier version stays as it was.',
-  withdrawn: 'The ombud withdrew this request. Nothing was passed on.',
-  withdrawn_edit: 'The ombud withdrew this change. The earlier version stays as it was.',
-  superseded: 'This request has changed in the meantime; please look at the newer version.',
-};
+/** What a card says once settled: `party.consent.<state>` (`_edit` for a change to a relayed message). */
+const CARD_OUTCOMES = new Set(['approved', 'declined', 'declined_edit', 'withdrawn', 'withdrawn_edit', 'superseded']);
 
 function setCardState(card, newState) {
   card.state = newState;
@@ -510,7 +495,7 @@ function setCardState(card, newState) {
   for (const el of card.li.querySelectorAll('.decision')) el.hidden = true;
   const key = card.event.is_edit && (newState === 'declined' || newState === 'withdrawn') ? `${newState}_edit` : newState;
   const outcome = card.li.querySelector('[data-testid="consent-outcome"]');
-  outcome.textContent = CARD_OUTCOMES[key] || '';
+  if (CARD_OUTCOMES.has(key)) setText(outcome, `party.consent.${key}`);
   if (hadFocus) {
     outcome.tabIndex = -1;
     outcome.focus({ preventScroll: true });
@@ -526,7 +511,7 @@ async function downloadTranscript(format) {
     const blob = await res.blob();
     downloadBlob(blob, `caucus-transcript.${format === 'txt' ? 'txt' : 'html'}`);
   } catch (err) {
-    flash($('#actions-error'), describeError(err));
+    flashText($('#actions-error'), errorMessage(err));
   }
 }
 
@@ -535,13 +520,10 @@ $('#transcript-txt').addEventListener('click', () => downloadTranscript('txt'));
 
 $('#leave').addEventListener('click', async () => {
   const ok = await confirmDialog({
-    title: 'Leave this conversation?',
-    body: [
-      'You will not be able to come back with this link, and the ombud will see that you left.',
-      'If you want a copy of your conversation, download your transcript first.',
-    ],
-    confirmLabel: 'Leave',
-    cancelLabel: 'Stay',
+    title: t('party.leave.dialogTitle'),
+    body: [t('party.leave.dialogFinal'), t('party.leave.dialogCopy')],
+    confirmLabel: t('party.leave.dialogConfirm'),
+    cancelLabel: t('party.leave.dialogCancel'),
     danger: true,
     testid: 'leave-dialog',
   });
@@ -549,11 +531,11 @@ $('#leave').addEventListener('click', async () => {
   try {
     await state.conn.request({ type: 'leave' });
   } catch (err) {
-    flash($('#actions-error'), describeError(err));
+    flashText($('#actions-error'), errorMessage(err));
     return;
   }
   forgetSession();
-  endConversation('You have left the conversation', 'Thank you for taking part. You can close this page now.', 'left');
+  endConversation(['party.leave.doneTitle'], ['party.leave.doneText'], 'left');
 });
 
 // ---- keeping the session on this device ----
@@ -573,27 +555,48 @@ $('#keep-signed-in').addEventListener('change', () => {
 
 $('#sign-out').addEventListener('click', async () => {
   const ok = await confirmDialog({
-    title: 'Sign out on this device?',
-    body: [
-      'This device will forget your session. The conversation itself stays with the ombud.',
-      'To come back, you will need a new link from your ombud.',
-    ],
-    confirmLabel: 'Sign out',
-    cancelLabel: 'Stay signed in',
+    title: t('party.keep.dialogTitle'),
+    body: [t('party.keep.dialogForget'), t('party.keep.dialogReturn')],
+    confirmLabel: t('party.keep.dialogConfirm'),
+    cancelLabel: t('party.keep.dialogCancel'),
     testid: 'sign-out-dialog',
   });
   if (!ok) return;
   showDeadEnd('signed_out');
 });
 
+// ---- language ----
+
+/**
+ * The chooser lists every language there is a file for, each in its own
+ * name and language. Switching re-translates the page in place: the
+ * thread, drafts and focus stay as they are.
+ */
+function wireLanguageChooser() {
+  const select = $('#language');
+  replace(select, languages().map((l) => h('option', { value: l.code, lang: l.code }, l.name)));
+  select.value = currentLanguage();
+  select.addEventListener('change', () => setLanguage(select.value, { remember: true }));
+  onLanguageChange((code) => {
+    select.value = code;
+    showNoticeText();
+  });
+}
+
 // ---- start ----
 
 (async () => {
   try {
+    await setLanguage(preferredLanguage());
+  } catch {
+    // Its file did not load: the page stays in English.
+  }
+  wireLanguageChooser();
+  try {
     state.session = await obtainSession();
   } catch (err) {
     if (err.deadEnd) showDeadEnd(err.deadEnd);
-    else showProblem(describeError(err));
+    else showProblem(err);
     $('#conn-status').hidden = true;
     return;
   }

@@ -3,11 +3,17 @@
 // a local "sending…" placeholder) never appears twice.
 
 import { h, replace, timeEl } from './dom.js';
+import { t, setText } from './i18n.js';
 
 /** "Relayed by the ombud from Ana", or without a name under anonymous attribution. */
 export function relayedLabel(relayedFrom) {
+  return t(...relayedLabelKey(relayedFrom));
+}
+
+/** `relayedLabel` as `[key, params]`, for text that follows a language change. */
+function relayedLabelKey(relayedFrom) {
   const name = relayedFrom && relayedFrom.display_name;
-  return name ? `Relayed by the ombud from ${name}` : 'Relayed by the ombud';
+  return name ? ['thread.relayedFrom', { name }] : ['thread.relayed'];
 }
 
 export class Thread {
@@ -79,9 +85,9 @@ export class Thread {
     const li = h(
       'li',
       { class: ['msg', 'mine', 'pending'], testid: 'message', dataset: { clientId, state: this.waitingState() } },
-      h('div', { class: 'msg-meta' }, h('span', { class: 'msg-author' }, this.label(author)), ' ', h('span', { class: 'msg-state', testid: 'message-state' }, this.waitingText())),
+      h('div', { class: 'msg-meta' }, this.authorEl(author), ' ', h('span', { class: 'msg-state', testid: 'message-state', i18n: this.waitingKey() })),
       h('p', { class: 'msg-body', testid: 'message-body' }, body),
-      shareable === false ? h('p', { class: 'badge', testid: 'not-shared' }, 'Do not share') : null,
+      shareable === false ? h('p', { class: 'badge', testid: 'not-shared', i18n: 'thread.doNotShare' }) : null,
     );
     const follow = this.following();
     this.byClientId.set(clientId, li);
@@ -91,20 +97,28 @@ export class Thread {
     return li;
   }
 
-  /** Mark a placeholder as failed, with a retry button. */
+  /** Mark a placeholder as failed, with a retry button; `reason` is text, or `[key, params]` (api.js `errorMessage`) to follow a language change. */
   failPending(clientId, reason, retry) {
     const li = this.byClientId.get(clientId);
     if (!li) return;
     li.dataset.state = 'failed';
     const state = li.querySelector('.msg-state');
-    replace(state, 'Not sent. ', reason, ' ', h('button', { type: 'button', class: 'link', on: { click: retry } }, 'Try again'));
+    delete state.dataset.i18n;
+    replace(
+      state,
+      h('span', { i18n: 'thread.notSent' }),
+      ' ',
+      Array.isArray(reason) ? h('span', { i18n: reason }) : reason,
+      ' ',
+      h('button', { type: 'button', class: 'link', on: { click: retry }, i18n: 'thread.retry' }),
+    );
   }
 
   markPendingSending(clientId) {
     const li = this.byClientId.get(clientId);
     if (!li) return;
     li.dataset.state = this.waitingState();
-    replace(li.querySelector('.msg-state'), this.waitingText());
+    this.showWaiting(li);
   }
 
   /** The connection came or went: placeholders not yet failed say which. */
@@ -114,16 +128,22 @@ export class Thread {
     for (const li of this.byClientId.values()) {
       if (li.dataset.state === 'failed') continue;
       li.dataset.state = this.waitingState();
-      replace(li.querySelector('.msg-state'), this.waitingText());
+      this.showWaiting(li);
     }
+  }
+
+  showWaiting(li) {
+    const state = li.querySelector('.msg-state');
+    replace(state);
+    setText(state, this.waitingKey());
   }
 
   waitingState() {
     return this.connected ? 'sending' : 'queued';
   }
 
-  waitingText() {
-    return this.connected ? 'Sending…' : 'Waiting for the connection…';
+  waitingKey() {
+    return this.connected ? 'thread.sending' : 'thread.queued';
   }
 
   edit(messageId, body, editedAt) {
@@ -188,6 +208,17 @@ export class Thread {
     return author.display_name;
   }
 
+  /**
+   * The author's name. `authorLabel` may answer `[key, params]` (the party
+   * page's "You") so the name follows a language change.
+   */
+  authorEl(author) {
+    const label = this.label(author);
+    return Array.isArray(label)
+      ? h('span', { class: 'msg-author', testid: 'message-author', i18n: label })
+      : h('span', { class: 'msg-author', testid: 'message-author' }, label);
+  }
+
   render(msg) {
     const mine = msg.author && msg.author.id === this.opts.me();
     const li = h('li', {
@@ -198,31 +229,34 @@ export class Thread {
     const meta = h(
       'div',
       { class: 'msg-meta' },
-      h('span', { class: 'msg-author', testid: 'message-author' }, this.label(msg.author)),
+      this.authorEl(msg.author),
       ' ',
       timeEl(msg.sent_at),
-      msg.edited_at && !msg.retracted ? h('span', { class: 'msg-edited', testid: 'edited' }, ' · edited') : null,
+      msg.edited_at && !msg.retracted ? h('span', { class: 'msg-edited', testid: 'edited' }, ' · ', h('span', { i18n: 'thread.edited' })) : null,
       // The relay stored it: that is what "Sent" promises, nothing more.
-      mine && !msg.retracted ? h('span', { class: 'msg-state', testid: 'message-state' }, 'Sent') : null,
+      mine && !msg.retracted ? h('span', { class: 'msg-state', testid: 'message-state', i18n: 'thread.sent' }) : null,
     );
     if (mine) li.dataset.state = 'sent';
     li.append(meta);
     if (msg.relayed_from) {
-      li.append(h('p', { class: 'relayed-label', testid: 'relayed-label' }, relayedLabel(msg.relayed_from)));
+      li.append(h('p', { class: 'relayed-label', testid: 'relayed-label', i18n: relayedLabelKey(msg.relayed_from) }));
     }
     if (msg.comment_on) {
       const on = msg.comment_on;
-      li.append(h('p', { class: 'relayed-label', testid: 'comment-on' },
-        `Comment on proposal version ${on.version}${on.clause ? `, clause ${on.clause}` : ''}`));
+      li.append(h('p', {
+        class: 'relayed-label',
+        testid: 'comment-on',
+        i18n: on.clause ? ['thread.commentOnClause', { version: on.version, clause: on.clause }] : ['thread.commentOn', { version: on.version }],
+      }));
     }
     if (msg.retracted) {
-      li.append(h('p', { class: 'msg-body retracted-note', testid: 'message-retracted' }, 'This message was withdrawn.'));
+      li.append(h('p', { class: 'msg-body retracted-note', testid: 'message-retracted', i18n: 'thread.withdrawn' }));
     } else {
       if (msg.body) li.append(h('p', { class: 'msg-body', testid: 'message-body' }, msg.body));
       if (msg.resource) li.append(resourceCard(msg.resource));
     }
     if (msg.shareable === false) {
-      li.append(h('p', { class: 'badge', testid: 'not-shared' }, 'Do not share'));
+      li.append(h('p', { class: 'badge', testid: 'not-shared', i18n: 'thread.doNotShare' }));
     }
     if (this.opts.decorate) this.opts.decorate(msg, li);
     return li;
@@ -235,7 +269,7 @@ export function resourceCard(resource) {
   return h(
     'div',
     { class: 'resource-card', testid: 'resource-card' },
-    h('p', { class: 'resource-kicker' }, 'Resource'),
+    h('p', { class: 'resource-kicker', i18n: 'thread.resource' }),
     h('h4', { class: 'resource-title' }, resource.title),
     resource.description ? h('p', {}, resource.description) : null,
     safeUrl

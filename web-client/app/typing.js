@@ -2,6 +2,8 @@
 // person types, and a line naming whoever else is typing in a thread.
 // Notices are ephemeral (never stored), so a missed one only hides the line early.
 
+import { setText, clearText } from './i18n.js';
+
 /**
  * However fast someone types, one notice per channel this often is enough
  * (well inside the relay's rate limit), and it must come more often than
@@ -38,7 +40,8 @@ export function typingIndicator(el, nameOf) {
   const typers = new Map(); // participant id -> timer that takes them off the line
   const render = () => {
     const names = [...typers.keys()].map((id) => nameOf(id));
-    el.textContent = names.length ? `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…` : '';
+    if (names.length) setText(el, 'thread.typing', { names: names.join(', '), count: names.length });
+    else clearText(el).textContent = '';
   };
   const show = (participantId) => {
     clearTimeout(typers.get(participantId));

@@ -8,16 +8,10 @@
 // reject with a RelayError built from the `error` frame.
 
 import { RelayError } from './api.js';
+import { t, setText } from './i18n.js';
 
-/** Close codes after which reconnecting cannot help. */
-const FINAL_CLOSES = {
-  4000: 'The connection was refused (bad hello). Please reload the page.',
-  4001: 'Your session is no longer valid. Please sign in again or ask for a new link.',
-  4003: 'You no longer have access to this conversation.',
-  4004: 'This conversation does not exist (any more).',
-  4009: 'This conversation has been closed.',
-  4010: 'Your ombud has given you a new link, so this session has ended.',
-};
+/** Close codes after which reconnecting cannot help (`connection.close<code>` says why). */
+const FINAL_CLOSES = new Set([4000, 4001, 4003, 4004, 4009, 4010]);
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15_000;
@@ -33,7 +27,6 @@ const HEARTBEAT_EVERY_MS = 10_000;
 const HEARTBEAT_TIMEOUT_MS = 5_000;
 /** After this many failed reconnects in a row the page says it is offline. */
 const OFFLINE_AFTER_ATTEMPTS = 2;
-export const OFFLINE_MESSAGE = 'Offline — your message will be sent when you are back.';
 
 export function relaySocketUrl() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -41,9 +34,10 @@ export function relaySocketUrl() {
 }
 
 /**
- * Status callbacks receive `{state, message, code}` where state is one of
- * `connecting`, `online`, `reconnecting`, `offline` (reconnecting, but the
- * network looks gone), `closed` (final).
+ * Status callbacks receive `{state, message, key, params, code}` where state
+ * is one of `connecting`, `online`, `reconnecting`, `offline` (reconnecting,
+ * but the network looks gone), `closed` (final); `message` is `key`
+ * translated with `params`, for pages that re-translate it later.
  */
 export class Connection {
   /**
@@ -93,8 +87,8 @@ export class Connection {
     this.open();
   }
 
-  /** Close for good (after `leave`, or when the page moves on). */
-  stop(message = 'Disconnected.') {
+  /** Close for good (after `leave`, or when the page moves on); `key` says why. */
+  stop(key = 'connection.disconnected') {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.welcomeTimer);
@@ -108,7 +102,7 @@ export class Connection {
       ws.close(1000);
     }
     this.failPending('disconnected');
-    this.status('closed', message);
+    this.status('closed', key);
   }
 
   get online() {
@@ -179,9 +173,9 @@ export class Connection {
     clearTimeout(this.retryTimer);
     this.welcomed = false;
     // A retry keeps showing "offline" until it succeeds, so the line does not flicker.
-    if (this.attempt === 0) this.status('connecting', 'Connecting…');
-    else if (this.attempt > OFFLINE_AFTER_ATTEMPTS - 1 || navigator.onLine === false) this.status('offline', OFFLINE_MESSAGE);
-    else this.status('reconnecting', 'Reconnecting…');
+    if (this.attempt === 0) this.status('connecting', 'connection.connecting');
+    else if (this.attempt > OFFLINE_AFTER_ATTEMPTS - 1 || navigator.onLine === false) this.status('offline', 'connection.offline');
+    else this.status('reconnecting', 'connection.reconnecting');
     let ws;
     try {
       ws = new WebSocket(this.url);
@@ -227,7 +221,7 @@ export class Connection {
         this.attempt = 0;
         this.replayUntil = frame.seq;
         this.opts.onWelcome(frame);
-        this.status('online', 'Connected.');
+        this.status('online', 'connection.online');
         clearInterval(this.heartbeatTimer);
         this.heartbeatTimer = setInterval(() => this.probe(), this.opts.heartbeatMs || HEARTBEAT_EVERY_MS);
         for (const [req, entry] of this.pending) if (!entry.sent) this.transmit(req, entry);
@@ -238,7 +232,7 @@ export class Connection {
         if (this.lastSeq !== null && frame.seq <= this.lastSeq) return; // seen already
         this.lastSeq = frame.seq;
         this.opts.onEvent(frame.seq, frame.event, { replay: frame.seq <= this.replayUntil });
-        if (frame.event && frame.event.kind === 'room_closed') this.stop(FINAL_CLOSES[4009]);
+        if (frame.event && frame.event.kind === 'room_closed') this.stop('connection.close4009');
         break;
       }
       case 'ack': {
@@ -308,9 +302,9 @@ export class Connection {
 
   dropped(code, reason) {
     if (this.stopped) return;
-    if (FINAL_CLOSES[code]) {
-      this.stop(FINAL_CLOSES[code]);
-      this.status('closed', FINAL_CLOSES[code], code, reason);
+    if (FINAL_CLOSES.has(code)) {
+      this.stop(`connection.close${code}`);
+      this.status('closed', `connection.close${code}`, {}, code, reason);
       return;
     }
     this.failInFlight();
@@ -326,9 +320,9 @@ export class Connection {
     // A first failure is "reconnecting"; once a retry has failed too (or
     // the browser itself says the network is gone) we say so plainly.
     if (this.attempt > OFFLINE_AFTER_ATTEMPTS - 1 || navigator.onLine === false) {
-      this.status('offline', OFFLINE_MESSAGE);
+      this.status('offline', 'connection.offline');
     } else {
-      this.status('reconnecting', `Connection lost. Reconnecting… (next try in ${seconds} s)`);
+      this.status('reconnecting', 'connection.retrying', { count: seconds });
     }
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.open(), delay);
@@ -339,16 +333,17 @@ export class Connection {
     this.open();
   }
 
-  status(state, message, code, reason) {
-    if (this.opts.onStatus) this.opts.onStatus({ state, message, code, reason, attempt: this.attempt });
+  status(state, key, params = {}, code, reason) {
+    if (!this.opts.onStatus) return;
+    this.opts.onStatus({ state, message: t(key, params), key, params, code, reason, attempt: this.attempt });
   }
 }
 
 /** Wire a status element (role=status) to a connection's state. */
 export function statusReporter(el) {
-  return ({ state, message }) => {
+  return ({ state, key, params }) => {
     el.dataset.state = state;
-    el.textContent = state === 'online' ? 'Connected' : message;
+    setText(el, key, params);
     el.classList.toggle('quiet', state === 'online');
     // Pages style and word their pending messages by this.
     document.body.dataset.connection = state;

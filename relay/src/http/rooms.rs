@@ -248,6 +248,7 @@ pub(super) async fn office(State(state): State<AppState>, _auth: OmbudAuth) -> J
         notice: o.notice.clone(),
         resources: o.resources.clone(),
         categories: o.categories.clone(),
+        languages: o.language_info(),
     })
 }
 

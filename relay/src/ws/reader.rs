@@ -117,6 +117,7 @@ impl Requests {
         .then(|| protocol::Notice {
             office_name: self.state.rooms.office().office_name.clone(),
             text: self.state.rooms.office().notice.clone(),
+            translations: self.state.rooms.office().notice_translations(),
         });
         let room = match self.actor.role {
             Role::Ombud => self.state.rooms.info_for_ombuds(doc),

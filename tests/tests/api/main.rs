@@ -5,6 +5,7 @@
 mod accounts;
 mod bad_input;
 mod isolation;
+mod languages;
 mod limits;
 mod metrics;
 mod onetext;

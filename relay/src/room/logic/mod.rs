@@ -195,13 +195,12 @@ pub fn apply(ctx: &Ctx, view: &View, req: &Request, new_id: NewId) -> Result<Out
             party_id,
             resource_id,
             client_id,
+            language,
         } => {
             require_ombud(ctx)?;
             let resource = ctx
                 .office
-                .resources
-                .iter()
-                .find(|r| &r.id == resource_id)
+                .resource(resource_id, language.as_deref())
                 .ok_or_else(|| RoomError::not_found("no such resource in the office list"))?;
             let body = format!("{}: {}", resource.title, resource.url);
             let cid = client_id
