@@ -2,7 +2,9 @@
 //! `tests/browser/e2e.mjs` (playwright-core driving Debian's Chromium) against
 //! it, as three people would: an ombud and two parties;
 //! `tests/browser/relink.mjs`, a party coming back with a new link; and
-//! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement.
+//! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement;
+//! and `tests/browser/console.mjs`, the console with six parties, unread
+//! counts, desktop alerts and the redaction helper's room terms.
 //! Every script runs axe-core (`checkA11y` in `lib.mjs`) on each page and
 //! state it reaches and fails on any serious or critical WCAG 2.2 A/AA finding.
 //!
@@ -34,6 +36,14 @@ async fn parties_come_back_with_a_new_link_in_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_text_session_ends_in_a_downloaded_agreement_in_chromium() {
     run_script("onetext.mjs").await;
+}
+
+/// A room with six parties at 1280×800 and 1024 px, unread counts in the
+/// title, favicon and room list, desktop alerts after opting in, and room
+/// terms in the relay editor (`tests/browser/console.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_holds_six_parties_and_says_what_needs_attention_in_chromium() {
+    run_script("console.mjs").await;
 }
 
 /// Runs `tests/browser/<script>` against a fresh relay on port 0.
