@@ -193,6 +193,9 @@ export function renderForward(app, f) {
   const old = list.querySelector(`[data-forward-id="${f.forward_id}"]`);
   if (old) old.replaceWith(item);
   else list.append(item);
+  // A thread read at its end stays at its end as its relays grow.
+  const col = app.room.columns.get(app.room.messages.get(f.source_message_id));
+  if (col && col.thread.stick) col.thread.scrollToEnd();
 }
 
 const SUMMARY_ORDER = ['declined', 'awaiting_consent', 'edit_awaiting_consent', 'delivered', 'withdrawn'];
