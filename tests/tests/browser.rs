@@ -50,7 +50,10 @@ async fn console_holds_six_parties_and_says_what_needs_attention_in_chromium() {
 
 /// Runs `tests/browser/<script>` against a fresh relay on port 0.
 async fn run_script(script: &str) {
-    let _slot = CHROMIUM.acquire().await.expect("the semaphore is never closed");
+    let _slot = CHROMIUM
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     let relay = spawn_relay().await;
     browser::run_script(
         script,
