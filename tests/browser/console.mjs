@@ -12,7 +12,9 @@
 // editor a room term is suggested at once, a selection becomes a new term
 // (saved with the room), suggestions are redacted one by one or all at
 // once, and the recipient gets exactly the preview. The author's page title
-// counts the consent request waiting for it. axe-core runs on every state.
+// counts the consent request waiting for it, and the author, opted in and
+// looking at another window, gets an alert that says only that a request
+// waits. axe-core runs on every state.
 //
 // Run: CAUCUS_BASE_URL=http://127.0.0.1:18080 CAUCUS_OMBUD_USER=ombud \
 //      CAUCUS_OMBUD_PASSWORD=secret-pass node tests/browser/console.mjs
@@ -35,20 +37,24 @@ const LONG = `I want to explain what happened with ${TERM} at the ${NEW_TERM}: o
 const BASE_TITLE = 'Ombud console · Caucus';
 const ALERT_TEXT = 'A new message is waiting in the ombud console.';
 
+/** Let `context` show notifications, and record every one its pages create (still creating it). */
+async function recordNotifications(context) {
+  await context.grantPermissions(['notifications'], { origin: cfg.baseUrl });
+  await context.addInitScript(() => {
+    const Real = window.Notification;
+    window.__notes = [];
+    window.Notification = class extends Real {
+      constructor(title, options) {
+        window.__notes.push({ title, body: options && options.body });
+        super(title, options);
+      }
+    };
+  });
+}
+
 const browser = await launch(cfg);
 const ombudContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-await ombudContext.grantPermissions(['notifications'], { origin: cfg.baseUrl });
-// Record every desktop notification the console creates, still creating it.
-await ombudContext.addInitScript(() => {
-  const Real = window.Notification;
-  window.__notes = [];
-  window.Notification = class extends Real {
-    constructor(title, options) {
-      window.__notes.push({ title, body: options && options.body });
-      super(title, options);
-    }
-  };
-});
+await recordNotifications(ombudContext);
 const phone = { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const ombud = await watchedPage(ombudContext, 'ombud');
 const parties = {}; // name -> page
@@ -76,6 +82,7 @@ async function rest(method, url, body) {
 
 async function join(name, link) {
   const context = await browser.newContext(phone);
+  await recordNotifications(context);
   const page = await watchedPage(context, name);
   pages.push(page);
   await page.goto(link);
@@ -231,6 +238,16 @@ try {
     await tab(REST_PARTIES[2]).click();
     await eventually(async () => (await ombud.title()) === BASE_TITLE, 'everything read: no count');
     assert.equal(await iconCount(), '0');
+
+    // A party opts in on its own page, then looks at another window.
+    const author = parties[UI_PARTIES[0]];
+    const partyToggle = author.getByTestId('notify-toggle');
+    await partyToggle.click();
+    await eventually(async () => (await partyToggle.getAttribute('aria-pressed')) === 'true', 'the party turned alerts on');
+    await checkA11y(author, 'party: desktop alerts on');
+    await author.evaluate(() => {
+      document.hasFocus = () => false;
+    });
   });
 
   await step('a message in another room counts in the title, the Rooms link and that room in the list, until read', async () => {
@@ -311,6 +328,11 @@ try {
   await step("the author's page title counts the consent request; the recipient gets exactly the preview", async () => {
     const author = parties[UI_PARTIES[0]];
     await eventually(async () => /^\(1\) /.test(await author.title()), "the author's title counts one request");
+    assert.deepEqual(
+      await author.evaluate(() => window.__notes),
+      [{ title: 'Caucus', body: 'The ombud asks for your approval of a message.' }],
+      'one alert, saying nothing of the message',
+    );
     const card = author.locator('[data-testid="consent-card"][data-state="pending"]');
     await checkA11y(author, 'party: a consent request counted in the title');
     await card.getByRole('button', { name: 'Approve' }).click();

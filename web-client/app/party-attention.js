@@ -19,7 +19,9 @@ let shown = null; // pending requests counted last time; null before the first c
 function recount() {
   const pending = document.querySelectorAll('[data-testid="consent-card"][data-state="pending"]').length;
   if (pending === shown) return;
-  if (shown !== null && pending > shown && document.visibilityState !== 'visible') alerts.notify(TEXT.consent, 'caucus-consent');
+  // An alert only for a party looking elsewhere (another tab or window).
+  const away = document.visibilityState !== 'visible' || !document.hasFocus();
+  if (shown !== null && pending > shown && away) alerts.notify(TEXT.consent, 'caucus-consent');
   shown = pending;
   showCount(pending);
 }
