@@ -116,6 +116,12 @@ pub struct RoomDetail {
     pub categories: Vec<String>,
     /// Room-specific terms the redaction helper flags.
     pub sensitive_terms: Vec<String>,
+    /// Messages stored by the parties' own requests: what they wrote, and
+    /// the relayed copies their consent released. It only grows, so a
+    /// console that remembers the value it last saw can show new activity
+    /// in a room it holds no connection to.
+    #[serde(default)]
+    pub party_messages: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -44,6 +44,12 @@ partyB.on('websocket', (ws) => {
 });
 
 const column = (name) => ombud.locator(`[data-testid="column"][data-name="${name}"]`);
+// The console shows one thread at a time: choose it in the thread list first.
+const openThread = async (name) => {
+  await ombud.locator(`[data-testid="thread-tab"][data-name="${name}"]`).click();
+  await column(name).waitFor();
+  return column(name);
+};
 const messageIn = (scope, text) => scope.locator('[data-testid="message"]', { hasText: text });
 const links = {};
 
@@ -101,7 +107,7 @@ try {
     await clause.getByTestId('comment-input').fill(COMMENT);
     await clause.getByRole('button', { name: 'Send to the ombud' }).click();
     await partyA.getByTestId('comment-sent').waitFor();
-    await messageIn(column(NAME_A), COMMENT).waitFor();
+    await messageIn(await openThread(NAME_A), COMMENT).waitFor();
     assert.equal(await messageIn(column(NAME_A), COMMENT).getByTestId('comment-on').innerText(), 'Comment on proposal version 1, clause 2');
     await eventually(async () => /\t1\t/.test((await ombud.getByTestId('onetext-party-row').first().innerText())), 'one comment counted');
   });

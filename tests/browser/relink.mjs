@@ -40,6 +40,12 @@ async function partyPage(name, storageState) {
 }
 
 const column = (name) => ombud.locator(`[data-testid="column"][data-name="${name}"]`);
+// The console shows one thread at a time: choose it in the thread list first.
+const openThread = async (name) => {
+  await ombud.locator(`[data-testid="thread-tab"][data-name="${name}"]`).click();
+  await column(name).waitFor();
+  return column(name);
+};
 const linkStatus = (name) => column(name).getByTestId('link-status');
 const lastOnline = async (name) => column(name).getByTestId('last-online').innerText();
 const ended = (page) => page.getByTestId('ended');
@@ -133,6 +139,7 @@ try {
   });
 
   await step('the ombud gives Pat a new link; Pat’s open page says the link was replaced', async () => {
+    await openThread(PAT);
     await column(PAT).getByRole('button', { name: 'New link' }).click();
     const dialog = ombud.getByTestId('new-link-dialog');
     await dialog.waitFor();

@@ -3,7 +3,9 @@
 //! it, as three people would: an ombud and two parties;
 //! `tests/browser/relink.mjs`, a party coming back with a new link; and
 //! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement;
-//! `tests/browser/languages.mjs`, the party page in Spanish, French and English.
+//! `tests/browser/languages.mjs`, the party page in Spanish, French and English;
+//! and `tests/browser/console.mjs`, the console with six parties, unread
+//! counts, desktop alerts and the redaction helper's room terms.
 //! Every script runs axe-core (`checkA11y` in `lib.mjs`) on each page and
 //! state it reaches and fails on any serious or critical WCAG 2.2 A/AA finding.
 //!
@@ -14,9 +16,11 @@
 use caucus_tests::app::{spawn_relay_with, OMBUD};
 use caucus_tests::browser;
 
-/// One Chromium at a time: the scripts' timeouts assume the machine is not
-/// also running the other one.
-static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Two scripts at a time: each drives its own Chromium against its own relay
+/// on port 0, so they share nothing but the processor; two keep the suite
+/// under about a minute, and more would stretch the scripts' timeouts on a
+/// two-core machine.
+static CHROMIUM: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_client_works_end_to_end_in_chromium() {
@@ -69,6 +73,14 @@ async fn party_page_speaks_the_party_language_in_chromium() {
     let _ = std::fs::remove_file(&office);
 }
 
+/// A room with six parties at 1280×800 and 1024 px, unread counts in the
+/// title, favicon and room list, desktop alerts after opting in, and room
+/// terms in the relay editor (`tests/browser/console.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_holds_six_parties_and_says_what_needs_attention_in_chromium() {
+    run_script("console.mjs").await;
+}
+
 /// Runs `tests/browser/<script>` against a fresh relay on port 0.
 async fn run_script(script: &str) {
     run_script_with(script, |_| {}).await;
@@ -77,7 +89,10 @@ async fn run_script(script: &str) {
 /// Runs `tests/browser/<script>` against a fresh relay whose configuration
 /// `tweak` adjusts.
 async fn run_script_with(script: &str, tweak: impl FnOnce(&mut relay::config::Config)) {
-    let _one_at_a_time = CHROMIUM.lock().await;
+    let _slot = CHROMIUM
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     let relay = spawn_relay_with(tweak).await;
     browser::run_script(
         script,

@@ -1,15 +1,42 @@
 // The relay editor: the ombud turns a party's message into the exact text
 // another party will see. Redactions are visible marks (█████) in the draft;
 // the preview shows the draft verbatim, and what is sent is the draft, so the
-// preview is exactly what the recipient receives. Suggested redactions come
-// from the relay as UTF-16 spans into the ORIGINAL message and are applied
-// only when the ombud clicks one.
+// preview is exactly what the recipient receives. Suggested redactions are
+// UTF-16 spans into the ORIGINAL message: the room's sensitive terms, found
+// here as soon as the editor opens, and the relay's suggestions (names,
+// addresses, numbers, terms) on request. They are listed, and applied only
+// when the ombud picks one or all of them. A selection can become a room term.
 
 import { $, h, replace, show } from './dom.js';
 import { describeError } from './api.js';
 import { relayedLabel } from './thread.js';
 
 export const REDACTION = '█████';
+
+/** Every sentence this editor writes itself, in one place (for translation). */
+const TEXT = {
+  selectFirst: 'Select some words in the text to relay first.',
+  redacted: 'Redacted.',
+  looking: 'Looking for names, addresses and numbers…',
+  highlighted: (n) => `${n} suggestion${n === 1 ? '' : 's'} highlighted and listed. Redact them one by one or all at once; nothing is redacted until you do.`,
+  none: 'No suggestions for this message.',
+  gone: 'That text is no longer in the draft.',
+  redactedIn: 'Redacted in the text to relay.',
+  redactedAll: (n) => `Redacted ${n} suggestion${n === 1 ? '' : 's'} in the text to relay.`,
+  empty: 'The text to relay is empty.',
+  chooseParty: 'Choose at least one party to send it to.',
+  noOther: 'There is no other party to relay to yet. Invite one first.',
+  redact: 'Redact',
+  redactedButton: 'Redacted',
+  suggestedTitle: (kind) => `Suggested: ${kind}. Click to redact it in the text to relay.`,
+  redactKind: (kind) => `Redact ${kind}: `,
+  noTerms: 'This room has no sensitive terms yet: select words and choose “Add selection as a sensitive term” to flag them in every message.',
+  terms: (n, found) => `This room flags ${n} sensitive term${n === 1 ? '' : 's'}; ${found ? `${found} place${found === 1 ? '' : 's'} in this message ${found === 1 ? 'is' : 'are'} listed below` : 'none appears in this message'}.`,
+  selectTerm: 'Select the words to flag, in the original or in the text to relay, first.',
+  termTooLong: 'A sensitive term can be at most 200 characters.',
+  termKnown: (t) => `“${t}” is already a sensitive term of this room.`,
+  termAdded: (t) => `“${t}” is now a sensitive term of this room.`,
+};
 
 const KIND_LABELS = {
   email: 'e-mail address',
@@ -29,6 +56,8 @@ const suggestStatus = $('#suggest-status');
 const originalEl = $('#relay-original');
 
 let current = null;
+// Where the focus was when the editor opened: it goes back there on closing.
+let opener = null;
 
 /**
  * Open the editor.
@@ -42,10 +71,13 @@ let current = null;
  * @param {string|null} o.attributionName                  shown in the preview label; null = anonymous
  * @param {string} o.consentNote
  * @param {(messageId: string) => Promise<Array>} o.suggest
+ * @param {() => string[]} [o.terms]                       the room's sensitive terms
+ * @param {(term: string) => Promise<void>} [o.addTerm]    add one to the room's terms
  * @param {(draft: {body: string, to: string[]}) => Promise<void>} o.submit
  */
 export function openEditor(o) {
-  current = { ...o, spans: [] };
+  current = { ...o, spans: [], applied: new Set() };
+  opener = document.activeElement;
   $('#relay-title').textContent = o.title;
   $('#relay-send').textContent = o.sendLabel;
   $('#relay-consent-note').textContent = o.consentNote || '';
@@ -53,14 +85,14 @@ export function openEditor(o) {
   suggestStatus.textContent = '';
 
   show($('#relay-original-section'), Boolean(o.original));
-  if (o.original) replace(originalEl, o.original.body);
+  show($('#add-term'), Boolean(o.addTerm));
 
   const boxes = $('#relay-recipient-boxes');
   replace(boxes);
   const recipients = o.recipients || [];
   show($('#relay-recipients'), o.mode === 'forward');
   if (o.mode === 'forward' && recipients.length === 0) {
-    boxes.append(h('p', { class: 'hint' }, 'There is no other party to relay to yet. Invite one first.'));
+    boxes.append(h('p', { class: 'hint' }, TEXT.noOther));
   }
   for (const r of recipients) {
     boxes.append(
@@ -72,6 +104,7 @@ export function openEditor(o) {
 
   previewLabel.textContent = relayedLabel(o.attributionName ? { display_name: o.attributionName } : null);
   text.value = o.initialText;
+  if (o.original) renderSuggestions();
   updatePreview();
   $('#relay-send').disabled = false;
   dialog.showModal();
@@ -97,12 +130,12 @@ function redactRange(start, end) {
 $('#redact-selection').addEventListener('click', () => {
   const { selectionStart: start, selectionEnd: end } = text;
   if (start === end) {
-    suggestStatus.textContent = 'Select some words in the text to relay first.';
+    suggestStatus.textContent = TEXT.selectFirst;
     text.focus();
     return;
   }
   redactRange(start, end);
-  suggestStatus.textContent = 'Redacted.';
+  suggestStatus.textContent = TEXT.redacted;
 });
 
 // ---- suggestions ----
@@ -111,11 +144,12 @@ $('#suggest-redactions').addEventListener('click', async () => {
   if (!current || !current.original) return;
   const button = $('#suggest-redactions');
   button.disabled = true;
-  suggestStatus.textContent = 'Looking for names, addresses and numbers…';
+  suggestStatus.textContent = TEXT.looking;
   try {
     const spans = await current.suggest(current.original.id);
     current.spans = spans;
-    renderSuggestions();
+    const shown = renderSuggestions();
+    suggestStatus.textContent = shown ? TEXT.highlighted(shown) : TEXT.none;
   } catch (err) {
     suggestStatus.textContent = describeError(err);
   } finally {
@@ -123,70 +157,155 @@ $('#suggest-redactions').addEventListener('click', async () => {
   }
 });
 
-/** Draw the original with each suggested span as a clickable highlight. */
+/** Where the room's terms occur in `body` (as the relay's matcher: any case). */
+function termSpans(body, terms) {
+  const lower = body.toLowerCase();
+  const spans = [];
+  for (const term of terms) {
+    const t = term.toLowerCase();
+    // Lower-casing can change a string's length; such a term is left to the relay.
+    if (!t || t.length !== term.length || lower.length !== body.length) continue;
+    for (let i = lower.indexOf(t); i !== -1; i = lower.indexOf(t, i + t.length)) {
+      spans.push({ start: i, end: i + t.length, kind: 'term' });
+    }
+  }
+  return spans;
+}
+
+const spanKey = (s) => `${s.start}-${s.end}`;
+
+/**
+ * Draw the original with each suggestion (the room's terms, and the relay's
+ * spans once asked for) highlighted, and list them with a Redact button
+ * each. Returns how many are shown.
+ */
 function renderSuggestions() {
   const body = current.original.body;
-  const spans = [...current.spans]
+  const terms = current.terms ? current.terms() : [];
+  const seen = new Set();
+  const spans = [...current.spans, ...termSpans(body, terms)]
     .filter((s) => Number.isInteger(s.start) && Number.isInteger(s.end) && s.start < s.end && s.end <= body.length)
-    .sort((a, b) => a.start - b.start);
+    .filter((s) => !seen.has(spanKey(s)) && seen.add(spanKey(s)))
+    .sort((a, b) => a.start - b.start || b.end - a.end);
   const parts = [];
+  const items = [];
   let at = 0;
-  let shown = 0;
   for (const span of spans) {
     if (span.start < at) continue; // overlapping: keep the first
     if (span.start > at) parts.push(body.slice(at, span.start));
     const piece = body.slice(span.start, span.end);
     const kind = KIND_LABELS[span.kind] || 'suggestion';
-    const button = h(
+    const applied = current.applied.has(spanKey(span));
+    const inline = h(
       'button',
       {
         type: 'button',
-        class: 'suggestion',
+        class: ['suggestion', applied && 'applied'],
         testid: 'suggestion',
-        'aria-pressed': 'false',
-        title: `Suggested: ${kind}. Click to redact it in the text to relay.`,
+        'aria-pressed': String(applied),
+        title: TEXT.suggestedTitle(kind),
         dataset: { kind: span.kind, start: String(span.start), end: String(span.end) },
       },
-      h('span', { class: 'visually-hidden' }, `Redact ${kind}: `),
+      h('span', { class: 'visually-hidden' }, TEXT.redactKind(kind)),
       h('mark', { testid: 'suggestion-text' }, piece),
     );
-    button.addEventListener('click', () => applySuggestion(button, span));
-    parts.push(button);
+    inline.addEventListener('click', () => applySuggestion(span));
+    parts.push(inline);
+    const apply = h('button', { type: 'button', class: 'small', testid: 'suggestion-apply', disabled: applied, 'aria-label': `${TEXT.redact} ${kind} “${piece}”` }, applied ? TEXT.redactedButton : TEXT.redact);
+    apply.addEventListener('click', () => applySuggestion(span));
+    items.push(
+      h('li', { class: 'suggestion-item', testid: 'suggestion-item', dataset: { kind: span.kind, key: spanKey(span), applied: String(applied) } },
+        h('mark', {}, piece), ' ', h('span', { class: 'hint' }, kind), ' ', apply),
+    );
     at = span.end;
-    shown += 1;
   }
   parts.push(body.slice(at));
   replace(originalEl, parts);
-  suggestStatus.textContent = shown
-    ? `${shown} suggestion${shown === 1 ? '' : 's'} highlighted. Click one to redact it; nothing is redacted until you do.`
-    : 'No suggestions for this message.';
+  replace($('#suggestion-list'), items);
+  show($('#suggestions'), items.length > 0);
+  $('#redact-all').disabled = items.every((li) => li.dataset.applied === 'true');
+  const found = spans.filter((s) => s.kind === 'term').length;
+  $('#relay-terms-hint').textContent = terms.length ? TEXT.terms(terms.length, found) : TEXT.noTerms;
+  return items.length;
 }
 
 /**
  * Redact the suggested text in the draft. The span is an offset into the
  * original, but the draft may have been edited since: find the same
  * occurrence of that text (the n-th one, as in the original) in the draft.
+ * Returns whether it was found.
  */
-function applySuggestion(button, span) {
+function redactSpan(span) {
   const body = current.original.body;
   const piece = body.slice(span.start, span.end);
+  current.applied.add(spanKey(span));
   let nth = 0;
   for (let i = body.indexOf(piece); i !== -1 && i < span.start; i = body.indexOf(piece, i + 1)) nth += 1;
   const draft = text.value;
   const positions = [];
   for (let i = draft.indexOf(piece); i !== -1; i = draft.indexOf(piece, i + 1)) positions.push(i);
-  if (positions.length === 0) {
-    suggestStatus.textContent = 'That text is no longer in the draft.';
-    button.setAttribute('aria-pressed', 'true');
-    button.classList.add('applied');
-    return;
-  }
+  if (positions.length === 0) return false;
   const at = positions[Math.min(nth, positions.length - 1)];
   redactRange(at, at + piece.length);
-  button.setAttribute('aria-pressed', 'true');
-  button.classList.add('applied');
-  suggestStatus.textContent = 'Redacted in the text to relay.';
+  return true;
 }
+
+function applySuggestion(span) {
+  const found = redactSpan(span);
+  renderSuggestions();
+  suggestStatus.textContent = found ? TEXT.redactedIn : TEXT.gone;
+}
+
+$('#redact-all').addEventListener('click', () => {
+  if (!current || !current.original) return;
+  let n = 0;
+  for (const li of $('#suggestion-list').querySelectorAll('li[data-applied="false"]')) {
+    const [start, end] = li.dataset.key.split('-').map(Number);
+    if (redactSpan({ start, end })) n += 1;
+  }
+  renderSuggestions();
+  suggestStatus.textContent = TEXT.redactedAll(n);
+  text.focus();
+});
+
+/** The words the ombud selected: in the original if any there, else in the draft. */
+function selectedWords() {
+  const sel = window.getSelection();
+  if (sel && !sel.isCollapsed && originalEl.contains(sel.anchorNode) && originalEl.contains(sel.focusNode)) {
+    return sel.toString();
+  }
+  return text.value.slice(text.selectionStart, text.selectionEnd);
+}
+
+$('#add-term').addEventListener('click', async () => {
+  if (!current || !current.addTerm) return;
+  const term = selectedWords().replace(/\s+/g, ' ').trim();
+  if (!term || term.includes(REDACTION)) {
+    suggestStatus.textContent = TEXT.selectTerm;
+    return;
+  }
+  if (term.length > 200) {
+    suggestStatus.textContent = TEXT.termTooLong;
+    return;
+  }
+  const known = (current.terms ? current.terms() : []).some((t) => t.toLowerCase() === term.toLowerCase());
+  if (known) {
+    suggestStatus.textContent = TEXT.termKnown(term);
+    return;
+  }
+  const button = $('#add-term');
+  button.disabled = true;
+  try {
+    await current.addTerm(term);
+    if (!current) return;
+    if (current.original) renderSuggestions();
+    suggestStatus.textContent = TEXT.termAdded(term);
+  } catch (err) {
+    suggestStatus.textContent = describeError(err);
+  } finally {
+    button.disabled = false;
+  }
+});
 
 // ---- sending ----
 
@@ -196,11 +315,11 @@ form.addEventListener('submit', async (ev) => {
   const body = text.value;
   const to = [...form.querySelectorAll('input[name="to"]:checked')].map((i) => i.value);
   if (!body.trim()) {
-    showError('The text to relay is empty.');
+    showError(TEXT.empty);
     return;
   }
   if (current.mode === 'forward' && to.length === 0) {
-    showError('Choose at least one party to send it to.');
+    showError(TEXT.chooseParty);
     return;
   }
   const send = $('#relay-send');
@@ -220,6 +339,12 @@ form.addEventListener('submit', async (ev) => {
 $('#relay-cancel').addEventListener('click', () => {
   dialog.close();
   current = null;
+});
+
+// Closed by Send, Cancel or Escape: the focus goes back where it was.
+dialog.addEventListener('close', () => {
+  if (opener && opener.isConnected) opener.focus();
+  opener = null;
 });
 
 function showError(message) {

@@ -99,6 +99,7 @@ fn detail(state: &AppState, doc: &RoomDoc) -> RoomDetail {
         participants: doc.participants(),
         categories: doc.categories.clone(),
         sensitive_terms: doc.sensitive_terms.clone(),
+        party_messages: doc.party_messages(),
     }
 }
 

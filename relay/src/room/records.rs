@@ -105,6 +105,14 @@ impl Usage {
 }
 
 impl RoomDoc {
+    /// Messages stored by the parties' requests (`RoomDetail::party_messages`).
+    pub fn party_messages(&self) -> u64 {
+        self.parties
+            .iter()
+            .map(|p| self.usage.of(p.id).messages)
+            .sum()
+    }
+
     /// The month a category of this room was counted in.
     pub fn category_month(&self, category: &str) -> String {
         self.category_months

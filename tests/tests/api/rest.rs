@@ -184,3 +184,42 @@ async fn the_web_client_is_served_with_a_strict_csp() {
         .unwrap();
     assert_eq!(join.status(), 200);
 }
+
+/// The room list counts what the parties stored, so a console without a
+/// connection to a room can still see that something new happened there;
+/// the ombud's own messages do not count.
+#[tokio::test]
+async fn room_list_counts_party_messages() {
+    let relay = spawn_relay().await;
+    let mut s = caucus_tests::app::Shuttle::open(&relay.api, json!({"title": "Counted"})).await;
+    let count = |rooms: &serde_json::Value| rooms[0]["party_messages"].as_u64();
+    let rooms = s
+        .api
+        .ok(Method::GET, "/api/rooms", Some(&s.ombud_token), None)
+        .await;
+    assert_eq!(count(&rooms), Some(0));
+
+    let chan_a = s.chan_a();
+    s.pa.ok(json!({"type": "send", "channel": chan_a, "body": "one", "client_id": "c1"}))
+        .await;
+    s.pa.ok(json!({"type": "send", "channel": chan_a, "body": "two", "client_id": "c2"}))
+        .await;
+    s.ombud
+        .ok(json!({"type": "send", "channel": chan_a, "body": "from the ombud", "client_id": "c3"}))
+        .await;
+    let rooms = s
+        .api
+        .ok(Method::GET, "/api/rooms", Some(&s.ombud_token), None)
+        .await;
+    assert_eq!(count(&rooms), Some(2));
+    let detail = s
+        .api
+        .ok(
+            Method::GET,
+            &format!("/api/rooms/{}", s.room),
+            Some(&s.ombud_token),
+            None,
+        )
+        .await;
+    assert_eq!(detail["party_messages"], 2);
+}

@@ -1,14 +1,27 @@
-// The room's columns: one per party's private thread (in the order they were
-// invited), then Joint and Notes. Each has its thread, presence line, typing
-// line and composer; sending shows the message at once as "sending…".
+// The room's threads: one per party's private thread (in the order they were
+// invited), then Joint and Notes. Each is a column in the conversation pane
+// (its thread, presence line, typing line and composer; sending shows the
+// message at once as "sending…") and a button in the thread list, which
+// shows the party's state and how many messages are unread. One column is
+// shown at a time: the selected thread, read when it is on screen.
 
 import { describeError } from '../api.js';
 import { $, h, replace, show, flash, randomId } from '../dom.js';
 import { Thread } from '../thread.js';
 import { typingNotifier, typingIndicator } from '../typing.js';
-import { nameOf } from './room-state.js';
+import { nameOf, saveSeen } from './room-state.js';
 import { decorateMessage } from './forwards.js';
 import { newLink } from './tools.js';
+import { refreshAttention, notify } from './attention.js';
+
+const TEXT = {
+  joint: 'Joint session',
+  notes: 'Notes',
+  notesEmpty: 'Private notes for the ombuds of this room.',
+  empty: 'No messages yet.',
+  unread: (n) => `${n} unread`,
+  announce: (who, where) => `New message from ${who} in ${where}.`,
+};
 
 /** The column for `channel` in the open room, created on first use. */
 export function ensureColumn(app, channel) {
@@ -29,7 +42,7 @@ export function ensureColumn(app, channel) {
   const partyLine = kind === 'private' ? h('p', { class: 'party-line' }, linkStatus, lastOnline, newLinkButton) : null;
   const typing = h('p', { class: 'typing', testid: 'typing' });
   const list = h('ol', { class: 'messages' });
-  const empty = h('p', { class: 'empty' }, kind === 'notes' ? 'Private notes for the ombuds of this room.' : 'No messages yet.');
+  const empty = h('p', { class: 'empty' }, kind === 'notes' ? TEXT.notesEmpty : TEXT.empty);
   const input = h('textarea', { id: `${id}-input`, rows: 2, required: true, maxlength: 20000, testid: 'composer-input' });
   const sendButton = h('button', { type: 'submit', class: 'primary', testid: 'composer-send' }, 'Send');
   const label = h('label', { for: `${id}-input` }, kind === 'notes' ? 'Note to the ombuds' : kind === 'joint' ? 'Message to everyone' : 'Message');
@@ -44,8 +57,10 @@ export function ensureColumn(app, channel) {
   const section = h(
     'section',
     {
+      id,
       class: ['column', `column-${kind}`],
       testid: 'column',
+      hidden: true,
       'aria-labelledby': `${id}-title`,
       dataset: { channel, kind, ...(partyId ? { partyId } : {}) },
     },
@@ -56,11 +71,28 @@ export function ensureColumn(app, channel) {
     typing,
     form,
   );
+  const tabName = h('span', { class: 'thread-name' });
+  const tabStatus = h('span', { class: 'thread-status' });
+  const tabCount = h('span', { class: 'count', testid: 'thread-unread', hidden: true });
+  const tab = h(
+    'button',
+    { type: 'button', class: 'thread-tab', testid: 'thread-tab', 'aria-controls': id, 'aria-current': 'false', dataset: { channel, kind } },
+    tabName,
+    tabStatus,
+    tabCount,
+  );
   col = {
     channel,
+    tab,
+    tabItem: h('li', {}, tab),
+    tabName,
+    tabStatus,
+    tabCount,
+    unread: 0,
+    lastSeq: 0, // the newest seq of a message in this thread
+    section,
     kind,
     partyId,
-    section,
     title,
     presence,
     linkStatus,
@@ -78,6 +110,7 @@ export function ensureColumn(app, channel) {
     }),
   };
   room.columns.set(channel, col);
+  tab.addEventListener('click', () => selectThread(app, channel));
   newLinkButton.addEventListener('click', async () => {
     newLinkButton.disabled = true;
     show(linkError, false);
@@ -86,7 +119,7 @@ export function ensureColumn(app, channel) {
       if (shown && app.room === room) {
         replace(linkBox, shown);
         refreshColumnHead(app, col);
-        shown.querySelector('input').focus();
+        shown.querySelector('textarea').focus();
       }
     } catch (err) {
       flash(linkError, describeError(err));
@@ -113,32 +146,119 @@ export function ensureColumn(app, channel) {
   return col;
 }
 
-/** Party columns first (in the order they were invited), then Joint, then Notes. */
+/** Party threads first (in the order they were invited), then Joint, then Notes: columns and list alike. */
 function placeColumn(col) {
-  const container = $('#columns');
-  if (col.kind === 'private') {
-    const firstShared = container.querySelector('[data-kind="joint"], [data-kind="notes"]');
-    container.insertBefore(col.section, firstShared);
-  } else if (col.kind === 'joint') {
-    container.insertBefore(col.section, container.querySelector('[data-kind="notes"]'));
-  } else {
-    container.append(col.section);
+  for (const [container, el, of] of [[$('#columns'), col.section, (e) => e], [$('#thread-list'), col.tabItem, (e) => e && e.closest('li')]]) {
+    if (col.kind === 'private') {
+      container.insertBefore(el, of(container.querySelector('[data-kind="joint"], [data-kind="notes"]')));
+    } else if (col.kind === 'joint') {
+      container.insertBefore(el, of(container.querySelector('[data-kind="notes"]')));
+    } else {
+      container.append(el);
+    }
   }
+}
+
+/** Show `channel`'s thread in the conversation pane; it is read from now on. */
+export function selectThread(app, channel) {
+  const room = app.room;
+  const col = room && room.columns.get(channel);
+  if (!col) return;
+  room.selected = channel;
+  for (const c of room.columns.values()) {
+    c.section.hidden = c !== col;
+    c.tab.setAttribute('aria-current', String(c === col));
+  }
+  // A hidden scroll box forgets where it was: follow the end again.
+  if (col.thread.stick) col.thread.scrollToEnd();
+  markSeen(app, col);
+}
+
+/** The thread the ombud is looking at now (selected, page visible). */
+function watching(app, col) {
+  return app.room.selected === col.channel && document.visibilityState === 'visible';
+}
+
+/** Everything in `col` counts as read (if it is on screen). */
+export function markSeen(app, col) {
+  const room = app.room;
+  if (!watching(app, col)) return;
+  room.seen[col.channel] = Math.max(room.seen[col.channel] || 0, col.lastSeq);
+  saveSeen(room);
+  if (col.unread) {
+    col.unread = 0;
+    refreshTab(col);
+  }
+  refreshAttention(app);
+}
+
+/**
+ * A message arrived in `col` with `seq`: unread unless it is the ombud's
+ * own, was read before (the last `seq` read is kept per thread in
+ * localStorage), or is on screen. A new one (not a replay) is announced
+ * and may raise a desktop notification.
+ */
+export function countMessage(app, col, seq, msg, replay) {
+  const room = app.room;
+  col.lastSeq = Math.max(col.lastSeq, seq);
+  const mine = msg.author && msg.author.id === room.me;
+  if (mine || seq <= (room.seen[col.channel] || 0)) return;
+  if (watching(app, col)) {
+    markSeen(app, col);
+    return;
+  }
+  col.unread += 1;
+  refreshTab(col);
+  refreshAttention(app);
+  if (!replay) {
+    $('#announcer').textContent = TEXT.announce(col.thread.label(msg.author), col.tabName.textContent);
+    notify('message');
+  }
+}
+
+/** The unread count on the thread's button. */
+function refreshTab(col) {
+  col.tabCount.textContent = col.unread ? TEXT.unread(col.unread) : '';
+  col.tabCount.hidden = !col.unread;
+  col.tab.dataset.unread = String(col.unread);
+}
+
+/**
+ * Up and Down move along the thread list, Home and End to its ends; coming
+ * back to the page reads the thread on screen.
+ */
+export function wireThreadList(app) {
+  document.addEventListener('visibilitychange', () => {
+    const room = app.room;
+    const col = room && room.columns.get(room.selected);
+    if (col) markSeen(app, col);
+  });
+  $('#thread-list').addEventListener('keydown', (ev) => {
+    const tabs = [...$('#thread-list').querySelectorAll('.thread-tab')];
+    const at = tabs.indexOf(document.activeElement);
+    if (at === -1) return;
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+    if (to === undefined || !tabs[to]) return;
+    ev.preventDefault();
+    tabs[to].focus();
+  });
 }
 
 /** The column's title, who is there, and whether its composer is usable. */
 export function refreshColumnHead(app, col) {
   const room = app.room;
   if (col.kind === 'joint') {
-    col.title.textContent = 'Joint session';
+    col.title.textContent = TEXT.joint;
     col.presence.textContent = room.jointOpen ? 'Open: every party reads this' : 'Closed';
     col.fieldset.disabled = !room.jointOpen;
     col.section.dataset.open = String(room.jointOpen);
+    setTab(col, TEXT.joint, room.jointOpen ? 'Open' : 'Closed');
     return;
   }
   if (col.kind === 'notes') {
-    col.title.textContent = 'Notes';
+    col.title.textContent = TEXT.notes;
     col.presence.textContent = 'Ombuds only';
+    setTab(col, TEXT.notes, 'Ombuds only');
     return;
   }
   const p = room.participants.get(col.partyId);
@@ -162,6 +282,16 @@ export function refreshColumnHead(app, col) {
   col.linkStatus.textContent = LINK_STATUS[link] || link;
   col.lastOnline.textContent = lastOnlineText(room, p);
   col.newLinkButton.hidden = Boolean(p && p.left);
+  // The list says in a few words what the head says in full.
+  const short = !p || !p.joined ? LINK_STATUS[link] || 'Invited' : status.split(' · ')[0];
+  setTab(col, name, short);
+  col.tab.dataset.name = name;
+  col.tab.dataset.online = col.presence.dataset.online;
+}
+
+function setTab(col, name, status) {
+  col.tabName.textContent = name;
+  col.tabStatus.textContent = status;
 }
 
 const LINK_STATUS = {

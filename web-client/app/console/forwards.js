@@ -1,12 +1,15 @@
 // The relay workflow in the console. Under each message, its actions (relay
 // a party's message, edit or retract one's own), which open the relay
 // editor; under each party message, the list of its relays with their
-// status, the author's note, and Update / Withdraw while they are not settled.
+// status, the author's note, and Update / Withdraw while they are not settled;
+// and beside the conversation, every relay of the room with its state.
 
 import { describeError } from '../api.js';
-import { $, h, flash, confirmDialog } from '../dom.js';
+import { $, h, replace, show, flash, confirmDialog } from '../dom.js';
 import { openEditor } from '../relay-editor.js';
 import { partiesInOrder, nameOf, findMessage } from './room-state.js';
+import { selectThread } from './columns.js';
+import { addSensitiveTerm } from './tools.js';
 
 const STATUS_TEXT = {
   awaiting_consent: (author) => `Waiting for ${author}'s consent`,
@@ -67,6 +70,7 @@ function relayMessage(app, messageId) {
       ? `${msg.author.display_name} will be asked to approve this exact text before anything is delivered.`
       : 'This room does not ask for consent: the text is delivered at once.',
     suggest: (id) => suggestFor(app, id),
+    ...termOptions(app),
     submit: async ({ body, to }) => {
       const result = await app.room.conn.request({ type: 'forward', source_message_id: msg.id, to, body });
       upsertForward(app, {
@@ -80,6 +84,15 @@ function relayMessage(app, messageId) {
       }, { fromAck: true });
     },
   });
+}
+
+/** The room's sensitive terms, for the editor to flag and add to. */
+function termOptions(app) {
+  const room = app.room;
+  return {
+    terms: () => (room.detail && room.detail.sensitive_terms) || [],
+    addTerm: (term) => addSensitiveTerm(app, room, term),
+  };
 }
 
 async function suggestFor(app, messageId) {
@@ -105,6 +118,7 @@ function editMessage(app, messageId) {
     attributionName: rf ? rf.display_name || null : null,
     consentNote: consent ? `${sourceAuthorName(room, f)} will be asked to approve the new text before the recipient sees it.` : '',
     suggest: (id) => suggestFor(app, id),
+    ...termOptions(app),
     submit: async ({ body }) => {
       const result = await app.room.conn.request({ type: 'edit', message_id: msg.id, body });
       // Editing a relayed copy revises its forward; in a consent room the
@@ -170,6 +184,7 @@ export function refreshForwardsOf(app, messageId) {
 }
 
 export function renderForward(app, f) {
+  renderRelaySummary(app);
   const entry = findMessage(app.room, f.source_message_id);
   if (!entry) return;
   const list = entry.li.querySelector('.forwards');
@@ -178,6 +193,47 @@ export function renderForward(app, f) {
   const old = list.querySelector(`[data-forward-id="${f.forward_id}"]`);
   if (old) old.replaceWith(item);
   else list.append(item);
+  // A thread read at its end stays at its end as its relays grow.
+  const col = app.room.columns.get(app.room.messages.get(f.source_message_id));
+  if (col && col.thread.stick) col.thread.scrollToEnd();
+}
+
+const SUMMARY_ORDER = ['declined', 'awaiting_consent', 'edit_awaiting_consent', 'delivered', 'withdrawn'];
+
+/**
+ * Every relay of the room beside the conversation, those needing a look
+ * first (declined, then waiting), each with a way to its message's thread.
+ */
+function renderRelaySummary(app) {
+  const room = app.room;
+  const forwards = [...room.forwards.values()].sort(
+    (a, b) => SUMMARY_ORDER.indexOf(a.status) - SUMMARY_ORDER.indexOf(b.status),
+  );
+  replace(
+    $('#relay-summary'),
+    forwards.map((f) => {
+      const author = sourceAuthorName(room, f);
+      const statusText = (STATUS_TEXT[f.status] || (() => f.status))(author);
+      const link = h('button', { type: 'button', class: 'link', testid: 'relay-summary-show' }, `${author} → ${(f.to || []).map((id) => nameOf(room, id)).join(', ')}`);
+      link.addEventListener('click', () => showSource(app, f));
+      return h('li', { class: 'relay-summary-item', testid: 'relay-summary-item', dataset: { status: f.status } },
+        h('span', { class: `pill status-${f.status}` }, statusText), ' ', link);
+    }),
+  );
+  show($('#relays-empty'), forwards.length === 0);
+}
+
+/** Open the thread holding a relay's source message and bring the message into view. */
+function showSource(app, f) {
+  const entry = findMessage(app.room, f.source_message_id);
+  if (!entry) return;
+  selectThread(app, app.room.messages.get(f.source_message_id));
+  entry.li.scrollIntoView({ block: 'center' });
+  const item = entry.li.querySelector(`[data-forward-id="${f.forward_id}"]`);
+  if (item) {
+    item.tabIndex = -1;
+    item.focus();
+  }
 }
 
 function forwardItem(app, f) {
@@ -224,6 +280,7 @@ function updateForward(app, forwardId) {
     attributionName: room.info.attribution === 'anonymous' ? null : source ? source.msg.author.display_name : null,
     consentNote: consent ? `${sourceAuthorName(room, f)} will be asked again: an earlier approval no longer counts.` : '',
     suggest: (id) => suggestFor(app, id),
+    ...termOptions(app),
     submit: async ({ body }) => {
       const result = await app.room.conn.request({ type: 'forward_update', forward_id: forwardId, body });
       if (result && result.revision) {

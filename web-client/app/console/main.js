@@ -1,6 +1,7 @@
 // The ombud console (`/`): sign in (password or institution), set the name
-// parties see, list and create rooms, and run one room: a column per party
-// thread plus Joint and Notes, the relay workflow
+// parties see, list and create rooms (with what waits in each), and run one
+// room: a list of threads (each party, Joint, Notes) beside one conversation
+// pane, the relays and the tools beside that, the relay workflow
 // (redact, edit, preview, consent, status), referrals, co-ombuds, categories,
 // transcript, closing the room, and the trends report.
 //
@@ -18,11 +19,13 @@ import { wireRoomView } from './room-view.js';
 import { wireTools } from './tools.js';
 import { wireTrends } from './trends-view.js';
 import { wireProfile } from './profile.js';
+import { wireAttention } from './attention.js';
 
 const app = {
   auth: { token: null, ombud: null }, // see session.js
   office: null, // GET /api/office, loaded once per sign-in
   room: null, // the open room (room-state.js), or null
+  rooms: [], // the room list as last fetched (attention.js polls it)
 };
 
 wireSession(app);
@@ -32,6 +35,7 @@ wireRoomView(app);
 wireTools(app);
 wireTrends(app);
 wireProfile(app);
+wireAttention(app);
 
 loadAuth(app);
 await finishInstitutionSignIn(app);

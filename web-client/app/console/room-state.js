@@ -1,5 +1,31 @@
-// The state of the room open in the console (`app.room`), and the lookups
-// into it that every part of the room view makes.
+// The state of the room open in the console (`app.room`), the lookups
+// into it that every part of the room view makes, and what this browser
+// remembers of the room: the last message read in each thread.
+
+const SEEN_KEY = (id) => `caucus.seen.${id}`;
+
+/** The newest `seq` read per channel in room `id`, as this browser last saved it. */
+function loadSeen(id) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(SEEN_KEY(id)) || '{}');
+    return saved && typeof saved === 'object' ? saved : {};
+  } catch {
+    return {};
+  }
+}
+
+export function saveSeen(room) {
+  try {
+    localStorage.setItem(SEEN_KEY(room.id), JSON.stringify(room.seen));
+  } catch {
+    // Storage full or refused: unread counts start over next time.
+  }
+}
+
+/** A closed room leaves nothing behind in this browser. */
+export function forgetRoom(id) {
+  localStorage.removeItem(SEEN_KEY(id));
+}
 
 /** A room just opened: nothing loaded yet. `ombud` is the signed-in ombud. */
 export function newRoomState(id, ombud) {
@@ -16,6 +42,8 @@ export function newRoomState(id, ombud) {
     forwards: new Map(), // forward id -> forward
     presence: new Map(), // participant id -> online
     jointOpen: false,
+    selected: null, // the channel whose thread is shown
+    seen: loadSeen(id), // channel -> newest seq read
   };
 }
 

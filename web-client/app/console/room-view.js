@@ -7,8 +7,8 @@ import { $, replace, show, flash } from '../dom.js';
 import { Connection, statusReporter } from '../ws.js';
 import { call, signOut } from './session.js';
 import { banner } from './routing.js';
-import { newRoomState, partiesInOrder, nameOf } from './room-state.js';
-import { ensureColumn, columnFor, refreshColumnHead, systemLine } from './columns.js';
+import { newRoomState, partiesInOrder, nameOf, forgetRoom } from './room-state.js';
+import { ensureColumn, columnFor, refreshColumnHead, systemLine, selectThread, countMessage, wireThreadList } from './columns.js';
 import { upsertForward, renderForward, refreshForwardsOf } from './forwards.js';
 import { renderTools } from './tools.js';
 import { oneTextEvent, renderOneText } from './onetext.js';
@@ -20,6 +20,9 @@ export function closeRoom(app) {
   if (room.conn) room.conn.stop();
   app.room = null;
   replace($('#columns'));
+  replace($('#thread-list'));
+  replace($('#relay-summary'));
+  show($('#relays-empty'), true);
   replace($('#invites'));
   delete $('#category-boxes').dataset.room;
   const dialog = $('#relay-dialog');
@@ -54,6 +57,8 @@ export async function openRoom(app, id) {
   }
   ensureColumn(app, 'joint');
   ensureColumn(app, 'notes');
+  const first = partiesInOrder(r).find((p) => !p.left);
+  selectThread(app, first ? `private:${first.id}` : 'notes');
   renderTools(app);
   renderOneText(app);
   r.conn = new Connection({
@@ -67,8 +72,8 @@ export async function openRoom(app, id) {
       setJoint(app, Boolean(welcome.room.joint_open));
       renderRoomHead(app);
     },
-    onEvent: (seq, event) => {
-      if (app.room === r) onEvent(app, event);
+    onEvent: (seq, event, info) => {
+      if (app.room === r) onEvent(app, event, seq, Boolean(info && info.replay));
     },
     onEphemeral: (frame) => {
       if (app.room === r) onEphemeral(app, frame);
@@ -123,6 +128,7 @@ function renderRoomHead(app) {
 /** The room was closed or access ended: leave the view with an explanation. */
 export function roomGone(app, message) {
   const text = message || 'This room is no longer available.';
+  if (app.room) forgetRoom(app.room.id);
   closeRoom(app);
   location.hash = '#/rooms';
   banner(text);
@@ -130,7 +136,7 @@ export function roomGone(app, message) {
 
 // ---- events ----
 
-function onEvent(app, event) {
+function onEvent(app, event, seq, replay) {
   const room = app.room;
   oneTextEvent(app, event);
   switch (event.kind) {
@@ -138,6 +144,7 @@ function onEvent(app, event) {
       room.messages.set(event.id, event.channel);
       const col = columnFor(app, event.channel);
       col.thread.upsert(event);
+      countMessage(app, col, seq, event, replay);
       // Their message is here, so they are no longer typing it.
       if (event.author) col.showTyping.clear(event.author.id);
       break;
@@ -178,6 +185,9 @@ function onEvent(app, event) {
       const known = room.participants.get(p.id) || { left: false, notice_acknowledged: false };
       room.participants.set(p.id, { ...known, ...p, joined: true, ...(p.role === 'party' ? { link: 'used' } : {}) });
       if (p.role === 'party') {
+        // Its link is spent: the invitation folds into the party's status.
+        const invite = document.querySelector(`#invites [data-party-id="${p.id}"]`);
+        if (invite) invite.remove();
         const col = ensureColumn(app, `private:${p.id}`);
         refreshColumnHead(app, col);
         systemLine(app, col.channel, `${p.display_name} joined.`);
@@ -254,6 +264,7 @@ function setJoint(app, open) {
 }
 
 export function wireRoomView(app) {
+  wireThreadList(app);
   $('#joint-toggle').addEventListener('click', async () => {
     const button = $('#joint-toggle');
     button.disabled = true;

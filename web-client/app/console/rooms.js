@@ -1,9 +1,15 @@
 // The room list (newest first, with a one-line summary of each room's
-// settings) and the form that creates a room.
+// settings, and what waits there: new messages, parties not joined) and the
+// form that creates a room.
 
 import { describeError } from '../api.js';
 import { $, h, replace, show, flash } from '../dom.js';
 import { call } from './session.js';
+import { roomsUpdated, notJoined } from './attention.js';
+
+const TEXT = {
+  waiting: (n) => `${n} not joined yet`,
+};
 
 export async function loadRooms(app) {
   const list = $('#room-list');
@@ -13,20 +19,29 @@ export async function loadRooms(app) {
     rooms.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
     replace(
       list,
-      rooms.map((r) =>
-        h(
+      rooms.map((r) => {
+        const waiting = notJoined(r);
+        return h(
           'li',
-          {},
+          { dataset: { roomId: r.id } },
           h(
             'a',
             { href: `#/rooms/${r.id}`, class: 'room-link', testid: 'room-link' },
-            h('span', { class: 'room-link-title' }, r.title),
+            h(
+              'span',
+              { class: 'room-link-head' },
+              h('span', { class: 'room-link-title' }, r.title),
+              // Filled in by attention.js, which keeps them current.
+              h('span', { class: 'count', testid: 'room-new', hidden: true }),
+              waiting ? h('span', { class: 'pill waiting', testid: 'room-waiting' }, TEXT.waiting(waiting)) : null,
+            ),
             h('span', { class: 'hint' }, roomSummary(r)),
           ),
-        ),
-      ),
+        );
+      }),
     );
     show($('#rooms-empty'), rooms.length === 0);
+    roomsUpdated(app, rooms);
   } catch (err) {
     flash($('#rooms-error'), describeError(err));
   }

@@ -9,6 +9,7 @@ import { api, describeError } from '../api.js';
 import { $, show } from '../dom.js';
 import { route, banner } from './routing.js';
 import { closeRoom } from './room-view.js';
+import { clearAttention } from './attention.js';
 
 const AUTH_KEY = 'caucus.ombud';
 
@@ -102,6 +103,7 @@ export function signOut(app, message) {
   app.office = null;
   sessionStorage.removeItem(AUTH_KEY);
   closeRoom(app);
+  clearAttention(app);
   route(app);
   if (message) banner(message);
 }

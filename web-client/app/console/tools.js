@@ -1,13 +1,17 @@
-// The room's tools: inviting parties (a one-time link each, and a new one
-// for a party coming back), sending a
-// resource, adding a co-ombud, categories and sensitive terms, downloading
-// the transcript, and closing the room.
+// The room's tools: inviting parties (a one-time link each, shown until the
+// party joins, and a new one for a party coming back), sending a
+// resource, adding a co-ombud, categories and sensitive terms (also added
+// from the relay editor), downloading the transcript, and closing the room.
 
 import { describeError } from '../api.js';
 import { $, h, replace, show, flash, confirmDialog, downloadBlob, copyText, randomId } from '../dom.js';
 import { call } from './session.js';
 import { partiesInOrder, nameOf } from './room-state.js';
-import { ensureColumn } from './columns.js';
+import { ensureColumn, selectThread } from './columns.js';
+
+const TEXT = {
+  termsSaved: (n) => `Saved ${n} term${n === 1 ? '' : 's'}.`,
+};
 import { applyDetail, roomGone } from './room-view.js';
 
 /**
@@ -47,7 +51,7 @@ export function renderTools(app) {
 function inviteItem(name, invite, { tag = 'li', label = `Invitation link for ${name}` } = {}) {
   const link = location.origin + invite.invite_url;
   const inputId = `invite-${invite.party_id}-${randomId().slice(0, 8)}`;
-  const input = h('input', { id: inputId, type: 'text', readonly: true, value: link, testid: 'invite-link', 'data-name': name });
+  const input = h('textarea', { id: inputId, class: 'link-field', rows: 3, readonly: true, value: link, testid: 'invite-link', 'data-name': name });
   const status = h('span', { class: 'form-status', role: 'status' });
   const copy = h('button', { type: 'button', class: 'secondary small', testid: 'invite-copy' }, 'Copy');
   copy.addEventListener('click', async () => {
@@ -56,7 +60,7 @@ function inviteItem(name, invite, { tag = 'li', label = `Invitation link for ${n
   input.addEventListener('focus', () => input.select());
   return h(
     tag,
-    { class: 'invite', testid: 'invite' },
+    { class: 'invite', testid: 'invite', dataset: { partyId: invite.party_id } },
     h('label', { for: inputId }, label),
     h('div', { class: 'copy-row' }, input, copy),
     status,
@@ -66,6 +70,20 @@ function inviteItem(name, invite, { tag = 'li', label = `Invitation link for ${n
 
 function showInvite(name, invite) {
   $('#invites').prepend(inviteItem(name, invite));
+}
+
+/**
+ * Add one sensitive term to `room` (from the relay editor): saved with the
+ * room's terms (PUT /api/rooms/<id>/terms), and shown in the terms tool.
+ */
+export async function addSensitiveTerm(app, room, term) {
+  const items = [...((room.detail && room.detail.sensitive_terms) || []), term];
+  await call(app, 'PUT', `/api/rooms/${room.id}/terms`, { items });
+  if (room.detail) room.detail.sensitive_terms = items;
+  if (app.room === room) {
+    $('#terms-input').value = items.join('\n');
+    $('#terms-status').textContent = TEXT.termsSaved(items.length);
+  }
 }
 
 /**
@@ -111,6 +129,7 @@ export function wireTools(app) {
         app.room.participants.set(invite.party_id, { id: invite.party_id, role: 'party', display_name: name, joined: false, left: false, notice_acknowledged: false, link: 'unused' });
       }
       ensureColumn(app, `private:${invite.party_id}`);
+      selectThread(app, `private:${invite.party_id}`);
       renderTools(app);
       showInvite(name, invite);
     } catch (err) {
@@ -172,7 +191,7 @@ export function wireTools(app) {
     try {
       await call(app, 'PUT', `/api/rooms/${app.room.id}/terms`, { items });
       if (app.room.detail) app.room.detail.sensitive_terms = items;
-      status.textContent = `Saved ${items.length} term${items.length === 1 ? '' : 's'}.`;
+      status.textContent = TEXT.termsSaved(items.length);
     } catch (err) {
       status.textContent = describeError(err);
     }
