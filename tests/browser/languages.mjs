@@ -14,7 +14,10 @@
 // `<html lang="fr">`, nothing is lost. Bruno, whose browser prefers French,
 // reads the notice in French (and poses for the README's phone screenshot).
 // Lucía goes back to English; after a reload the page keeps English, the
-// language she chose. axe-core runs on every state.
+// language she chose. Then the ombud switches the console to Spanish and
+// French: the room list, the room's threads, relays and tools, and the relay
+// editor follow, with no English label left, and `<html lang>` with them;
+// back to English at the end. axe-core runs on every state.
 //
 // The ombud's side talks to the relay directly (REST and a websocket from a
 // page on the relay's origin), so this script does not depend on the console.
@@ -157,7 +160,8 @@ const message = (page, text) => page.getByTestId('private-thread').getByTestId('
 async function assertLanguage(page, code, words, { notice = true } = {}) {
   await eventually(async () => (await page.evaluate(() => document.documentElement.lang)) === code, `<html lang="${code}">`);
   assert.equal(await page.getByTestId('language').inputValue(), code);
-  assert.equal(await page.title(), words.title);
+  // The consent request waiting counts in the title, in every language.
+  assert.equal(await page.title(), `(1) ${words.title}`);
   assert.equal(await page.locator('#private-title').innerText(), words.heading);
   assert.equal(await page.locator('label[for="language"]').innerText(), words.language);
   await eventually(async () => (await status(page).innerText()) === words.online, `connection status "${words.online}"`);
@@ -209,6 +213,40 @@ const WORDS = {
     approve: 'Approve',
     resource: 'Resource',
   },
+};
+
+/** Labels of the console in Spanish and French, and English words that must not remain. */
+const CONSOLE_WORDS = {
+  es: {
+    rooms: 'Salas',
+    language: 'Idioma',
+    parties: '2 partes',
+    threads: 'Conversaciones',
+    relayTo: 'Transmitir a…',
+    waiting: `Esperando el consentimiento de ${LUCIA}`,
+    invite: 'Invitar a una parte',
+    editorTitle: `Transmitir el mensaje de ${LUCIA}`,
+    suggest: 'Sugerir partes que ocultar',
+    sendForConsent: 'Enviar para consentimiento',
+  },
+  fr: {
+    rooms: 'Salles',
+    language: 'Langue',
+    parties: '2 parties',
+    threads: 'Fils',
+    relayTo: 'Transmettre à…',
+    waiting: `En attente de l’accord de ${LUCIA}`,
+    invite: 'Inviter une partie',
+    editorTitle: `Transmettre le message de ${LUCIA}`,
+    suggest: 'Suggérer des passages à masquer',
+    sendForConsent: 'Envoyer pour accord',
+  },
+};
+const CONSOLE_ENGLISH = /\b(Rooms|Trends|Sign out|Threads|Relays|Room tools|Relay to|Send|Cancel|Invite|Joint session|Redact|unread|Online|Offline|Waiting|Download|Language|created)\b/;
+// A medium date: a month's short name in the language (`2 dic 2026`, `2 déc. 2026`, `Dec 2, 2026`).
+const FULL_DATE_SHORT = {
+  es: /\d{1,2} (ene|feb|mar|abr|may|jun|jul|ago|sept?|oct|nov|dic)\.? \d{4}/,
+  fr: /\d{1,2} (janv|févr|mars|avr|mai|juin|juil|août|sept|oct|nov|déc)\.? \d{4}/,
 };
 
 let ombud;
@@ -321,6 +359,51 @@ try {
     // The notice was acknowledged, so the relay no longer sends it.
     await assertLanguage(lucia, 'en', WORDS.en, { notice: false });
     await checkA11y(lucia, 'party (en): reloaded, English kept over the browser’s Spanish');
+  });
+
+  await step('the ombud switches the console to Spanish and French, and back to English', async () => {
+    const console_ = await watchedPage(await browser.newContext({ viewport: { width: 1280, height: 800 } }), 'ombud console');
+    pages.push(console_);
+    await console_.goto(`${cfg.baseUrl}/`);
+    await console_.getByTestId('login-username').fill(cfg.username);
+    await console_.getByTestId('login-password').fill(cfg.password);
+    await console_.getByTestId('login-submit').click();
+    const roomLink = console_.getByTestId('room-link').filter({ hasText: 'Horario / Horaires' });
+    await roomLink.waitFor();
+    for (const [code, words] of Object.entries(CONSOLE_WORDS)) {
+      await console_.getByTestId('language').selectOption(code);
+      await eventually(async () => (await console_.evaluate(() => document.documentElement.lang)) === code, `console <html lang="${code}">`);
+      await console_.getByRole('heading', { name: words.rooms, exact: true }).waitFor();
+      assert.equal(await console_.locator('label[for="language"]').innerText(), words.language);
+      await eventually(async () => (await roomLink.innerText()).includes(words.parties), `the room list in ${code}`);
+      assert.match(await roomLink.innerText(), FULL_DATE_SHORT[code], 'the creation date in the page’s language');
+      await checkA11y(console_, `console (${code}): room list`);
+      await roomLink.click();
+      await console_.getByRole('heading', { name: words.threads, exact: true }).waitFor();
+      await console_.getByRole('button', { name: words.relayTo }).first().waitFor();
+      assert.equal(await console_.getByTestId('relay-summary-item').first().locator('.pill').innerText(), words.waiting);
+      assert.equal(await console_.getByTestId('tool-invite').locator('summary').innerText(), words.invite);
+      await checkA11y(console_, `console (${code}): a room`);
+      await console_.getByRole('button', { name: words.relayTo }).first().click();
+      const editor = console_.getByTestId('relay-dialog');
+      await editor.getByRole('heading', { name: words.editorTitle }).waitFor();
+      assert.equal(await editor.getByTestId('suggest-redactions').innerText(), words.suggest);
+      assert.equal(await editor.getByTestId('relay-send').innerText(), words.sendForConsent);
+      // No English label of the console is left (people's own words aside).
+      const chrome = await console_.evaluate(() => {
+        const body = document.body.cloneNode(true);
+        for (const el of body.querySelectorAll('.msg-body, .forward-body, .original-text, .msg-author, .resource-card, option, #room-heading')) el.remove();
+        return body.innerText;
+      });
+      assert.doesNotMatch(chrome, CONSOLE_ENGLISH, `only ${code} is left:\n${chrome}`);
+      await checkA11y(console_, `console (${code}): the relay editor`);
+      await editor.getByTestId('relay-cancel').click();
+      await console_.getByTestId('nav-rooms').click();
+    }
+    await console_.getByTestId('language').selectOption('en');
+    await console_.getByRole('heading', { name: 'Rooms', exact: true }).waitFor();
+    assert.equal(await console_.evaluate(() => document.documentElement.lang), 'en');
+    await eventually(async () => (await roomLink.innerText()).includes('2 parties'), 'the room list in English again');
   });
 
   for (const page of pages) assert.deepEqual(page.problems, [], 'no page errors, CSP violations or dialogs');

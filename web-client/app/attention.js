@@ -5,6 +5,8 @@
 // A notification says only that something is waiting: never a name, a
 // room title or a word of a message, since a screen may be seen by others.
 
+import { setText } from './i18n.js';
+
 const ICON = '/favicon.svg';
 const COUNTED = /^\(\d+\+?\) /;
 
@@ -71,12 +73,13 @@ export function desktopAlerts(key) {
 
 /**
  * A "desktop alerts" switch: a button whose label and `aria-pressed` say
- * whether alerts are on; `say(text)` reports a refusal.
+ * whether alerts are on. `keys` are locale keys (`turnOn`, `turnOff`,
+ * `denied`); `say([key])` reports a refusal.
  */
-export function alertsToggle(button, alerts, text, say) {
+export function alertsToggle(button, alerts, keys, say) {
   const render = () => {
     const on = alerts.on();
-    button.textContent = on ? text.turnOff : text.turnOn;
+    setText(button, on ? keys.turnOff : keys.turnOn);
     button.setAttribute('aria-pressed', String(on));
   };
   button.hidden = !alerts.supported;
@@ -86,7 +89,7 @@ export function alertsToggle(button, alerts, text, say) {
       alerts.optOut();
     } else {
       const answer = await alerts.optIn();
-      if (answer === 'denied') say(text.denied);
+      if (answer === 'denied') say([keys.denied]);
     }
     render();
   });

@@ -4,7 +4,7 @@
 // helper turns every string child into a text node): this file never sets
 // innerHTML, and neither does any other file of the web client.
 
-import { t, setText, setAttrs, dateLocale, addFormatter } from './i18n.js';
+import { t, setText, setAttrs, clearText, dateLocale, addFormatter } from './i18n.js';
 
 /** Properties set as DOM properties rather than attributes. */
 const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'selected', 'open']);
@@ -82,9 +82,20 @@ export function show(el, visible = true) {
   el.hidden = !visible;
 }
 
-/** Put `text` in an error or status element and show it (they start hidden). */
-export function flash(el, text) {
-  el.textContent = text;
+/**
+ * Put `message` in `el`: `[key, params]` is translated and follows a
+ * language change; a string (a relay's error, already translated) is shown
+ * as it is, and the element forgets any key it had.
+ */
+export function say(el, message) {
+  if (Array.isArray(message)) setText(el, ...message);
+  else clearText(el).textContent = message;
+  return el;
+}
+
+/** `say` in an error or status element and show it (they start hidden). */
+export function flash(el, message) {
+  say(el, message);
   show(el, true);
 }
 
@@ -107,9 +118,29 @@ function formatTime(el) {
   el.title = new Intl.DateTimeFormat(lang, { dateStyle: 'full', timeStyle: 'short' }).format(d);
 }
 
+/** A date and time in the reader's locale, short ("2 Dec 2026, 14:05"), for text around it. */
+export function dateTimeText(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return new Intl.DateTimeFormat(dateLocale(), { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+}
+
+/** Like `timeEl`, with the date too: a `<time>` that follows the language when it changes. */
+export function dateTimeEl(iso) {
+  const d = new Date(iso);
+  const valid = !Number.isNaN(d.getTime());
+  const el = h('time', { datetime: valid ? d.toISOString() : '' });
+  if (valid) {
+    el.dataset.format = 'datetime';
+    el.textContent = dateTimeText(iso);
+  }
+  return el;
+}
+
 // Times on the page follow the language when it changes.
 addFormatter((root) => {
   for (const el of root.querySelectorAll('time[data-format="time"]')) formatTime(el);
+  for (const el of root.querySelectorAll('time[data-format="datetime"]')) el.textContent = dateTimeText(el.getAttribute('datetime'));
 });
 
 /** Split a plain text into paragraphs on blank lines, as text nodes. */

@@ -5,12 +5,13 @@
 // code needs no change.
 
 import { showCount, desktopAlerts, alertsToggle } from './attention.js';
+import { t, onLanguageChange } from './i18n.js';
+import { say } from './dom.js';
 
-const TEXT = {
-  turnOn: 'Turn on desktop alerts',
-  turnOff: 'Turn off desktop alerts',
-  denied: 'Your browser blocks alerts from this page; you can allow them in its site settings.',
-  consent: 'The ombud asks for your approval of a message.',
+const KEYS = {
+  turnOn: 'common.alerts.turnOn',
+  turnOff: 'common.alerts.turnOff',
+  denied: 'party.alerts.denied',
 };
 
 const alerts = desktopAlerts('caucus.party.notify');
@@ -21,7 +22,7 @@ function recount() {
   if (pending === shown) return;
   // An alert only for a party looking elsewhere (another tab or window).
   const away = document.visibilityState !== 'visible' || !document.hasFocus();
-  if (shown !== null && pending > shown && away) alerts.notify(TEXT.consent, 'caucus-consent');
+  if (shown !== null && pending > shown && away) alerts.notify(t('party.alerts.consent'), 'caucus-consent');
   shown = pending;
   showCount(pending);
 }
@@ -35,7 +36,9 @@ status.className = 'hint';
 status.setAttribute('role', 'status');
 const header = document.querySelector('.topbar');
 if (header) header.append(button, status);
-alertsToggle(button, alerts, TEXT, (text) => { status.textContent = text; });
+alertsToggle(button, alerts, KEYS, (message) => say(status, message));
+// A new language puts the count back in the translated title.
+onLanguageChange(() => showCount(shown || 0));
 
 new MutationObserver(recount).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
 recount();

@@ -7,44 +7,17 @@
 // addresses, numbers, terms) on request. They are listed, and applied only
 // when the ombud picks one or all of them. A selection can become a room term.
 
-import { $, h, replace, show } from './dom.js';
+import { $, h, replace, show, say } from './dom.js';
+import { t, setText, onLanguageChange } from './i18n.js';
 import { describeError } from './api.js';
-import { relayedLabel } from './thread.js';
+import { relayedLabelKey } from './thread.js';
 
 export const REDACTION = '█████';
 
-/** Every sentence this editor writes itself, in one place (for translation). */
-const TEXT = {
-  selectFirst: 'Select some words in the text to relay first.',
-  redacted: 'Redacted.',
-  looking: 'Looking for names, addresses and numbers…',
-  highlighted: (n) => `${n} suggestion${n === 1 ? '' : 's'} highlighted and listed. Redact them one by one or all at once; nothing is redacted until you do.`,
-  none: 'No suggestions for this message.',
-  gone: 'That text is no longer in the draft.',
-  redactedIn: 'Redacted in the text to relay.',
-  redactedAll: (n) => `Redacted ${n} suggestion${n === 1 ? '' : 's'} in the text to relay.`,
-  empty: 'The text to relay is empty.',
-  chooseParty: 'Choose at least one party to send it to.',
-  noOther: 'There is no other party to relay to yet. Invite one first.',
-  redact: 'Redact',
-  redactedButton: 'Redacted',
-  suggestedTitle: (kind) => `Suggested: ${kind}. Click to redact it in the text to relay.`,
-  redactKind: (kind) => `Redact ${kind}: `,
-  noTerms: 'This room has no sensitive terms yet: select words and choose “Add selection as a sensitive term” to flag them in every message.',
-  terms: (n, found) => `This room flags ${n} sensitive term${n === 1 ? '' : 's'}; ${found ? `${found} place${found === 1 ? '' : 's'} in this message ${found === 1 ? 'is' : 'are'} listed below` : 'none appears in this message'}.`,
-  selectTerm: 'Select the words to flag, in the original or in the text to relay, first.',
-  termTooLong: 'A sensitive term can be at most 200 characters.',
-  termKnown: (t) => `“${t}” is already a sensitive term of this room.`,
-  termAdded: (t) => `“${t}” is now a sensitive term of this room.`,
-};
-
-const KIND_LABELS = {
-  email: 'e-mail address',
-  phone: 'phone number',
-  url: 'web address',
-  name: 'name',
-  term: 'sensitive term',
-};
+/** The kinds of suggestion with a name (`console.relayEditor.kinds.*`); others are "suggestion". */
+const KINDS = new Set(['email', 'phone', 'url', 'name', 'term']);
+const kindKey = (kind) => `console.relayEditor.kinds.${KINDS.has(kind) ? kind : 'suggestion'}`;
+const E = (key, params) => [`console.relayEditor.${key}`, params];
 
 const dialog = $('#relay-dialog');
 const form = $('#relay-form');
@@ -63,13 +36,13 @@ let opener = null;
  * Open the editor.
  * @param {object} o
  * @param {'forward'|'update'|'edit'} o.mode
- * @param {string} o.title
- * @param {string} o.sendLabel
+ * @param {[string, object?]} o.title                     `[key, params]`, like every text below
+ * @param {[string, object?]} o.sendLabel
  * @param {{id: string, body: string}|null} o.original   the source message (for suggestions)
  * @param {string} o.initialText
  * @param {Array<{id, name, checked}>} [o.recipients]      forward mode only
  * @param {string|null} o.attributionName                  shown in the preview label; null = anonymous
- * @param {string} o.consentNote
+ * @param {[string, object?]|null} o.consentNote
  * @param {(messageId: string) => Promise<Array>} o.suggest
  * @param {() => string[]} [o.terms]                       the room's sensitive terms
  * @param {(term: string) => Promise<void>} [o.addTerm]    add one to the room's terms
@@ -78,11 +51,11 @@ let opener = null;
 export function openEditor(o) {
   current = { ...o, spans: [], applied: new Set() };
   opener = document.activeElement;
-  $('#relay-title').textContent = o.title;
-  $('#relay-send').textContent = o.sendLabel;
-  $('#relay-consent-note').textContent = o.consentNote || '';
+  say($('#relay-title'), o.title);
+  say($('#relay-send'), o.sendLabel);
+  say($('#relay-consent-note'), o.consentNote || '');
   show(errorEl, false);
-  suggestStatus.textContent = '';
+  say(suggestStatus, '');
 
   show($('#relay-original-section'), Boolean(o.original));
   show($('#add-term'), Boolean(o.addTerm));
@@ -92,7 +65,7 @@ export function openEditor(o) {
   const recipients = o.recipients || [];
   show($('#relay-recipients'), o.mode === 'forward');
   if (o.mode === 'forward' && recipients.length === 0) {
-    boxes.append(h('p', { class: 'hint' }, TEXT.noOther));
+    boxes.append(h('p', { class: 'hint', i18n: 'console.relayEditor.noOtherParty' }));
   }
   for (const r of recipients) {
     boxes.append(
@@ -102,7 +75,7 @@ export function openEditor(o) {
     );
   }
 
-  previewLabel.textContent = relayedLabel(o.attributionName ? { display_name: o.attributionName } : null);
+  setText(previewLabel, ...relayedLabelKey(o.attributionName ? { display_name: o.attributionName } : null));
   text.value = o.initialText;
   if (o.original) renderSuggestions();
   updatePreview();
@@ -118,6 +91,11 @@ function updatePreview() {
 
 text.addEventListener('input', updatePreview);
 
+// The suggestions carry words around the message's own: drawn again in a new language.
+onLanguageChange(() => {
+  if (current && current.original) renderSuggestions();
+});
+
 function redactRange(start, end) {
   const value = text.value;
   text.value = value.slice(0, start) + REDACTION + value.slice(end);
@@ -130,12 +108,12 @@ function redactRange(start, end) {
 $('#redact-selection').addEventListener('click', () => {
   const { selectionStart: start, selectionEnd: end } = text;
   if (start === end) {
-    suggestStatus.textContent = TEXT.selectFirst;
+    say(suggestStatus, E('selectFirst'));
     text.focus();
     return;
   }
   redactRange(start, end);
-  suggestStatus.textContent = TEXT.redacted;
+  say(suggestStatus, E('redacted'));
 });
 
 // ---- suggestions ----
@@ -144,14 +122,14 @@ $('#suggest-redactions').addEventListener('click', async () => {
   if (!current || !current.original) return;
   const button = $('#suggest-redactions');
   button.disabled = true;
-  suggestStatus.textContent = TEXT.looking;
+  say(suggestStatus, E('looking'));
   try {
     const spans = await current.suggest(current.original.id);
     current.spans = spans;
     const shown = renderSuggestions();
-    suggestStatus.textContent = shown ? TEXT.highlighted(shown) : TEXT.none;
+    say(suggestStatus, shown ? E('suggestions', { count: shown }) : E('noSuggestions'));
   } catch (err) {
-    suggestStatus.textContent = describeError(err);
+    say(suggestStatus, describeError(err));
   } finally {
     button.disabled = false;
   }
@@ -194,7 +172,7 @@ function renderSuggestions() {
     if (span.start < at) continue; // overlapping: keep the first
     if (span.start > at) parts.push(body.slice(at, span.start));
     const piece = body.slice(span.start, span.end);
-    const kind = KIND_LABELS[span.kind] || 'suggestion';
+    const kind = t(kindKey(span.kind));
     const applied = current.applied.has(spanKey(span));
     const inline = h(
       'button',
@@ -203,15 +181,21 @@ function renderSuggestions() {
         class: ['suggestion', applied && 'applied'],
         testid: 'suggestion',
         'aria-pressed': String(applied),
-        title: TEXT.suggestedTitle(kind),
+        title: t('console.relayEditor.suggested', { kind }),
         dataset: { kind: span.kind, start: String(span.start), end: String(span.end) },
       },
-      h('span', { class: 'visually-hidden' }, TEXT.redactKind(kind)),
+      h('span', { class: 'visually-hidden' }, `${t('console.relayEditor.redactKind', { kind })} `),
       h('mark', { testid: 'suggestion-text' }, piece),
     );
     inline.addEventListener('click', () => applySuggestion(span));
     parts.push(inline);
-    const apply = h('button', { type: 'button', class: 'small', testid: 'suggestion-apply', disabled: applied, 'aria-label': `${TEXT.redact} ${kind} “${piece}”` }, applied ? TEXT.redactedButton : TEXT.redact);
+    const apply = h('button', {
+      type: 'button',
+      class: 'small',
+      testid: 'suggestion-apply',
+      disabled: applied,
+      'aria-label': t('console.relayEditor.redactLabel', { kind, text: piece }),
+    }, t(applied ? 'console.relayEditor.redactedButton' : 'console.relayEditor.redact'));
     apply.addEventListener('click', () => applySuggestion(span));
     items.push(
       h('li', { class: 'suggestion-item', testid: 'suggestion-item', dataset: { kind: span.kind, key: spanKey(span), applied: String(applied) } },
@@ -225,7 +209,9 @@ function renderSuggestions() {
   show($('#suggestions'), items.length > 0);
   $('#redact-all').disabled = items.every((li) => li.dataset.applied === 'true');
   const found = spans.filter((s) => s.kind === 'term').length;
-  $('#relay-terms-hint').textContent = terms.length ? TEXT.terms(terms.length, found) : TEXT.noTerms;
+  $('#relay-terms-hint').textContent = terms.length
+    ? `${t('console.relayEditor.termsFlagged', { count: terms.length })} ${found ? t('console.relayEditor.termsHere', { count: found }) : t('console.relayEditor.termsNone')}`
+    : t('console.relayEditor.noTerms');
   return items.length;
 }
 
@@ -253,7 +239,7 @@ function redactSpan(span) {
 function applySuggestion(span) {
   const found = redactSpan(span);
   renderSuggestions();
-  suggestStatus.textContent = found ? TEXT.redactedIn : TEXT.gone;
+  say(suggestStatus, found ? E('redactedInText') : E('gone'));
 }
 
 $('#redact-all').addEventListener('click', () => {
@@ -264,7 +250,7 @@ $('#redact-all').addEventListener('click', () => {
     if (redactSpan({ start, end })) n += 1;
   }
   renderSuggestions();
-  suggestStatus.textContent = TEXT.redactedAll(n);
+  say(suggestStatus, E('redactedAll', { count: n }));
   text.focus();
 });
 
@@ -281,16 +267,16 @@ $('#add-term').addEventListener('click', async () => {
   if (!current || !current.addTerm) return;
   const term = selectedWords().replace(/\s+/g, ' ').trim();
   if (!term || term.includes(REDACTION)) {
-    suggestStatus.textContent = TEXT.selectTerm;
+    say(suggestStatus, E('selectTerm'));
     return;
   }
   if (term.length > 200) {
-    suggestStatus.textContent = TEXT.termTooLong;
+    say(suggestStatus, E('termTooLong'));
     return;
   }
   const known = (current.terms ? current.terms() : []).some((t) => t.toLowerCase() === term.toLowerCase());
   if (known) {
-    suggestStatus.textContent = TEXT.termKnown(term);
+    say(suggestStatus, E('termKnown', { term }));
     return;
   }
   const button = $('#add-term');
@@ -299,9 +285,9 @@ $('#add-term').addEventListener('click', async () => {
     await current.addTerm(term);
     if (!current) return;
     if (current.original) renderSuggestions();
-    suggestStatus.textContent = TEXT.termAdded(term);
+    say(suggestStatus, E('termAdded', { term }));
   } catch (err) {
-    suggestStatus.textContent = describeError(err);
+    say(suggestStatus, describeError(err));
   } finally {
     button.disabled = false;
   }
@@ -315,11 +301,11 @@ form.addEventListener('submit', async (ev) => {
   const body = text.value;
   const to = [...form.querySelectorAll('input[name="to"]:checked')].map((i) => i.value);
   if (!body.trim()) {
-    showError(TEXT.empty);
+    showError(E('empty'));
     return;
   }
   if (current.mode === 'forward' && to.length === 0) {
-    showError(TEXT.chooseParty);
+    showError(E('choose'));
     return;
   }
   const send = $('#relay-send');
@@ -347,7 +333,8 @@ dialog.addEventListener('close', () => {
   opener = null;
 });
 
+/** `[key, params]` or a relay's error, already translated. */
 function showError(message) {
-  errorEl.textContent = message;
+  say(errorEl, message);
   show(errorEl, true);
 }

@@ -5,13 +5,8 @@
 import { h, replace, timeEl } from './dom.js';
 import { t, setText } from './i18n.js';
 
-/** "Relayed by the ombud from Ana", or without a name under anonymous attribution. */
-export function relayedLabel(relayedFrom) {
-  return t(...relayedLabelKey(relayedFrom));
-}
-
-/** `relayedLabel` as `[key, params]`, for text that follows a language change. */
-function relayedLabelKey(relayedFrom) {
+/** "Relayed by the ombud from Ana" (or without a name under anonymous attribution) as `[key, params]`. */
+export function relayedLabelKey(relayedFrom) {
   const name = relayedFrom && relayedFrom.display_name;
   return name ? ['thread.relayedFrom', { name }] : ['thread.relayed'];
 }

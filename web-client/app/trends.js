@@ -4,6 +4,7 @@
 // dashed stub labelled "<threshold": small, and not claiming any height.
 
 import { h, svg, replace } from './dom.js';
+import { t } from './i18n.js';
 
 const HEIGHT = 220;
 const TOP = 24;
@@ -36,7 +37,7 @@ export function renderTrends(container, report) {
   const rows = report.rows || [];
   const threshold = report.threshold;
   if (rows.length === 0) {
-    replace(container, h('p', { class: 'empty', testid: 'trends-empty' }, 'No tagged rooms in this period.'));
+    replace(container, h('p', { class: 'empty', testid: 'trends-empty', i18n: 'console.trends.empty' }));
     return;
   }
   const monthsWithData = new Set(rows.map((r) => r.month));
@@ -64,8 +65,8 @@ export function renderTrends(container, report) {
     'data-testid': 'trends-chart',
   });
   chart.append(
-    svg('title', { id: titleId }, `Rooms per category, ${report.from} to ${report.to}`),
-    svg('desc', { id: descId }, `Counts under ${threshold} are hidden and shown as “<${threshold}”. The table below has the same numbers.`),
+    svg('title', { id: titleId }, t('console.trends.chartTitle', { from: report.from, to: report.to })),
+    svg('desc', { id: descId }, t('console.trends.thresholdNote', { threshold })),
   );
 
   // Axis and a few gridlines.
@@ -80,7 +81,7 @@ export function renderTrends(container, report) {
   if (threshold) {
     chart.append(
       svg('line', { class: 'threshold', x1: LEFT, x2: width, y1: y(threshold), y2: y(threshold) }),
-      svg('text', { class: 'tick', x: width - 4, y: y(threshold) - 4, 'text-anchor': 'end' }, `reporting threshold (${threshold})`),
+      svg('text', { class: 'tick', x: width - 4, y: y(threshold) - 4, 'text-anchor': 'end' }, t('console.trends.thresholdLine', { threshold })),
     );
   }
 
@@ -104,7 +105,7 @@ export function renderTrends(container, report) {
         'data-category': category,
         'data-suppressed': String(Boolean(row.suppressed)),
       });
-      bar.append(svg('title', {}, `${category}, ${month}: ${row.suppressed ? `fewer than ${threshold}` : row.count}`));
+      bar.append(svg('title', {}, `${category}, ${month}: ${row.suppressed ? t('console.trends.hidden', { threshold }) : row.count}`));
       chart.append(
         bar,
         svg('text', { class: row.suppressed ? 'bar-label muted' : 'bar-label', x: x + BAR / 2, y: top - 4, 'text-anchor': 'middle', 'data-testid': 'trends-bar-label' }, label),
@@ -117,14 +118,14 @@ export function renderTrends(container, report) {
     'ul',
     { class: 'legend', testid: 'trends-legend' },
     categories.map((c, ci) => h('li', {}, h('span', { class: `swatch series-${ci % SERIES}`, 'aria-hidden': 'true' }), c)),
-    h('li', {}, h('span', { class: 'swatch suppressed', 'aria-hidden': 'true' }), `fewer than ${threshold} (hidden)`),
+    h('li', {}, h('span', { class: 'swatch suppressed', 'aria-hidden': 'true' }), t('console.trends.hidden', { threshold })),
   );
 
   const table = h(
     'table',
     { class: 'trends-table', testid: 'trends-table' },
-    h('caption', {}, 'Rooms per category per month'),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Month'), categories.map((c) => h('th', { scope: 'col' }, c)))),
+    h('caption', { i18n: 'console.trends.caption' }),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col', i18n: 'console.trends.month' }), categories.map((c) => h('th', { scope: 'col' }, c)))),
     h(
       'tbody',
       {},
@@ -146,7 +147,7 @@ export function renderTrends(container, report) {
     container,
     h('div', { class: 'chart-scroll' }, chart),
     legend,
-    h('details', {}, h('summary', {}, 'Show as a table'), table),
+    h('details', {}, h('summary', { i18n: 'console.trends.showTable' }), table),
   );
 }
 

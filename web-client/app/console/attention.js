@@ -8,16 +8,15 @@
 // that a message is waiting.
 
 import { $ } from '../dom.js';
+import { t, setText, clearText } from '../i18n.js';
 import { showCount, desktopAlerts, alertsToggle } from '../attention.js';
 import { call } from './session.js';
 import { banner } from './routing.js';
 
-const TEXT = {
-  turnOn: 'Turn on desktop alerts',
-  turnOff: 'Turn off desktop alerts',
-  denied: 'Your browser blocks alerts from this console; you can allow them in its site settings.',
-  message: 'A new message is waiting in the ombud console.',
-  fresh: (n) => `${n} new`,
+const KEYS = {
+  turnOn: 'common.alerts.turnOn',
+  turnOff: 'common.alerts.turnOff',
+  denied: 'console.alerts.denied',
 };
 
 const POLL_MS = 4000;
@@ -69,20 +68,24 @@ export function refreshAttention(app) {
   const total = openUnread + elsewhere;
   showCount(total);
   const navCount = $('#nav-rooms-count');
-  navCount.textContent = elsewhere ? TEXT.fresh(elsewhere) : '';
-  navCount.hidden = !elsewhere;
+  showFresh(navCount, elsewhere);
   for (const r of rooms) {
     const badge = document.querySelector(`#room-list [data-room-id="${r.id}"] [data-testid="room-new"]`);
     if (!badge) continue;
-    const n = freshIn(r);
-    badge.textContent = n ? TEXT.fresh(n) : '';
-    badge.hidden = !n;
+    showFresh(badge, freshIn(r));
   }
+}
+
+/** "3 new" in a badge, hidden at 0. */
+function showFresh(el, n) {
+  if (n) setText(el, 'console.alerts.fresh', { count: n });
+  else clearText(el).textContent = '';
+  el.hidden = !n;
 }
 
 /** A message arrived where the ombud is not looking. */
 export function notify() {
-  alerts.notify(TEXT.message, 'caucus-message');
+  alerts.notify(t('console.alerts.message'), 'caucus-message');
 }
 
 /**
@@ -102,7 +105,7 @@ export function roomsUpdated(app, rooms) {
 
 /** The room list every few seconds while signed in, the alerts switch, and reading on return. */
 export function wireAttention(app) {
-  alertsToggle($('#notify-toggle'), alerts, TEXT, banner);
+  alertsToggle($('#notify-toggle'), alerts, KEYS, banner);
   setInterval(async () => {
     if (!app.auth.token) return;
     try {

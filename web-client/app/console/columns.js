@@ -5,8 +5,9 @@
 // shows the party's state and how many messages are unread. One column is
 // shown at a time: the selected thread, read when it is on screen.
 
-import { describeError } from '../api.js';
-import { $, h, replace, show, flash, randomId } from '../dom.js';
+import { describeError, errorMessage } from '../api.js';
+import { $, h, replace, show, flash, randomId, dateTimeText } from '../dom.js';
+import { t, setText, onLanguageChange } from '../i18n.js';
 import { Thread } from '../thread.js';
 import { typingNotifier, typingIndicator } from '../typing.js';
 import { nameOf, saveSeen } from './room-state.js';
@@ -14,14 +15,6 @@ import { decorateMessage } from './forwards.js';
 import { newLink } from './tools.js';
 import { refreshAttention, notify } from './attention.js';
 
-const TEXT = {
-  joint: 'Joint session',
-  notes: 'Notes',
-  notesEmpty: 'Private notes for the ombuds of this room.',
-  empty: 'No messages yet.',
-  unread: (n) => `${n} unread`,
-  announce: (who, where) => `New message from ${who} in ${where}.`,
-};
 
 /** The column for `channel` in the open room, created on first use. */
 export function ensureColumn(app, channel) {
@@ -36,22 +29,22 @@ export function ensureColumn(app, channel) {
   // A party's link and when it was last online, and a new link when it needs one.
   const linkStatus = h('span', { testid: 'link-status' });
   const lastOnline = h('span', { testid: 'last-online' });
-  const newLinkButton = h('button', { type: 'button', class: 'secondary small', testid: 'new-link' }, 'New link');
+  const newLinkButton = h('button', { type: 'button', class: 'secondary small', testid: 'new-link', i18n: 'console.columns.newLink' });
   const linkError = h('p', { class: 'error', role: 'alert', hidden: true });
   const linkBox = h('div', { class: 'new-link', testid: 'new-link-box' });
   const partyLine = kind === 'private' ? h('p', { class: 'party-line' }, linkStatus, lastOnline, newLinkButton) : null;
   const typing = h('p', { class: 'typing', testid: 'typing' });
   const list = h('ol', { class: 'messages' });
-  const empty = h('p', { class: 'empty' }, kind === 'notes' ? TEXT.notesEmpty : TEXT.empty);
+  const empty = h('p', { class: 'empty', i18n: kind === 'notes' ? 'console.columns.notesHint' : 'console.columns.empty' });
   const input = h('textarea', { id: `${id}-input`, rows: 2, required: true, maxlength: 20000, testid: 'composer-input' });
-  const sendButton = h('button', { type: 'submit', class: 'primary', testid: 'composer-send' }, 'Send');
-  const label = h('label', { for: `${id}-input` }, kind === 'notes' ? 'Note to the ombuds' : kind === 'joint' ? 'Message to everyone' : 'Message');
+  const sendButton = h('button', { type: 'submit', class: 'primary', testid: 'composer-send', i18n: 'console.columns.send' });
+  const label = h('label', { for: `${id}-input`, i18n: kind === 'notes' ? 'console.columns.noteLabel' : kind === 'joint' ? 'console.columns.messageEveryone' : 'console.columns.message' });
   const fieldset = h(
     'fieldset',
     {},
     label,
     input,
-    h('div', { class: 'composer-row' }, h('span', { class: 'hint' }, 'Ctrl+Enter sends'), sendButton),
+    h('div', { class: 'composer-row' }, h('span', { class: 'hint', i18n: 'console.columns.ctrlEnter' }), sendButton),
   );
   const form = h('form', { class: 'composer', testid: 'composer' }, fieldset);
   const section = h(
@@ -104,7 +97,8 @@ export function ensureColumn(app, channel) {
     label,
     thread: new Thread(list, {
       me: () => app.room && app.room.me,
-      authorLabel: (a) => (a.id === app.room.me ? `${a.display_name} (you)` : a.role === 'ombud' ? `${a.display_name} (ombud)` : a.display_name),
+      // A key and its name, so "(you)" follows a language change.
+      authorLabel: (a) => (a.id === app.room.me ? ['console.columns.selfName', { name: a.display_name }] : a.role === 'ombud' ? ['console.columns.ombudName', { name: a.display_name }] : a.display_name),
       decorate: (msg, li) => decorateMessage(app, msg, li),
       empty,
     }),
@@ -211,14 +205,15 @@ export function countMessage(app, col, seq, msg, replay) {
   refreshTab(col);
   refreshAttention(app);
   if (!replay) {
-    $('#announcer').textContent = TEXT.announce(col.thread.label(msg.author), col.tabName.textContent);
+    const who = col.thread.label(msg.author);
+    $('#announcer').textContent = t('console.columns.announce', { name: Array.isArray(who) ? t(...who) : who, thread: col.tabName.textContent });
     notify('message');
   }
 }
 
 /** The unread count on the thread's button. */
 function refreshTab(col) {
-  col.tabCount.textContent = col.unread ? TEXT.unread(col.unread) : '';
+  col.tabCount.textContent = col.unread ? t('console.columns.unread', { count: col.unread }) : '';
   col.tabCount.hidden = !col.unread;
   col.tab.dataset.unread = String(col.unread);
 }
@@ -228,6 +223,14 @@ function refreshTab(col) {
  * back to the page reads the thread on screen.
  */
 export function wireThreadList(app) {
+  // Heads and the list are drawn with words around data: drawn again in a new language.
+  onLanguageChange(() => {
+    if (!app.room) return;
+    for (const col of app.room.columns.values()) {
+      refreshColumnHead(app, col);
+      refreshTab(col);
+    }
+  });
   document.addEventListener('visibilitychange', () => {
     const room = app.room;
     const col = room && room.columns.get(room.selected);
@@ -248,42 +251,42 @@ export function wireThreadList(app) {
 export function refreshColumnHead(app, col) {
   const room = app.room;
   if (col.kind === 'joint') {
-    col.title.textContent = TEXT.joint;
-    col.presence.textContent = room.jointOpen ? 'Open: every party reads this' : 'Closed';
+    col.title.textContent = t('console.columns.joint');
+    col.presence.textContent = t(room.jointOpen ? 'console.columns.jointOpen' : 'console.columns.closed');
     col.fieldset.disabled = !room.jointOpen;
     col.section.dataset.open = String(room.jointOpen);
-    setTab(col, TEXT.joint, room.jointOpen ? 'Open' : 'Closed');
+    setTab(col, t('console.columns.joint'), t(room.jointOpen ? 'console.columns.open' : 'console.columns.closed'));
     return;
   }
   if (col.kind === 'notes') {
-    col.title.textContent = TEXT.notes;
-    col.presence.textContent = 'Ombuds only';
-    setTab(col, TEXT.notes, 'Ombuds only');
+    col.title.textContent = t('console.columns.notes');
+    col.presence.textContent = t('console.columns.ombudsOnly');
+    setTab(col, t('console.columns.notes'), t('console.columns.ombudsOnly'));
     return;
   }
   const p = room.participants.get(col.partyId);
-  const name = p ? p.display_name : 'Party';
+  const name = p ? p.display_name : t('console.columns.party');
   col.title.textContent = name;
   col.section.dataset.name = name;
-  col.label.textContent = `Message to ${name}`;
+  setText(col.label, 'console.columns.messageTo', { name });
   let status;
-  if (!p || !p.joined) status = 'Invited, not joined yet';
-  else if (p.left) status = 'Has left';
-  else if (room.presence.get(p.id) === true) status = 'Online';
-  else if (room.presence.get(p.id) === false) status = 'Offline';
+  if (!p || !p.joined) status = t('console.columns.invited');
+  else if (p.left) status = t('console.columns.hasLeft');
+  else if (room.presence.get(p.id) === true) status = t('console.columns.online');
+  else if (room.presence.get(p.id) === false) status = t('console.columns.offline');
   // Presence is ephemeral: until someone comes or goes, we do not know.
-  else status = 'Joined';
-  if (p && p.joined && !p.left && !p.notice_acknowledged) status += ' · has not acknowledged the notice yet';
-  col.presence.textContent = status;
+  else status = t('console.columns.joined');
+  const pending = p && p.joined && !p.left && !p.notice_acknowledged;
+  col.presence.textContent = pending ? `${status} · ${t('console.columns.noticePending')}` : status;
   col.presence.dataset.online = String(Boolean(p && room.presence.get(p.id)));
   col.fieldset.disabled = Boolean(p && p.left);
   const link = (p && p.link) || 'unused';
   col.linkStatus.dataset.status = link;
-  col.linkStatus.textContent = LINK_STATUS[link] || link;
+  col.linkStatus.textContent = LINK_STATUS[link] ? t(LINK_STATUS[link]) : link;
   col.lastOnline.textContent = lastOnlineText(room, p);
   col.newLinkButton.hidden = Boolean(p && p.left);
   // The list says in a few words what the head says in full.
-  const short = !p || !p.joined ? LINK_STATUS[link] || 'Invited' : status.split(' · ')[0];
+  const short = !p || !p.joined ? t(LINK_STATUS[link] || 'console.columns.invitedShort') : status;
   setTab(col, name, short);
   col.tab.dataset.name = name;
   col.tab.dataset.online = col.presence.dataset.online;
@@ -295,17 +298,15 @@ function setTab(col, name, status) {
 }
 
 const LINK_STATUS = {
-  unused: 'Link not used yet',
-  used: 'Link used',
-  replaced: 'New link, not used yet',
+  unused: 'console.columns.linkUnused',
+  used: 'console.columns.linkUsed',
+  replaced: 'console.columns.newLinkUnused',
 };
 
 function lastOnlineText(room, p) {
-  if (p && room.presence.get(p.id) === true) return 'Online now';
-  if (!p || !p.last_online_at) return 'Never online';
-  const at = new Date(p.last_online_at);
-  if (Number.isNaN(at.getTime())) return 'Never online';
-  return `Last online ${at.toLocaleString([], { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' })}`;
+  if (p && room.presence.get(p.id) === true) return t('console.columns.onlineNow');
+  const date = p && p.last_online_at ? dateTimeText(p.last_online_at) : '';
+  return date ? t('console.columns.lastOnline', { date }) : t('console.columns.neverOnline');
 }
 
 /** Like ensureColumn, but a private channel of a party not known yet gets a placeholder party. */
@@ -313,7 +314,7 @@ export function columnFor(app, channel) {
   const room = app.room;
   if (channel.startsWith('private:') && !room.columns.has(channel)) {
     const id = channel.slice('private:'.length);
-    if (!room.participants.has(id)) room.participants.set(id, { id, role: 'party', display_name: 'Party', joined: true, left: false, notice_acknowledged: false });
+    if (!room.participants.has(id)) room.participants.set(id, { id, role: 'party', display_name: t('console.columns.party'), joined: true, left: false, notice_acknowledged: false });
   }
   return ensureColumn(app, channel);
 }
@@ -322,7 +323,7 @@ function sendMessage(app, col, body, clientId) {
   const thread = col.thread;
   const ombud = app.auth.ombud;
   if (!thread.byClientId.has(clientId)) {
-    thread.addPending({ clientId, body, author: { id: app.room.me, role: 'ombud', display_name: ombud ? ombud.display_name : 'You' } });
+    thread.addPending({ clientId, body, author: { id: app.room.me, role: 'ombud', display_name: ombud ? ombud.display_name : t('console.columns.you') } });
   } else {
     thread.markPendingSending(clientId);
   }
@@ -330,11 +331,11 @@ function sendMessage(app, col, body, clientId) {
   r.conn
     .request({ type: 'send', channel: col.channel, body, client_id: clientId }, { retry: true })
     // Retrying is offered only while the same room is open.
-    .catch((err) => thread.failPending(clientId, describeError(err), () => app.room === r && sendMessage(app, col, body, clientId)));
+    .catch((err) => thread.failPending(clientId, errorMessage(err), () => app.room === r && sendMessage(app, col, body, clientId)));
 }
 
-/** A line in a thread that is not a message ("Ana joined."). */
-export function systemLine(app, channel, text) {
+/** A line in a thread that is not a message ("Ana joined."), as `[key, params]`. */
+export function systemLine(app, channel, message) {
   const col = columnFor(app, channel);
-  col.thread.appendItem(h('li', { class: 'system', testid: 'system-line' }, text));
+  col.thread.appendItem(h('li', { class: 'system', testid: 'system-line', i18n: message }));
 }

@@ -6,18 +6,24 @@
 
 import { describeError } from '../api.js';
 import { $, h, replace, show, flash, confirmDialog } from '../dom.js';
+import { t } from '../i18n.js';
 import { openEditor } from '../relay-editor.js';
 import { partiesInOrder, nameOf, findMessage } from './room-state.js';
 import { selectThread } from './columns.js';
 import { addSensitiveTerm } from './tools.js';
 
-const STATUS_TEXT = {
-  awaiting_consent: (author) => `Waiting for ${author}'s consent`,
-  delivered: () => 'Delivered',
-  edit_awaiting_consent: (author) => `Change waiting for ${author}'s consent`,
-  declined: (author) => `Declined by ${author}`,
-  withdrawn: () => 'Withdrawn',
+/** A relay's status in words, `[key, params]`; `name` is its source's author. */
+const STATUS_KEYS = {
+  awaiting_consent: 'console.forwards.waiting',
+  delivered: 'console.forwards.delivered',
+  edit_awaiting_consent: 'console.forwards.changeWaiting',
+  declined: 'console.forwards.declinedBy',
+  withdrawn: 'console.forwards.withdrawn',
 };
+
+function statusText(f, name) {
+  return STATUS_KEYS[f.status] ? [STATUS_KEYS[f.status], { name }] : ['console.forwards.other', { status: f.status }];
+}
 
 // ---- message actions ----
 
@@ -28,23 +34,23 @@ export function decorateMessage(app, msg, li) {
   const actions = h('div', { class: 'msg-actions' });
   const isPartyMessage = msg.author.role === 'party' && msg.channel.startsWith('private:');
   if (isPartyMessage && msg.shareable !== false) {
-    actions.append(h('button', { type: 'button', class: 'small', testid: 'relay-to', on: { click: () => relayMessage(app, msg.id) } }, 'Relay to…'));
+    actions.append(h('button', { type: 'button', class: 'small', testid: 'relay-to', on: { click: () => relayMessage(app, msg.id) }, i18n: 'console.forwards.relayTo' }));
   }
   if (msg.author.id === room.me) {
     actions.append(
-      h('button', { type: 'button', class: 'small', testid: 'edit-message', on: { click: () => editMessage(app, msg.id) } }, 'Edit'),
-      h('button', { type: 'button', class: 'small danger-text', testid: 'retract-message', on: { click: () => retractMessage(app, msg.id) } }, 'Retract'),
+      h('button', { type: 'button', class: 'small', testid: 'edit-message', on: { click: () => editMessage(app, msg.id) }, i18n: 'console.forwards.edit' }),
+      h('button', { type: 'button', class: 'small danger-text', testid: 'retract-message', on: { click: () => retractMessage(app, msg.id) }, i18n: 'console.forwards.retract' }),
     );
   }
   if (msg.relayed_from) {
     const f = room.forwards.get(msg.relayed_from.forward_id);
     if (f && f.status === 'edit_awaiting_consent') {
-      li.append(h('p', { class: 'pill waiting', testid: 'edit-pending' }, `A change is waiting for ${sourceAuthorName(room, f)}'s consent.`));
+      li.append(h('p', { class: 'pill waiting', testid: 'edit-pending', i18n: ['console.forwards.changeWaitingFor', { name: sourceAuthorName(room, f) }] }));
     }
   }
   if (actions.children.length) li.append(actions);
   if (isPartyMessage) {
-    const list = h('ul', { class: 'forwards', testid: 'forwards', 'aria-label': 'Relays of this message' });
+    const list = h('ul', { class: 'forwards', testid: 'forwards', i18nAttrs: { 'aria-label': 'console.forwards.relays' } });
     for (const f of room.forwards.values()) if (f.source_message_id === msg.id) list.append(forwardItem(app, f));
     li.append(list);
   }
@@ -60,15 +66,13 @@ function relayMessage(app, messageId) {
   const consent = room.info.consent_required;
   openEditor({
     mode: 'forward',
-    title: `Relay ${msg.author.display_name}’s message`,
-    sendLabel: consent ? 'Send for consent' : 'Send',
+    title: ['console.forwards.relayTitle', { name: msg.author.display_name }],
+    sendLabel: [consent ? 'console.forwards.sendForConsent' : 'console.forwards.send'],
     original: { id: msg.id, body: msg.body },
     initialText: msg.body,
     recipients: others.map((p) => ({ id: p.id, name: p.display_name, checked: others.length === 1 })),
     attributionName: room.info.attribution === 'anonymous' ? null : msg.author.display_name,
-    consentNote: consent
-      ? `${msg.author.display_name} will be asked to approve this exact text before anything is delivered.`
-      : 'This room does not ask for consent: the text is delivered at once.',
+    consentNote: consent ? ['console.forwards.askApprove', { name: msg.author.display_name }] : ['console.forwards.noConsentRoom'],
     suggest: (id) => suggestFor(app, id),
     ...termOptions(app),
     submit: async ({ body, to }) => {
@@ -111,12 +115,12 @@ function editMessage(app, messageId) {
   const consent = Boolean(rf && room.info.consent_required && f);
   openEditor({
     mode: 'edit',
-    title: rf ? 'Edit a relayed message' : 'Edit your message',
-    sendLabel: consent ? 'Send change for consent' : 'Save change',
+    title: [rf ? 'console.forwards.editRelayedTitle' : 'console.forwards.editOwnTitle'],
+    sendLabel: [consent ? 'console.forwards.sendChangeForConsent' : 'console.forwards.saveChange'],
     original: source ? { id: source.msg.id, body: source.msg.body } : null,
     initialText: msg.body,
     attributionName: rf ? rf.display_name || null : null,
-    consentNote: consent ? `${sourceAuthorName(room, f)} will be asked to approve the new text before the recipient sees it.` : '',
+    consentNote: consent ? ['console.forwards.askNew', { name: sourceAuthorName(room, f) }] : null,
     suggest: (id) => suggestFor(app, id),
     ...termOptions(app),
     submit: async ({ body }) => {
@@ -134,11 +138,9 @@ async function retractMessage(app, messageId) {
   const entry = findMessage(app.room, messageId);
   if (!entry) return;
   const ok = await confirmDialog({
-    title: 'Retract this message?',
-    body: entry.msg.relayed_from
-      ? 'The recipient will see that the ombud withdrew this relayed message; its text disappears from their thread.'
-      : 'Its text disappears from the thread for everyone who can see it.',
-    confirmLabel: 'Retract',
+    title: t('console.forwards.retractTitle'),
+    body: t(entry.msg.relayed_from ? 'console.forwards.withdrawBody' : 'console.forwards.retractBody'),
+    confirmLabel: t('console.forwards.retract'),
     danger: true,
     testid: 'retract-dialog',
   });
@@ -154,7 +156,7 @@ async function retractMessage(app, messageId) {
 
 function sourceAuthorName(room, f) {
   const entry = findMessage(room, f.source_message_id);
-  return entry ? entry.msg.author.display_name : 'the author';
+  return entry ? entry.msg.author.display_name : t('console.forwards.theAuthor');
 }
 
 /** Record what is now known of a forward and redraw it, and the relayed copies it changes. */
@@ -213,11 +215,10 @@ function renderRelaySummary(app) {
     $('#relay-summary'),
     forwards.map((f) => {
       const author = sourceAuthorName(room, f);
-      const statusText = (STATUS_TEXT[f.status] || (() => f.status))(author);
       const link = h('button', { type: 'button', class: 'link', testid: 'relay-summary-show' }, `${author} → ${(f.to || []).map((id) => nameOf(room, id)).join(', ')}`);
       link.addEventListener('click', () => showSource(app, f));
       return h('li', { class: 'relay-summary-item', testid: 'relay-summary-item', dataset: { status: f.status } },
-        h('span', { class: `pill status-${f.status}` }, statusText), ' ', link);
+        h('span', { class: `pill status-${f.status}`, i18n: statusText(f, author) }), ' ', link);
     }),
   );
   show($('#relays-empty'), forwards.length === 0);
@@ -238,28 +239,32 @@ function showSource(app, f) {
 
 function forwardItem(app, f) {
   const author = sourceAuthorName(app.room, f);
-  const statusText = (STATUS_TEXT[f.status] || (() => f.status))(author);
   const li = h(
     'li',
     { class: 'forward', testid: 'forward', dataset: { forwardId: f.forward_id, status: f.status, revision: String(f.revision) } },
     h(
       'p',
       { class: 'forward-head' },
-      h('span', { class: `pill status-${f.status}`, testid: 'forward-status' }, statusText),
+      h('span', { class: `pill status-${f.status}`, testid: 'forward-status', i18n: statusText(f, author) }),
       ' ',
-      h('span', { class: 'hint' }, `to ${(f.to || []).map((id) => nameOf(app.room, id)).join(', ')}${f.revision > 1 ? ` · version ${f.revision}` : ''}`),
+      h(
+        'span',
+        { class: 'hint' },
+        h('span', { i18n: ['console.forwards.to', { names: (f.to || []).map((id) => nameOf(app.room, id)).join(', ') }] }),
+        f.revision > 1 ? [' · ', h('span', { i18n: ['console.forwards.version', { version: f.revision }] })] : null,
+      ),
     ),
     h('blockquote', { class: 'forward-body', testid: 'forward-body' }, f.body),
-    f.note ? h('p', { class: 'hint', testid: 'forward-note' }, `${author}’s note: `, f.note) : null,
+    f.note ? h('p', { class: 'hint', testid: 'forward-note' }, h('span', { i18n: ['console.forwards.note', { name: author }] }), ' ', f.note) : null,
   );
   const actions = h('div', { class: 'button-row' });
   const waiting = f.status === 'awaiting_consent' || f.status === 'edit_awaiting_consent';
   if (waiting || f.status === 'declined') {
-    actions.append(h('button', { type: 'button', class: 'small', testid: 'forward-update', on: { click: () => updateForward(app, f.forward_id) } }, 'Update'));
+    actions.append(h('button', { type: 'button', class: 'small', testid: 'forward-update', on: { click: () => updateForward(app, f.forward_id) }, i18n: 'console.forwards.update' }));
   }
   if (waiting || f.status === 'declined') {
-    const label = f.status === 'edit_awaiting_consent' ? 'Withdraw change' : 'Withdraw';
-    actions.append(h('button', { type: 'button', class: 'small danger-text', testid: 'forward-withdraw', on: { click: () => withdrawForward(app, f.forward_id) } }, label));
+    const label = f.status === 'edit_awaiting_consent' ? 'console.forwards.withdrawChange' : 'console.forwards.withdraw';
+    actions.append(h('button', { type: 'button', class: 'small danger-text', testid: 'forward-withdraw', on: { click: () => withdrawForward(app, f.forward_id) }, i18n: label }));
   }
   if (actions.children.length) li.append(actions);
   return li;
@@ -273,12 +278,12 @@ function updateForward(app, forwardId) {
   const consent = room.info.consent_required;
   openEditor({
     mode: 'update',
-    title: 'Update the relayed text',
-    sendLabel: consent ? 'Send update for consent' : 'Send update',
+    title: ['console.forwards.updateRelayed'],
+    sendLabel: [consent ? 'console.forwards.sendUpdateForConsent' : 'console.forwards.sendUpdate'],
     original: source ? { id: source.msg.id, body: source.msg.body } : null,
     initialText: f.body,
     attributionName: room.info.attribution === 'anonymous' ? null : source ? source.msg.author.display_name : null,
-    consentNote: consent ? `${sourceAuthorName(room, f)} will be asked again: an earlier approval no longer counts.` : '',
+    consentNote: consent ? ['console.forwards.askAgain', { name: sourceAuthorName(room, f) }] : null,
     suggest: (id) => suggestFor(app, id),
     ...termOptions(app),
     submit: async ({ body }) => {

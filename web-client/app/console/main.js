@@ -3,7 +3,8 @@
 // room: a list of threads (each party, Joint, Notes) beside one conversation
 // pane, the relays and the tools beside that, the relay workflow
 // (redact, edit, preview, consent, status), referrals, co-ombuds, categories,
-// transcript, closing the room, and the trends report.
+// transcript, closing the room, and the trends report. It speaks the
+// ombud's language (i18n.js): chosen in the top bar, else the browser's.
 //
 // This entry point owns the console's state and wires the modules beside it,
 // one concern each. They keep no state of their own: every function that
@@ -19,7 +20,9 @@ import { wireRoomView } from './room-view.js';
 import { wireTools } from './tools.js';
 import { wireTrends } from './trends-view.js';
 import { wireProfile } from './profile.js';
-import { wireAttention } from './attention.js';
+import { wireAttention, refreshAttention } from './attention.js';
+import { wireLanguage } from './language.js';
+import { wireOneText } from './onetext.js';
 
 const app = {
   auth: { token: null, ombud: null }, // see session.js
@@ -28,6 +31,7 @@ const app = {
   rooms: [], // the room list as last fetched (attention.js polls it)
 };
 
+await wireLanguage(() => refreshAttention(app));
 wireSession(app);
 wireRouting(app);
 wireRooms(app);
@@ -36,6 +40,7 @@ wireTools(app);
 wireTrends(app);
 wireProfile(app);
 wireAttention(app);
+wireOneText(app);
 
 loadAuth(app);
 await finishInstitutionSignIn(app);

@@ -10,11 +10,14 @@
 // the open room (a WeakMap keyed by it), rebuilt from the ombud's replay.
 
 import { describeError } from '../api.js';
-import { $, h, replace, flash, downloadBlob, randomId } from '../dom.js';
+import { $, h, replace, flash, say, downloadBlob, randomId } from '../dom.js';
+import { t, setText, onLanguageChange } from '../i18n.js';
 import { call } from './session.js';
 import { partiesInOrder, nameOf } from './room-state.js';
 
 const states = new WeakMap();
+const T = (key, params) => t(`console.onetext.${key}`, params);
+const K = (key, params) => [`console.onetext.${key}`, params];
 
 function stateOf(room) {
   let s = states.get(room);
@@ -94,7 +97,7 @@ function render(app) {
     else if (parties[pick]) sel.value = parties[pick].id;
   }
   const saveVersion = $('[data-testid="proposal-save"]');
-  saveVersion.textContent = p ? 'Save a new version' : 'Save the first version';
+  setText(saveVersion, p ? 'console.onetext.saveNew' : 'console.onetext.saveFirst');
   saveVersion.disabled = Boolean(p && p.concluded);
 }
 
@@ -103,13 +106,13 @@ function editor(app, s) {
   const title = h('input', { id: 'onetext-title', required: true, maxlength: 200, testid: 'proposal-title' });
   const clauses = h('textarea', { id: 'onetext-clauses', rows: 5, required: true, testid: 'proposal-clauses' });
   const status = h('p', { class: 'form-status', role: 'status', testid: 'proposal-save-status' });
-  const saveNew = h('button', { type: 'button', class: 'secondary', testid: 'proposal-new' }, 'Save as a new proposal');
-  const saveVersion = h('button', { type: 'submit', class: 'primary', testid: 'proposal-save' }, 'Save the first version');
+  const saveNew = h('button', { type: 'button', class: 'secondary', testid: 'proposal-new', i18n: 'console.onetext.saveAsNew' });
+  const saveVersion = h('button', { type: 'submit', class: 'primary', testid: 'proposal-save', i18n: 'console.onetext.saveFirst' });
   const save = async (asNew) => {
     const p = current();
     const lines = clauses.value.split('\n').map((l) => l.trim()).filter(Boolean);
     if (!title.value.trim() || !lines.length) {
-      status.textContent = 'A title and at least one clause (one per line) are needed.';
+      say(status, K('needed'));
       return;
     }
     const frame = { type: 'propose', title: title.value.trim(), clauses: lines };
@@ -120,16 +123,16 @@ function editor(app, s) {
     try {
       const ack = await request(app, frame);
       s.current = ack.proposal_id;
-      status.textContent = `Saved version ${ack.version}.`;
+      say(status, K('saved', { version: ack.version }));
     } catch (err) {
-      status.textContent = describeError(err);
+      say(status, describeError(err));
     }
   };
   const form = h(
     'form',
     { testid: 'proposal-editor', on: { submit: (ev) => { ev.preventDefault(); save(!current()); } } },
-    h('div', { class: 'field' }, h('label', { for: 'onetext-title' }, 'Title'), title),
-    h('div', { class: 'field' }, h('label', { for: 'onetext-clauses' }, 'Clauses, one per line'), clauses),
+    h('div', { class: 'field' }, h('label', { for: 'onetext-title', i18n: 'console.onetext.title' }), title),
+    h('div', { class: 'field' }, h('label', { for: 'onetext-clauses', i18n: 'console.onetext.clauses' }), clauses),
     h('div', { class: 'button-row' }, saveVersion, saveNew),
     status,
   );
@@ -151,34 +154,35 @@ function proposalView(app, s, p) {
   const act = async (frame, done) => {
     try {
       await request(app, frame);
-      out.textContent = done;
+      say(out, done);
     } catch (err) {
-      out.textContent = describeError(err);
+      say(out, describeError(err));
     }
   };
-  const share = h('button', { type: 'button', class: 'secondary', testid: 'proposal-share' }, `Share version ${n}`);
-  share.addEventListener('click', () => act({ type: 'share', proposal_id: p.id, version: n, to: chosen() }, `Version ${n} shared.`));
-  const callBtn = h('button', { type: 'button', class: 'primary', testid: 'proposal-call' }, `Ask for a decision on version ${n}`);
-  callBtn.addEventListener('click', () => act({ type: 'call_decision', proposal_id: p.id, version: n, parties: chosen() }, 'Decision requested.'));
+  const share = h('button', { type: 'button', class: 'secondary', testid: 'proposal-share', i18n: K('share', { version: n }) });
+  share.addEventListener('click', () => act({ type: 'share', proposal_id: p.id, version: n, to: chosen() }, K('shared', { version: n })));
+  const callBtn = h('button', { type: 'button', class: 'primary', testid: 'proposal-call', i18n: K('askDecision', { version: n }) });
+  callBtn.addEventListener('click', () => act({ type: 'call_decision', proposal_id: p.id, version: n, parties: chosen() }, K('decisionRequested')));
   const rows = parties.map((party) => {
     const d = p.decisions.get(party.id);
-    const decision = d ? `${d.verdict === 'accept' ? 'accepted' : 'declined'} v${d.version}${d.note ? ` (“${d.note}”)` : ''}` : p.call && p.call.parties.includes(party.id) ? 'asked' : '—';
+    const verdict = d && T(d.verdict === 'accept' ? 'accepted' : 'declined', { version: d.version });
+    const decision = d ? (d.note ? T('withNote', { decision: verdict, note: d.note }) : verdict) : p.call && p.call.parties.includes(party.id) ? T('asked') : '—';
     return h('tr', { testid: 'onetext-party-row', dataset: { partyId: party.id } },
       h('th', { scope: 'row' }, party.display_name),
-      h('td', {}, p.shown.has(party.id) ? `v${p.shown.get(party.id)}` : 'not shown'),
+      h('td', {}, p.shown.has(party.id) ? `v${p.shown.get(party.id)}` : T('notShown')),
       h('td', {}, String(p.comments.get(party.id) || 0)),
       h('td', { testid: 'onetext-decision' }, decision));
   });
   const items = [
-    h('h3', { testid: 'proposal-heading' }, `${v.title} — version ${n}`),
-    h('p', { class: 'hint' }, `Hash ${v.hash.slice(0, 16)}…`, prev ? ' · highlighted: changed from the version before' : ''),
+    h('h3', { testid: 'proposal-heading' }, T('heading', { title: v.title, version: n })),
+    h('p', { class: 'hint' }, T('hash', { hash: v.hash.slice(0, 16) }), prev ? ` · ${T('highlighted')}` : ''),
     h('ol', { class: 'clauses' }, ...v.clauses.map((c, i) => h('li', { class: `clause ${marks[i]}`, dataset: { change: marks[i] } }, c))),
     h('table', { class: 'onetext-status' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'Party'), h('th', {}, 'Shown'), h('th', {}, 'Comments'), h('th', {}, 'Decision'))),
+      h('thead', {}, h('tr', {}, h('th', {}, T('party')), h('th', {}, T('shown')), h('th', {}, T('comments')), h('th', {}, T('decision')))),
       h('tbody', {}, ...rows)),
   ];
   if (p.concluded) {
-    const dl = h('button', { type: 'button', class: 'primary', testid: 'agreement-download' }, 'Download the agreement');
+    const dl = h('button', { type: 'button', class: 'primary', testid: 'agreement-download' }, T('download'));
     dl.addEventListener('click', async () => {
       try {
         const res = await call(app, 'GET', `/api/rooms/${room.id}/agreements/${p.id}`, undefined, { raw: true });
@@ -187,13 +191,13 @@ function proposalView(app, s, p) {
         flash(out, describeError(err));
       }
     });
-    items.push(h('p', { testid: 'agreement-concluded' }, h('strong', {}, `Agreement concluded on version ${p.call.version}.`)), dl);
+    items.push(h('p', { testid: 'agreement-concluded' }, h('strong', {}, T('concluded', { version: p.call.version }))), dl);
   } else {
-    items.push(h('fieldset', {}, h('legend', {}, 'Parties'), ...boxes), h('div', { class: 'button-row' }, share, callBtn));
+    items.push(h('fieldset', {}, h('legend', {}, T('parties')), ...boxes), h('div', { class: 'button-row' }, share, callBtn));
   }
   items.push(out);
   if (s.proposals.size > 1) {
-    const pick = h('select', { 'aria-label': 'Proposal', testid: 'proposal-pick' },
+    const pick = h('select', { 'aria-label': T('proposal'), testid: 'proposal-pick' },
       ...[...s.proposals.values()].map((x) => h('option', { value: x.id, selected: x.id === p.id }, x.versions.get(x.versions.size)?.title || x.id)));
     pick.addEventListener('change', () => { s.current = pick.value; render(app); });
     items.unshift(pick);
@@ -202,10 +206,10 @@ function proposalView(app, s, p) {
 }
 
 function rangeForm(app) {
-  const title = h('input', { required: true, maxlength: 200, testid: 'range-title', 'aria-label': 'Question' });
-  const unit = h('input', { maxlength: 40, testid: 'range-unit', 'aria-label': 'Unit', placeholder: 'EUR, days…' });
-  const ceiling = h('select', { id: 'range-ceiling', testid: 'range-ceiling', 'aria-label': 'Gives a ceiling (the most they would pay)' });
-  const floor = h('select', { id: 'range-floor', testid: 'range-floor', 'aria-label': 'Gives a floor (the least they would accept)' });
+  const title = h('input', { required: true, maxlength: 200, testid: 'range-title', i18nAttrs: { 'aria-label': 'console.onetext.question' } });
+  const unit = h('input', { maxlength: 40, testid: 'range-unit', i18nAttrs: { 'aria-label': 'console.onetext.unit', placeholder: 'console.onetext.unitPlaceholder' } });
+  const ceiling = h('select', { id: 'range-ceiling', testid: 'range-ceiling', i18nAttrs: { 'aria-label': 'console.onetext.givesCeiling' } });
+  const floor = h('select', { id: 'range-floor', testid: 'range-floor', i18nAttrs: { 'aria-label': 'console.onetext.givesFloor' } });
   const see = h('input', { type: 'checkbox', testid: 'range-ombuds-see' });
   const out = h('p', { class: 'form-status', role: 'status' });
   const form = h('form', { testid: 'range-form', on: { submit: async (ev) => {
@@ -213,14 +217,14 @@ function rangeForm(app) {
     try {
       await request(app, { type: 'range_open', title: title.value.trim(), unit: unit.value.trim(), ceilings: [ceiling.value], floors: [floor.value], ombuds_see_bounds: see.checked });
     } catch (err) {
-      out.textContent = describeError(err);
+      say(out, describeError(err));
     }
   } } },
-  h('h3', {}, 'Range question'),
+  h('h3', { i18n: 'console.onetext.range' }),
   title, unit,
-  h('label', {}, 'Ceiling: ', ceiling), h('label', {}, 'Floor: ', floor),
-  h('label', { class: 'check' }, see, ' Ombuds may see the numbers (cannot be changed later)'),
-  h('button', { type: 'submit', class: 'secondary', testid: 'range-open' }, 'Open question'), out);
+  h('label', {}, h('span', { i18n: 'console.onetext.ceiling' }), ' ', ceiling), h('label', {}, h('span', { i18n: 'console.onetext.floor' }), ' ', floor),
+  h('label', { class: 'check' }, see, ' ', h('span', { i18n: 'console.onetext.ombudsSee' })),
+  h('button', { type: 'submit', class: 'secondary', testid: 'range-open', i18n: 'console.onetext.openQuestion' }), out);
   return form;
 }
 
@@ -230,16 +234,18 @@ function rangeList(app, s) {
   return [...s.ranges.values()].map((r) => {
     const ev = r.event;
     const pr = r.progress;
-    const lines = [h('strong', {}, ev.title), ` (${ev.unit || 'no unit'}) · `,
-      `${pr ? pr.submitted.length : 0} of ${ev.seats.length} answered`,
-      pr && pr.overlap !== undefined && pr.overlap !== null ? (pr.overlap ? ' · the bounds overlap' : ' · no overlap yet') : '',
+    const lines = [h('strong', {}, ev.title), ` (${ev.unit || T('noUnit')}) · `,
+      T('answered', { answered: pr ? pr.submitted.length : 0, total: ev.seats.length }),
+      pr && pr.overlap !== undefined && pr.overlap !== null ? ` · ${T(pr.overlap ? 'overlap' : 'noOverlap')}` : '',
       pr && pr.bounds ? ` · ${pr.bounds.map((b) => `${nameOf(room, b.party_id)}: ${b.value}`).join(', ')}` : ''];
     if (r.closed) {
-      lines.push(` · closed${r.closed.overlap === true ? ': room for agreement' : r.closed.overlap === false ? ': not yet' : ''}${r.closed.suggestion !== undefined && r.closed.suggestion !== null ? `, suggested ${r.closed.suggestion}` : ''}`);
+      const closed = T(r.closed.overlap === true ? 'closedRoom' : r.closed.overlap === false ? 'closedNotYet' : 'closedPlain');
+      const suggested = r.closed.suggestion !== undefined && r.closed.suggestion !== null ? T('suggested', { value: r.closed.suggestion }) : '';
+      lines.push(` · ${closed}${suggested ? `, ${suggested}` : ''}`);
       return h('li', { testid: 'range-item' }, ...lines);
     }
-    const reveal = h('button', { type: 'button', class: 'secondary', testid: 'range-reveal' }, 'Close and tell them');
-    const suggest = h('button', { type: 'button', class: 'secondary', testid: 'range-suggest' }, 'Close, tell them and suggest the midpoint');
+    const reveal = h('button', { type: 'button', class: 'secondary', testid: 'range-reveal' }, T('close'));
+    const suggest = h('button', { type: 'button', class: 'secondary', testid: 'range-suggest' }, T('closeMidpoint'));
     reveal.addEventListener('click', () => request(app, { type: 'range_close', range_id: ev.range_id, reveal: true }).catch((e) => flash(out, describeError(e))));
     suggest.addEventListener('click', () => request(app, { type: 'range_close', range_id: ev.range_id, reveal: true, suggest: true }).catch((e) => flash(out, describeError(e))));
     return h('li', { testid: 'range-item' }, ...lines, h('div', { class: 'button-row' }, reveal, suggest));
@@ -295,6 +301,11 @@ export function oneTextEvent(app, event) {
       return;
   }
   render(app);
+}
+
+/** What events change is drawn with words around data: drawn again in a new language. */
+export function wireOneText(app) {
+  onLanguageChange(() => render(app));
 }
 
 /** Draw the editor and the range form when a room opens. */

@@ -2,6 +2,7 @@
 
 import { describeError } from '../api.js';
 import { $, show } from '../dom.js';
+import { setText } from '../i18n.js';
 import { call, saveOmbud } from './session.js';
 
 /** Fill the form from the signed-in ombud. */
@@ -27,7 +28,7 @@ export function wireProfile(app) {
       const ombud = await call(app, 'PUT', '/api/me', { display_name: $('#profile-display-name').value });
       saveOmbud(app, ombud);
       $('#profile-display-name').value = ombud.display_name;
-      $('#whoami').textContent = `Signed in as ${ombud.display_name}`;
+      setText($('#whoami'), 'console.page.signedInAs', { name: ombud.display_name });
       show(saved, true);
     } catch (err) {
       error.textContent = describeError(err);

@@ -2,6 +2,8 @@
 // into it that every part of the room view makes, and what this browser
 // remembers of the room: the last message read in each thread.
 
+import { t } from '../i18n.js';
+
 const SEEN_KEY = (id) => `caucus.seen.${id}`;
 
 /** The newest `seq` read per channel in room `id`, as this browser last saved it. */
@@ -54,7 +56,7 @@ export function partiesInOrder(room) {
 
 export function nameOf(room, id) {
   const p = room && room.participants.get(id);
-  return p ? p.display_name : 'someone';
+  return p ? p.display_name : t('console.someone');
 }
 
 /** A message on screen as `{msg, li}`; nothing when no column shows it. */

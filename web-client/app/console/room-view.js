@@ -4,6 +4,7 @@
 
 import { describeError } from '../api.js';
 import { $, replace, show, flash } from '../dom.js';
+import { t, setText, clearText, onLanguageChange } from '../i18n.js';
 import { Connection, statusReporter } from '../ws.js';
 import { call, signOut } from './session.js';
 import { banner } from './routing.js';
@@ -37,7 +38,7 @@ export async function openRoom(app, id) {
   closeRoom(app);
   const r = newRoomState(id, app.auth.ombud);
   app.room = r;
-  $('#room-heading').textContent = 'Loading…';
+  setText($('#room-heading'), 'console.room.loading');
   $('#room-settings').textContent = '';
   $('#room-ombuds').textContent = '';
   show($('#room-error'), false);
@@ -51,7 +52,7 @@ export async function openRoom(app, id) {
     applyDetail(app, detail);
   } catch (err) {
     if (app.room !== r) return;
-    $('#room-heading').textContent = 'This room could not be opened';
+    setText($('#room-heading'), 'console.room.couldNotOpen');
     flash($('#room-error'), describeError(err));
     return;
   }
@@ -82,8 +83,8 @@ export async function openRoom(app, id) {
       if (app.room !== r) return;
       statusReporter($('#conn-status'))(status);
       for (const col of r.columns.values()) col.thread.setConnected(status.state === 'online');
-      if (status.state === 'closed' && status.code === 4001) signOut(app, 'Your session has expired. Please sign in again.');
-      else if (status.state === 'closed' && status.code) roomGone(app, status.message);
+      if (status.state === 'closed' && status.code === 4001) signOut(app, ['console.signIn.expired']);
+      else if (status.state === 'closed' && status.code) roomGone(app, [status.key, status.params]);
     },
     onError: (err) => {
       if (app.room === r) flash($('#room-error'), describeError(err));
@@ -114,24 +115,25 @@ function renderRoomHead(app) {
   const room = app.room;
   const info = room.info;
   if (!info) return;
-  $('#room-heading').textContent = info.title;
+  clearText($('#room-heading')).textContent = info.title;
   $('#room-settings').textContent = [
-    info.consent_required ? 'Relays need the author’s consent' : 'Relays are delivered at once',
-    info.attribution === 'anonymous' ? 'recipients are not told who wrote a relayed message' : 'recipients see who wrote a relayed message',
+    t(info.consent_required ? 'console.room.consent' : 'console.room.noConsent'),
+    t(info.attribution === 'anonymous' ? 'console.room.anonymous' : 'console.room.named'),
   ].join(' · ');
   const ombuds = [...room.participants.values()].filter((p) => p.role === 'ombud');
-  $('#room-ombuds').textContent = ombuds.length
-    ? `Ombuds: ${ombuds.map((o) => `${o.display_name}${o.id === room.me ? ' (you)' : room.presence.get(o.id) ? ' (online)' : ''}`).join(', ')}`
-    : '';
+  const ombudName = (o) => {
+    if (o.id === room.me) return t('console.columns.selfName', { name: o.display_name });
+    return room.presence.get(o.id) ? t('console.room.ombudOnline', { name: o.display_name }) : o.display_name;
+  };
+  $('#room-ombuds').textContent = ombuds.length ? t('console.room.ombuds', { names: ombuds.map(ombudName).join(', ') }) : '';
 }
 
-/** The room was closed or access ended: leave the view with an explanation. */
+/** The room was closed or access ended: leave the view with an explanation (`[key, params]` or a text). */
 export function roomGone(app, message) {
-  const text = message || 'This room is no longer available.';
   if (app.room) forgetRoom(app.room.id);
   closeRoom(app);
   location.hash = '#/rooms';
-  banner(text);
+  banner(message || ['console.room.unavailable']);
 }
 
 // ---- events ----
@@ -190,7 +192,7 @@ function onEvent(app, event, seq, replay) {
         if (invite) invite.remove();
         const col = ensureColumn(app, `private:${p.id}`);
         refreshColumnHead(app, col);
-        systemLine(app, col.channel, `${p.display_name} joined.`);
+        systemLine(app, col.channel, ['console.room.joined', { name: p.display_name }]);
       }
       renderRoomHead(app);
       renderTools(app);
@@ -202,7 +204,7 @@ function onEvent(app, event, seq, replay) {
       const col = room.columns.get(`private:${event.participant_id}`);
       if (col) {
         refreshColumnHead(app, col);
-        systemLine(app, col.channel, `${nameOf(room, event.participant_id)} left the conversation.`);
+        systemLine(app, col.channel, ['console.room.left', { name: nameOf(room, event.participant_id) }]);
       }
       renderTools(app);
       break;
@@ -213,20 +215,20 @@ function onEvent(app, event, seq, replay) {
       const col = room.columns.get(`private:${event.participant_id}`);
       if (col) {
         refreshColumnHead(app, col);
-        systemLine(app, col.channel, `${nameOf(room, event.participant_id)} acknowledged the office notice.`);
+        systemLine(app, col.channel, ['console.room.acknowledged', { name: nameOf(room, event.participant_id) }]);
       }
       break;
     }
     case 'joint_opened':
       setJoint(app, true);
-      systemLine(app, 'joint', `Joint session opened by ${nameOf(room, event.by)}.`);
+      systemLine(app, 'joint', ['console.room.jointOpened', { name: nameOf(room, event.by) }]);
       break;
     case 'joint_closed':
       setJoint(app, false);
-      systemLine(app, 'joint', `Joint session closed by ${nameOf(room, event.by)}.`);
+      systemLine(app, 'joint', ['console.room.jointClosed', { name: nameOf(room, event.by) }]);
       break;
     case 'room_closed':
-      roomGone(app, 'This room was closed and everything in it was deleted.');
+      roomGone(app, ['console.room.closedDeleted']);
       break;
     default:
       break;
@@ -257,7 +259,7 @@ function onEphemeral(app, frame) {
 function setJoint(app, open) {
   app.room.jointOpen = open;
   const button = $('#joint-toggle');
-  button.textContent = open ? 'Close joint session' : 'Open joint session';
+  setText(button, open ? 'console.room.closeJoint' : 'console.room.openJoint');
   button.setAttribute('aria-pressed', String(open));
   const col = app.room.columns.get('joint');
   if (col) refreshColumnHead(app, col);
@@ -265,6 +267,9 @@ function setJoint(app, open) {
 
 export function wireRoomView(app) {
   wireThreadList(app);
+  onLanguageChange(() => {
+    if (app.room) renderRoomHead(app);
+  });
   $('#joint-toggle').addEventListener('click', async () => {
     const button = $('#joint-toggle');
     button.disabled = true;

@@ -3,43 +3,16 @@
 // form that creates a room.
 
 import { describeError } from '../api.js';
-import { $, h, replace, show, flash } from '../dom.js';
+import { $, h, replace, show, flash, dateTimeEl } from '../dom.js';
 import { call } from './session.js';
 import { roomsUpdated, notJoined } from './attention.js';
 
-const TEXT = {
-  waiting: (n) => `${n} not joined yet`,
-};
-
 export async function loadRooms(app) {
-  const list = $('#room-list');
   show($('#rooms-error'), false);
   try {
     const rooms = await call(app, 'GET', '/api/rooms');
     rooms.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
-    replace(
-      list,
-      rooms.map((r) => {
-        const waiting = notJoined(r);
-        return h(
-          'li',
-          { dataset: { roomId: r.id } },
-          h(
-            'a',
-            { href: `#/rooms/${r.id}`, class: 'room-link', testid: 'room-link' },
-            h(
-              'span',
-              { class: 'room-link-head' },
-              h('span', { class: 'room-link-title' }, r.title),
-              // Filled in by attention.js, which keeps them current.
-              h('span', { class: 'count', testid: 'room-new', hidden: true }),
-              waiting ? h('span', { class: 'pill waiting', testid: 'room-waiting' }, TEXT.waiting(waiting)) : null,
-            ),
-            h('span', { class: 'hint' }, roomSummary(r)),
-          ),
-        );
-      }),
-    );
+    renderRooms(rooms);
     show($('#rooms-empty'), rooms.length === 0);
     roomsUpdated(app, rooms);
   } catch (err) {
@@ -47,15 +20,44 @@ export async function loadRooms(app) {
   }
 }
 
+/** The list, every word of it marked with its key, so a language change re-translates it in place. */
+function renderRooms(rooms) {
+  const list = $('#room-list');
+  replace(
+    list,
+    rooms.map((r) => {
+      const waiting = notJoined(r);
+      return h(
+        'li',
+        { dataset: { roomId: r.id } },
+        h(
+          'a',
+          { href: `#/rooms/${r.id}`, class: 'room-link', testid: 'room-link' },
+          h(
+            'span',
+            { class: 'room-link-head' },
+            h('span', { class: 'room-link-title' }, r.title),
+            // Filled in by attention.js, which keeps them current.
+            h('span', { class: 'count', testid: 'room-new', hidden: true }),
+            waiting ? h('span', { class: 'pill waiting', testid: 'room-waiting', i18n: ['console.rooms.waiting', { count: waiting }] }) : null,
+          ),
+          h('span', { class: 'hint' }, roomSummary(r)),
+        ),
+      );
+    }),
+  );
+}
+
+/** "created 2 Dec 2026, 14:05 · 2 parties · …": the date a `<time>` (dom.js) that follows the language. */
 function roomSummary(r) {
   const parts = [];
-  if (r.created_at) parts.push(`created ${new Date(r.created_at).toLocaleString()}`);
+  if (r.created_at) parts.push([h('span', { i18n: 'console.rooms.created' }), ' ', dateTimeEl(r.created_at)]);
   const parties = (r.participants || []).filter((p) => p.role === 'party');
-  if (r.participants) parts.push(`${parties.length} ${parties.length === 1 ? 'party' : 'parties'}`);
-  parts.push(r.consent_required ? 'consent before relaying' : 'relays without consent');
-  parts.push(r.attribution === 'anonymous' ? 'anonymous relays' : 'named relays');
-  if (r.joint_open) parts.push('joint session open');
-  return parts.join(' · ');
+  if (r.participants) parts.push(h('span', { i18n: ['console.rooms.parties', { count: parties.length }] }));
+  parts.push(h('span', { i18n: r.consent_required ? 'console.rooms.consent' : 'console.rooms.noConsent' }));
+  parts.push(h('span', { i18n: r.attribution === 'anonymous' ? 'console.rooms.anonymous' : 'console.rooms.named' }));
+  if (r.joint_open) parts.push(h('span', { i18n: 'console.rooms.jointOpen' }));
+  return parts.flatMap((part, i) => (i ? [' · ', part] : [part]));
 }
 
 /** Creating a room opens it (through the address, like following a link). */

@@ -3,6 +3,7 @@
 // banner above the views for what happened on the way (signed out, room closed).
 
 import { $, show, flash } from '../dom.js';
+import { setText } from '../i18n.js';
 import { openRoom, closeRoom } from './room-view.js';
 import { loadRooms } from './rooms.js';
 import { showTrends } from './trends-view.js';
@@ -25,7 +26,7 @@ export function route(app) {
     $('#login-username').focus();
     return;
   }
-  $('#whoami').textContent = `Signed in as ${app.auth.ombud ? app.auth.ombud.display_name : ''}`;
+  setText($('#whoami'), 'console.page.signedInAs', { name: app.auth.ombud ? app.auth.ombud.display_name : '' });
   const hash = location.hash;
   const roomMatch = hash.match(/^#\/rooms\/([0-9a-fA-F-]{36})$/);
   if (roomMatch) {
@@ -44,8 +45,9 @@ export function route(app) {
   }
 }
 
-export function banner(text) {
-  flash($('#banner'), text);
+/** Show `message` (`[key, params]`, or a text already in the page's language) above the views. */
+export function banner(message) {
+  flash($('#banner'), message);
 }
 
 function hideBanner() {

@@ -6,7 +6,8 @@
 // the address at once.
 
 import { api, describeError } from '../api.js';
-import { $, show } from '../dom.js';
+import { $, show, say } from '../dom.js';
+import { setText } from '../i18n.js';
 import { route, banner } from './routing.js';
 import { closeRoom } from './room-view.js';
 import { clearAttention } from './attention.js';
@@ -23,19 +24,8 @@ export function loadAuth(app) {
   }
 }
 
-/** Why an institution sign-in was refused, in words (codes: PROTOCOL.md). */
-const SIGNIN_REFUSALS = {
-  not_configured: 'Signing in with an institution is not set up on this relay. Use your username and password, or ask your administrator.',
-  provider_error: 'Your institution’s sign-in did not complete: it was cancelled or refused. Please try again.',
-  expired: 'The sign-in took too long, or was started in another window or browser. Please try again.',
-  bad_state: 'The sign-in could not be matched to this browser (the state check failed), so it was refused for your safety. Please try again.',
-  bad_nonce: 'Your institution’s answer did not belong to this sign-in (the nonce check failed), so it was refused for your safety. Please try again.',
-  wrong_audience: 'Your institution’s answer was meant for another application (wrong audience), so it was refused. Please tell your administrator.',
-  bad_token: 'Your institution’s answer could not be verified, so it was refused. Please try again, and tell your administrator if it keeps happening.',
-  not_ombud: 'You signed in with your institution, but your account is not registered as an ombud here. Ask your office’s administrator to add you.',
-  disabled: 'Your ombud account is disabled. Please ask your office’s administrator.',
-  unavailable: 'Your institution’s sign-in service could not be reached. Please try again in a moment.',
-};
+/** Why an institution sign-in was refused (codes: PROTOCOL.md; words: `console.signIn.refusal.*`). */
+const SIGNIN_REFUSALS = new Set(['not_configured', 'provider_error', 'expired', 'bad_state', 'bad_nonce', 'wrong_audience', 'bad_token', 'not_ombud', 'disabled', 'unavailable']);
 
 function signedIn(app, res) {
   signInError('');
@@ -44,10 +34,11 @@ function signedIn(app, res) {
   sessionStorage.setItem(AUTH_KEY, JSON.stringify(app.auth));
 }
 
-function signInError(text) {
+/** Say why signing in failed (`[key]` or a relay's text; '' hides it). */
+function signInError(message) {
   const error = $('#signin-error');
-  error.textContent = text;
-  show(error, Boolean(text));
+  say(error, message);
+  show(error, Boolean(message.length));
 }
 
 /**
@@ -60,7 +51,7 @@ export async function finishInstitutionSignIn(app) {
   if (!m) return;
   history.replaceState(null, '', location.pathname + location.search);
   if (m[1] !== 'done') {
-    signInError(SIGNIN_REFUSALS[m[2]] || 'Signing in with your institution did not work. Please try again.');
+    signInError([SIGNIN_REFUSALS.has(m[2]) ? `console.signIn.refusal.${m[2]}` : 'console.signIn.failed']);
     return;
   }
   try {
@@ -81,7 +72,7 @@ export async function loadSignInOptions() {
   const oidc = options.oidc;
   if (oidc) {
     const button = $('#oidc-signin-button');
-    button.textContent = `Sign in with ${oidc.institution}`;
+    setText(button, 'console.signIn.withInstitution', { institution: oidc.institution });
     button.dataset.href = oidc.start_url;
   }
   show($('#oidc-signin'), Boolean(oidc));
@@ -95,7 +86,7 @@ export function saveOmbud(app, ombud) {
   sessionStorage.setItem(AUTH_KEY, JSON.stringify(app.auth));
 }
 
-/** Forget the token and everything loaded with it, and show the sign-in view. */
+/** Forget the token and everything loaded with it, and show the sign-in view; `message` (`[key, params]`) goes in the banner. */
 export function signOut(app, message) {
   signInError('');
   app.auth.token = null;
@@ -114,7 +105,7 @@ export async function call(app, method, path, body, opts = {}) {
     return await api(method, path, { token: app.auth.token, body, ...opts });
   } catch (err) {
     if (err.code === 'unauthorized' && !opts.noSignOut) {
-      signOut(app, 'Your session has expired. Please sign in again.');
+      signOut(app, ['console.signIn.expired']);
     }
     throw err;
   }
@@ -144,7 +135,7 @@ export function wireSession(app) {
       $('#login-password').value = '';
       route(app);
     } catch (err) {
-      error.textContent = err.code === 'unauthorized' ? 'That username and password did not match. Please try again.' : describeError(err);
+      say(error, err.code === 'unauthorized' ? ['console.signIn.mismatch'] : describeError(err));
       show(error, true);
     } finally {
       button.disabled = false;
@@ -156,6 +147,6 @@ export function wireSession(app) {
   $('#logout').addEventListener('click', async () => {
     const token = app.auth.token;
     if (token) await api('POST', '/api/logout', { token }).catch(() => {});
-    signOut(app, 'You have signed out.');
+    signOut(app, ['console.signIn.signedOut']);
   });
 }

@@ -4,14 +4,11 @@
 // from the relay editor), downloading the transcript, and closing the room.
 
 import { describeError } from '../api.js';
-import { $, h, replace, show, flash, confirmDialog, downloadBlob, copyText, randomId } from '../dom.js';
+import { $, h, replace, show, flash, say, confirmDialog, downloadBlob, copyText, randomId } from '../dom.js';
+import { t } from '../i18n.js';
 import { call } from './session.js';
 import { partiesInOrder, nameOf } from './room-state.js';
 import { ensureColumn, selectThread } from './columns.js';
-
-const TEXT = {
-  termsSaved: (n) => `Saved ${n} term${n === 1 ? '' : 's'}.`,
-};
 import { applyDetail, roomGone } from './room-view.js';
 
 /**
@@ -40,31 +37,31 @@ export function renderTools(app) {
         ? office.categories.map((c) =>
             h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'category', value: c, checked: tagged.has(c), testid: 'category' }), ` ${c}`),
           )
-        : h('p', { class: 'hint' }, 'The office has no categories configured.'),
+        : h('p', { class: 'hint', i18n: 'console.tools.categoriesNone' }),
     );
     $('#terms-input').value = ((room.detail && room.detail.sensitive_terms) || []).join('\n');
-    for (const id of ['#refer-status', '#add-ombud-status', '#categories-status', '#terms-status']) $(id).textContent = '';
+    for (const id of ['#refer-status', '#add-ombud-status', '#categories-status', '#terms-status']) say($(id), '');
   }
 }
 
-/** A party's link, shown once, to copy and send privately. */
-function inviteItem(name, invite, { tag = 'li', label = `Invitation link for ${name}` } = {}) {
+/** A party's link, shown once, to copy and send privately; `label` is a locale key taking `{name}`. */
+function inviteItem(name, invite, { tag = 'li', label = 'console.tools.inviteLink' } = {}) {
   const link = location.origin + invite.invite_url;
   const inputId = `invite-${invite.party_id}-${randomId().slice(0, 8)}`;
   const input = h('textarea', { id: inputId, class: 'link-field', rows: 3, readonly: true, value: link, testid: 'invite-link', 'data-name': name });
   const status = h('span', { class: 'form-status', role: 'status' });
-  const copy = h('button', { type: 'button', class: 'secondary small', testid: 'invite-copy' }, 'Copy');
+  const copy = h('button', { type: 'button', class: 'secondary small', testid: 'invite-copy', i18n: 'console.tools.copy' });
   copy.addEventListener('click', async () => {
-    status.textContent = (await copyText(link, input)) ? 'Copied.' : 'Select the link and copy it.';
+    say(status, [(await copyText(link, input)) ? 'console.tools.copied' : 'console.tools.selectCopy']);
   });
   input.addEventListener('focus', () => input.select());
   return h(
     tag,
     { class: 'invite', testid: 'invite', dataset: { partyId: invite.party_id } },
-    h('label', { for: inputId }, label),
+    h('label', { for: inputId, i18n: [label, { name }] }),
     h('div', { class: 'copy-row' }, input, copy),
     status,
-    h('p', { class: 'hint' }, 'Send it privately. It works once, and is not shown again.'),
+    h('p', { class: 'hint', i18n: 'console.tools.sendPrivately' }),
   );
 }
 
@@ -82,7 +79,7 @@ export async function addSensitiveTerm(app, room, term) {
   if (room.detail) room.detail.sensitive_terms = items;
   if (app.room === room) {
     $('#terms-input').value = items.join('\n');
-    $('#terms-status').textContent = TEXT.termsSaved(items.length);
+    say($('#terms-status'), ['console.tools.termsSaved', { count: items.length }]);
   }
 }
 
@@ -96,12 +93,9 @@ export async function newLink(app, partyId) {
   const r = app.room;
   const name = nameOf(r, partyId);
   const ok = await confirmDialog({
-    title: `Give ${name} a new link?`,
-    body: [
-      `${name} keeps the whole conversation, and finds it again with the new link.`,
-      `The link ${name} has now, and any page where ${name} is still signed in, stop working at once.`,
-    ],
-    confirmLabel: 'Create a new link',
+    title: t('console.tools.newLinkTitle', { name }),
+    body: [t('console.tools.newLinkKeeps', { name }), t('console.tools.newLinkStops', { name })],
+    confirmLabel: t('console.tools.newLinkConfirm'),
     testid: 'new-link-dialog',
   });
   if (!ok || app.room !== r) return null;
@@ -110,7 +104,7 @@ export async function newLink(app, partyId) {
   const p = r.participants.get(partyId);
   if (p) p.link = 'replaced';
   r.presence.set(partyId, false);
-  return inviteItem(name, invite, { tag: 'div', label: `New link for ${name}` });
+  return inviteItem(name, invite, { tag: 'div', label: 'console.tools.newLinkFor' });
 }
 
 // Each handler acts on the room open when it runs (`app.room`, read again
@@ -143,15 +137,15 @@ export function wireTools(app) {
     const partyId = $('#refer-party').value;
     const resourceId = $('#refer-resource').value;
     if (!partyId || !resourceId) {
-      status.textContent = 'Choose a party and a resource.';
+      say(status, ['console.tools.referChoose']);
       return;
     }
-    status.textContent = 'Sending…';
+    say(status, ['console.tools.referSending']);
     try {
       await app.room.conn.request({ type: 'refer', party_id: partyId, resource_id: resourceId, client_id: randomId() });
-      status.textContent = `Sent to ${nameOf(app.room, partyId)}.`;
+      say(status, ['console.tools.referSent', { name: nameOf(app.room, partyId) }]);
     } catch (err) {
-      status.textContent = describeError(err);
+      say(status, describeError(err));
     }
   });
 
@@ -163,11 +157,11 @@ export function wireTools(app) {
     try {
       await call(app, 'POST', `/api/rooms/${app.room.id}/ombuds`, { username });
       $('#add-ombud-username').value = '';
-      status.textContent = `${username} can now open this room.`;
+      say(status, ['console.tools.addOmbudDone', { username }]);
       const detail = await call(app, 'GET', `/api/rooms/${app.room.id}`);
       if (app.room) applyDetail(app, detail);
     } catch (err) {
-      status.textContent = err.code === 'not_found' ? 'There is no ombud account with that username.' : describeError(err);
+      say(status, err.code === 'not_found' ? ['console.tools.addOmbudUnknown'] : describeError(err));
     }
   });
 
@@ -178,9 +172,9 @@ export function wireTools(app) {
     try {
       await call(app, 'PUT', `/api/rooms/${app.room.id}/categories`, { items });
       if (app.room.detail) app.room.detail.categories = items;
-      status.textContent = items.length ? `Saved: ${items.join(', ')}.` : 'Saved: no categories.';
+      say(status, items.length ? ['console.tools.categoriesSaved', { items: items.join(', ') }] : ['console.tools.categoriesSavedNone']);
     } catch (err) {
-      status.textContent = describeError(err);
+      say(status, describeError(err));
     }
   });
 
@@ -191,9 +185,9 @@ export function wireTools(app) {
     try {
       await call(app, 'PUT', `/api/rooms/${app.room.id}/terms`, { items });
       if (app.room.detail) app.room.detail.sensitive_terms = items;
-      status.textContent = TEXT.termsSaved(items.length);
+      say(status, ['console.tools.termsSaved', { count: items.length }]);
     } catch (err) {
-      status.textContent = describeError(err);
+      say(status, describeError(err));
     }
   });
 
@@ -211,19 +205,16 @@ export function wireTools(app) {
     if (!app.room) return;
     const r = app.room;
     const ok = await confirmDialog({
-      title: `Close “${r.info ? r.info.title : 'this room'}”?`,
-      body: [
-        'Everything in this room will be deleted, permanently and for everyone: every thread, message, relay and note. The parties will be told the room was closed.',
-        'Download the transcript first if you need it. This cannot be undone.',
-      ],
-      confirmLabel: 'Close and delete everything',
+      title: t('console.tools.closeTitle', { title: r.info ? r.info.title : t('console.tools.thisRoom') }),
+      body: [t('console.tools.closeBody'), t('console.tools.closeTranscript')],
+      confirmLabel: t('console.tools.closeConfirm'),
       danger: true,
       testid: 'close-room-dialog',
     });
     if (!ok || app.room !== r) return;
     try {
       await call(app, 'DELETE', `/api/rooms/${r.id}`);
-      roomGone(app, 'The room was closed and everything in it was deleted.');
+      roomGone(app, ['console.room.closedDeleted']);
     } catch (err) {
       flash($('#room-error'), describeError(err));
     }

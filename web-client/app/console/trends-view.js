@@ -4,7 +4,10 @@
 import { describeError } from '../api.js';
 import { $, replace, show, flash } from '../dom.js';
 import { renderTrends } from '../trends.js';
+import { onLanguageChange } from '../i18n.js';
 import { call } from './session.js';
+
+let shown = null; // the report on screen, drawn again in a new language
 
 function defaultMonths() {
   const now = new Date();
@@ -28,8 +31,10 @@ export async function showTrends(app) {
   output.setAttribute('aria-busy', 'true');
   try {
     const report = await call(app, 'GET', `/api/reports/trends?from=${encodeURIComponent(fromInput.value)}&to=${encodeURIComponent(toInput.value)}`);
+    shown = report;
     renderTrends(output, report);
   } catch (err) {
+    shown = null;
     replace(output);
     flash(error, describeError(err));
   } finally {
@@ -38,6 +43,9 @@ export async function showTrends(app) {
 }
 
 export function wireTrends(app) {
+  onLanguageChange(() => {
+    if (shown) renderTrends($('#trends-output'), shown);
+  });
   $('#trends-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     showTrends(app);
