@@ -251,7 +251,7 @@ try {
     await dialog.getByRole('button', { name: 'Send for consent' }).click();
     await dialog.waitFor({ state: 'hidden' });
     const status = msg.getByTestId('forward-status');
-    await eventually(async () => (await status.innerText()) === `Waiting for ${NAME_A}'s consent`, 'awaiting consent status');
+    await eventually(async () => (await status.innerText()) === `Waiting for ${NAME_A}’s consent`, 'awaiting consent status');
   });
 
   await step('party A sees the exact text in a consent card and approves', async () => {
