@@ -116,6 +116,9 @@ pub struct RoomDetail {
     pub categories: Vec<String>,
     /// Room-specific terms the redaction helper flags.
     pub sensitive_terms: Vec<String>,
+    /// Set when the room began as a conversation at the office's front door.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake: Option<crate::intake::IntakeInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

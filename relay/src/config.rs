@@ -8,6 +8,9 @@ use clap::Parser;
 use protocol::Resource;
 use serde::Deserialize;
 
+mod intake;
+pub use intake::IntakeSettings;
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "relay",
@@ -370,6 +373,9 @@ pub struct Office {
     /// Sign-in with the institution: which identities are ombuds.
     #[serde(default)]
     pub oidc: OidcOffice,
+    /// The front door: visitors starting conversations at `/contact`.
+    #[serde(default)]
+    pub intake: IntakeSettings,
 }
 
 /// `[oidc]` in the office settings: who, of the people the institution's
@@ -462,6 +468,7 @@ impl Default for Office {
             resources: default_resources(),
             categories: default_categories(),
             oidc: OidcOffice::default(),
+            intake: IntakeSettings::default(),
         }
     }
 }
@@ -524,6 +531,9 @@ impl Office {
             if c.contains('|') {
                 return Err((line_for(c), format!("category `{c}` must not contain `|`")));
             }
+        }
+        if let Some((key, msg)) = office.intake.problem() {
+            return Err((line_for(key), msg));
         }
         let oidc = &office.oidc;
         if oidc

@@ -2,7 +2,8 @@
 //! `tests/browser/e2e.mjs` (playwright-core driving Debian's Chromium) against
 //! it, as three people would: an ombud and two parties;
 //! `tests/browser/relink.mjs`, a party coming back with a new link; and
-//! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement.
+//! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement;
+//! `tests/browser/intake.mjs`, a visitor at the office's front door.
 //! Every script runs axe-core (`checkA11y` in `lib.mjs`) on each page and
 //! state it reaches and fails on any serious or critical WCAG 2.2 A/AA finding.
 //!
@@ -10,7 +11,7 @@
 //! their screenshots under `target/screenshots/`; `UPDATE_SCREENSHOTS=1` writes
 //! them to `docs/screenshots/` (the README's pictures) instead.
 
-use caucus_tests::app::{spawn_relay, OMBUD};
+use caucus_tests::app::{spawn_relay, spawn_relay_with, OMBUD};
 use caucus_tests::browser;
 
 /// One Chromium at a time: the scripts' timeouts assume the machine is not
@@ -35,6 +36,44 @@ async fn parties_come_back_with_a_new_link_in_chromium() {
 async fn one_text_session_ends_in_a_downloaded_agreement_in_chromium() {
     run_script("onetext.mjs").await;
 }
+
+/// The office's front door: a visitor on a phone starts a conversation at
+/// `/contact`, two ombuds see it queued, one claims it, the visitor comes
+/// back with its return link, and it becomes a mediation with a second
+/// party (`tests/browser/intake.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_reaches_the_office_at_the_front_door_in_chromium() {
+    let _one_at_a_time = CHROMIUM.lock().await;
+    let dir = std::env::temp_dir().join(format!("caucus-intake-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a settings folder");
+    let settings = dir.join("office.toml");
+    std::fs::write(
+        &settings,
+        "office_name = \"Harbour Ombuds\"\n[intake]\noffice_hours = \"Weekdays 9:00-17:00\"\nresponse_time = \"within two working days\"\npow_difficulty = 8\n",
+    )
+    .expect("settings written");
+    let relay = spawn_relay_with(|c| c.office_config = Some(settings)).await;
+    relay
+        .accounts()
+        .upsert(SECOND.0, SECOND.1)
+        .await
+        .expect("a second ombud");
+    browser::run_script(
+        "intake.mjs",
+        &[
+            ("CAUCUS_BASE_URL", relay.api.base.as_str()),
+            ("CAUCUS_OMBUD_USER", OMBUD.0),
+            ("CAUCUS_OMBUD_PASSWORD", OMBUD.1),
+            ("CAUCUS_SECOND_USER", SECOND.0),
+            ("CAUCUS_SECOND_PASSWORD", SECOND.1),
+        ],
+    )
+    .await;
+    relay.running.stop().await.expect("relay stops cleanly");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+const SECOND: (&str, &str) = ("second", "second-password");
 
 /// Runs `tests/browser/<script>` against a fresh relay on port 0.
 async fn run_script(script: &str) {

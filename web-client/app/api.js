@@ -22,6 +22,8 @@ const FRIENDLY = {
   replaced: 'This link has been replaced by a newer one. Ask your ombud for the new link.',
   notice_required: 'Please read the notice and choose “I understand” first.',
   unavailable: 'The service is briefly unavailable. Please try again in a moment.',
+  challenge_failed: 'The page could not prove it is a person in time. Please try again.',
+  intake_closed: 'The office is not taking new conversations here at the moment.',
   internal: 'Something went wrong on our side. Please try again.',
   network: 'The server could not be reached. Please check your connection and try again.',
   disconnected: 'The connection dropped before the server answered. Please check the conversation, then try again if needed.',

@@ -4,6 +4,8 @@
 
 mod accounts;
 mod bad_input;
+mod intake;
+mod intake_isolation;
 mod isolation;
 mod limits;
 mod metrics;

@@ -18,6 +18,7 @@ import { wireRoomView } from './room-view.js';
 import { wireTools } from './tools.js';
 import { wireTrends } from './trends-view.js';
 import { wireProfile } from './profile.js';
+import { wireIntake } from './intake.js';
 
 const app = {
   auth: { token: null, ombud: null }, // see session.js
@@ -32,6 +33,7 @@ wireRoomView(app);
 wireTools(app);
 wireTrends(app);
 wireProfile(app);
+wireIntake(app);
 
 loadAuth(app);
 await finishInstitutionSignIn(app);
