@@ -88,3 +88,27 @@ impl IntakeSettings {
         (self.unclaimed_hours * 3_600_000.0).round() as i64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Office;
+
+    #[test]
+    fn intake_settings_have_defaults_and_bad_ones_name_the_line() {
+        let o = Office::parse("").unwrap();
+        assert!(o.intake.enabled && o.intake.office_hours.is_none());
+        let o = Office::parse("[intake]\nenabled = false\nunclaimed_hours = 0.5\n").unwrap();
+        assert!(!o.intake.enabled);
+        assert_eq!(o.intake.unclaimed_ms(), 1_800_000);
+        let (line, msg) =
+            Office::parse("office_name = \"A\"\n[intake]\nunclaimed_hours = 0\n").unwrap_err();
+        assert_eq!(line, 3);
+        assert!(msg.contains("unclaimed_hours"), "{msg}");
+        let (line, msg) = Office::parse("[intake]\n\npow_difficulty = 40\n").unwrap_err();
+        assert_eq!((line, msg.contains("pow_difficulty")), (3, true), "{msg}");
+        let (line, _) = Office::parse("[intake]\nper_address_per_hour = 0\n").unwrap_err();
+        assert_eq!(line, 2);
+        let (line, msg) = Office::parse("[intake]\nbogus = 1\n").unwrap_err();
+        assert_eq!(line, 2, "{msg}");
+    }
+}

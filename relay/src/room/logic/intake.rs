@@ -248,3 +248,144 @@ pub fn check_start(req: &protocol::intake::StartConversation) -> Result<(), Room
     }
     super::check_body(&req.body)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::config::Office;
+
+    fn now() -> Now {
+        chrono::Utc.with_ymd_and_hms(2026, 5, 15, 12, 0, 0).unwrap()
+    }
+
+    fn conversation() -> (RoomDoc, ParticipantId) {
+        let visitor = Uuid::new_v4();
+        let doc = create_conversation(NewConversation {
+            id: Uuid::new_v4(),
+            visitor,
+            label: "Visitor 1234",
+            now: now(),
+            retention_hours: 24,
+            unclaimed_ms: 3_600_000,
+        })
+        .unwrap();
+        (doc, visitor)
+    }
+
+    fn ombud(name: &str) -> Member {
+        Member {
+            id: Uuid::new_v4(),
+            display_name: name.into(),
+        }
+    }
+
+    fn view_with(inbox_of: ParticipantId, events: Vec<Event>) -> View {
+        let mut view = View::default();
+        view.inboxes.insert(inbox_of, events);
+        view
+    }
+
+    #[test]
+    fn a_claim_copies_the_visitors_thread_to_the_claimer_alone_and_only_once() {
+        let (doc, visitor) = conversation();
+        assert!(ombuds(&doc).is_empty(), "unclaimed: nobody but the visitor");
+        assert_eq!(audience(&doc, Channel::Private(visitor)), vec![visitor]);
+        let a = ombud("A");
+        let seen = view_with(visitor, vec![Event::JointOpened { by: visitor }]);
+        let out = claim(&doc, &seen, a.clone(), now()).unwrap();
+        let copied: Vec<_> = out.deliveries.iter().filter(|(p, _)| *p == a.id).collect();
+        assert_eq!(
+            copied.len(),
+            2,
+            "the thread so far, then participant_joined"
+        );
+        assert!(out
+            .deliveries
+            .iter()
+            .all(|(p, _)| *p == a.id || *p == visitor));
+        let doc = out.doc.unwrap();
+        assert_eq!(
+            audience(&doc, Channel::Private(visitor)),
+            vec![visitor, a.id]
+        );
+        let again = claim(&doc, &seen, ombud("B"), now());
+        assert!(matches!(again, Err(Flow::Fail(RoomError::Conflict(_)))));
+    }
+
+    #[test]
+    fn an_unclaimed_conversation_expires_and_cannot_be_claimed_then() {
+        let (doc, visitor) = conversation();
+        let late = now() + chrono::Duration::hours(2);
+        assert!(expired_unclaimed(&doc, late) && !expired_unclaimed(&doc, now()));
+        let seen = view_with(visitor, vec![]);
+        assert!(matches!(
+            claim(&doc, &seen, ombud("A"), late),
+            Err(Flow::Fail(RoomError::RoomClosed))
+        ));
+        let claimed = claim(&doc, &seen, ombud("A"), now()).unwrap().doc.unwrap();
+        assert!(
+            !expired_unclaimed(&claimed, late),
+            "claimed: normal retention"
+        );
+        assert!(queue_entry(&claimed, now()).is_none());
+    }
+
+    #[test]
+    fn a_handoff_swaps_the_ombud_and_closes_the_previous_ones_connections() {
+        let (doc, visitor) = conversation();
+        let (a, b) = (ombud("A"), ombud("B"));
+        let doc = claim(&doc, &view_with(visitor, vec![]), a.clone(), now())
+            .unwrap()
+            .doc
+            .unwrap();
+        let out = handoff(&doc, &view_with(a.id, vec![]), a.id, b.clone()).unwrap();
+        assert_eq!(
+            out.signals,
+            vec![Signal::Close {
+                participant: a.id,
+                code: CloseCode::Forbidden
+            }]
+        );
+        let doc = out.doc.unwrap();
+        assert_eq!(ombuds(&doc), vec![b.id]);
+        assert_eq!(doc.intake.as_ref().unwrap().claimed_by, Some(b.id));
+        assert!(
+            handoff(&doc, &View::default(), a.id, b).is_err(),
+            "A is out"
+        );
+    }
+
+    #[test]
+    fn a_consultation_takes_no_parties_until_converted_and_counts_in_trends_like_a_room() {
+        let (doc, visitor) = conversation();
+        let a = ombud("A");
+        let doc = claim(&doc, &view_with(visitor, vec![]), a.clone(), now())
+            .unwrap()
+            .doc
+            .unwrap();
+        let invite = super::super::add_party(&doc, a.id, "Head", Uuid::new_v4());
+        assert!(matches!(invite, Err(Flow::Fail(RoomError::Conflict(_)))));
+        let doc = convert(&doc, a.id, Some("Team climate"))
+            .unwrap()
+            .doc
+            .unwrap();
+        assert_eq!(doc.title, "Team climate");
+        assert!(super::super::add_party(&doc, a.id, "Head", Uuid::new_v4()).is_ok());
+        let office = Office::default();
+        let category = office.categories[0].clone();
+        let tagged = super::super::set_categories(
+            &doc,
+            a.id,
+            std::slice::from_ref(&category),
+            &office,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            tagged.trend_deltas,
+            vec![(format!("2026-05|{category}"), 1)]
+        );
+    }
+}
