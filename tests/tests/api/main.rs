@@ -5,6 +5,7 @@
 mod accounts;
 mod bad_input;
 mod intake;
+mod intake_abuse;
 mod intake_isolation;
 mod isolation;
 mod limits;
