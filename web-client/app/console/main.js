@@ -20,6 +20,7 @@ import { wireTools } from './tools.js';
 import { wireTrends } from './trends-view.js';
 import { wireProfile } from './profile.js';
 import { wireAttention } from './attention.js';
+import { wireIntake } from './intake.js';
 
 const app = {
   auth: { token: null, ombud: null }, // see session.js
@@ -36,6 +37,7 @@ wireTools(app);
 wireTrends(app);
 wireProfile(app);
 wireAttention(app);
+wireIntake(app);
 
 loadAuth(app);
 await finishInstitutionSignIn(app);

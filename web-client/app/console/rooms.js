@@ -55,6 +55,7 @@ function roomSummary(r) {
   parts.push(r.consent_required ? 'consent before relaying' : 'relays without consent');
   parts.push(r.attribution === 'anonymous' ? 'anonymous relays' : 'named relays');
   if (r.joint_open) parts.push('joint session open');
+  if (r.intake) parts.push(r.intake.kind === 'consultation' ? 'consultation from the contact page' : 'began on the contact page');
   return parts.join(' · ');
 }
 
