@@ -42,6 +42,12 @@ pub enum ErrorCode {
     /// The room, or this participant in it, has stored as much as it may;
     /// nothing was stored. The room's ombuds see its usage in `quota`.
     QuotaExceeded,
+    /// `POST /api/intake`: the proof-of-work challenge is missing, malformed,
+    /// expired, already spent, or the nonce does not solve it. Fetch a new
+    /// one with `GET /api/intake`.
+    ChallengeFailed,
+    /// `POST /api/intake`: the office has turned intake off.
+    IntakeClosed,
     /// A bug or an unexpected failure; nothing is revealed.
     Internal,
 }

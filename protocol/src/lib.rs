@@ -9,7 +9,7 @@
 //! rooms); [`envelope`] the websocket frames; [`requests`] what a client may
 //! ask over the socket; [`acks`] what a successful request answers;
 //! [`events`] what it is told; [`errors`] the error and close codes;
-//! [`rest`] the HTTP bodies; [`onetext`] the nouns of proposals,
+//! [`rest`] the HTTP bodies; [`intake`] those of the office's front door; [`onetext`] the nouns of proposals,
 //! decisions and range questions. Modules depend only downwards: `envelope` on
 //! the rest, `requests`/`acks`/`events` on `model`.
 
@@ -17,6 +17,7 @@ pub mod acks;
 pub mod envelope;
 pub mod errors;
 pub mod events;
+pub mod intake;
 pub mod model;
 pub mod onetext;
 pub mod requests;

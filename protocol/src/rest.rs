@@ -122,6 +122,9 @@ pub struct RoomDetail {
     /// in a room it holds no connection to.
     #[serde(default)]
     pub party_messages: u64,
+    /// Set when the room began as a conversation at the office's front door.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake: Option<crate::intake::IntakeInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

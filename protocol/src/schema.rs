@@ -3,7 +3,7 @@
 use schemars::{schema_for, Schema};
 use serde_json::{json, Value};
 
-use crate::{acks, envelope, events, rest};
+use crate::{acks, envelope, events, intake, rest};
 
 /// The whole contract as one JSON document, with a stable key order so the
 /// checked-in file diffs cleanly.
@@ -37,6 +37,14 @@ pub fn generate() -> Value {
             "set_list": s(schema_for!(rest::SetList)),
             "office": s(schema_for!(rest::OfficeInfo)),
             "trends_report": s(schema_for!(rest::TrendsReport)),
+        },
+        "intake": {
+            "office": s(schema_for!(intake::IntakeOffice)),
+            "start_conversation": s(schema_for!(intake::StartConversation)),
+            "conversation_started": s(schema_for!(intake::ConversationStarted)),
+            "queue": s(schema_for!(Vec<intake::QueueEntry>)),
+            "handoff": s(schema_for!(intake::Handoff)),
+            "convert": s(schema_for!(intake::Convert)),
         }
     })
 }

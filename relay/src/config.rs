@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 mod languages;
 pub use languages::OfficeLanguage;
+mod intake;
+pub use intake::IntakeSettings;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -376,6 +378,9 @@ pub struct Office {
     /// `[languages.<tag>]`: the notice and resources in other languages.
     #[serde(default)]
     pub languages: std::collections::BTreeMap<String, OfficeLanguage>,
+    /// The front door: visitors starting conversations at `/contact`.
+    #[serde(default)]
+    pub intake: IntakeSettings,
 }
 
 /// `[oidc]` in the office settings: who, of the people the institution's
@@ -469,6 +474,7 @@ impl Default for Office {
             categories: default_categories(),
             oidc: OidcOffice::default(),
             languages: Default::default(),
+            intake: IntakeSettings::default(),
         }
     }
 }
@@ -517,6 +523,9 @@ impl Office {
             if c.contains('|') {
                 return Err((line_for(c), format!("category `{c}` must not contain `|`")));
             }
+        }
+        if let Some((key, msg)) = office.intake.problem() {
+            return Err((line_for(key), msg));
         }
         let oidc = &office.oidc;
         if oidc

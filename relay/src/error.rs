@@ -66,6 +66,14 @@ pub enum Error {
     BadHello(&'static str),
     #[error("no hello in time")]
     HelloTimeout,
+    /// `POST /api/intake`: the proof of work is missing, wrong, expired or spent.
+    #[error("{0}")]
+    ChallengeFailed(String),
+    #[error("the office is not taking new conversations here at the moment")]
+    IntakeClosed,
+    /// Too many conversations started from this address, or by everyone: wait this long.
+    #[error("too many new conversations right now; try again in {} s", secs(*.0))]
+    IntakeLimited(std::time::Duration),
     #[error("internal error")]
     Internal(String),
 }
@@ -118,6 +126,9 @@ impl Error {
             Error::Unavailable(_) => (E::Unavailable, S::SERVICE_UNAVAILABLE, C::Unavailable),
             Error::BadHello(_) => (E::Invalid, S::BAD_REQUEST, C::BadHello),
             Error::HelloTimeout => (E::Invalid, S::REQUEST_TIMEOUT, C::HelloTimeout),
+            Error::ChallengeFailed(_) => (E::ChallengeFailed, S::BAD_REQUEST, C::Forbidden),
+            Error::IntakeClosed => (E::IntakeClosed, S::FORBIDDEN, C::Forbidden),
+            Error::IntakeLimited(_) => (E::RateLimited, S::TOO_MANY_REQUESTS, C::Unavailable),
             Error::Internal(_) => (E::Internal, S::INTERNAL_SERVER_ERROR, C::Unavailable),
         }
     }
@@ -138,7 +149,7 @@ impl Error {
     /// How long the requester should wait before retrying (`Retry-After`).
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
-            Error::LoginThrottled(d) | Error::Busy(d) => Some(*d),
+            Error::LoginThrottled(d) | Error::Busy(d) | Error::IntakeLimited(d) => Some(*d),
             Error::UnauthenticatedSockets => Some(std::time::Duration::from_secs(1)),
             _ => None,
         }

@@ -9,7 +9,8 @@
 //! - [`service`] loads a room, runs the room logic and commits the result;
 //!   [`hub`] routes the store's notifications to this node's connections and
 //!   publishes ephemeral signals;
-//! - [`auth`] holds ombud accounts and tokens;
+//! - [`auth`] holds ombud accounts and tokens; [`intake`] guards the
+//!   office's front door (proof of work, creation limits);
 //! - [`room`] is the room logic itself: pure functions, no I/O;
 //! - [`seal`] encrypts every value before it reaches [`store`], the one
 //!   storage trait with its file (the default), memory and Redis
@@ -26,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod intake;
 pub mod metrics;
 pub mod node_secrets;
 pub mod room;

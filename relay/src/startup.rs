@@ -102,6 +102,13 @@ impl Application {
             }
         };
         let metrics = Arc::new(Metrics::new());
+        let intake = Arc::new(crate::intake::Gate::new(
+            office.intake.clone(),
+            sealer.clone(),
+            store.clone(),
+        ));
+        let sweep_every =
+            Duration::from_millis((office.intake.unclaimed_ms() / 2).clamp(1_000, 300_000) as u64);
         let rooms = Arc::new(Rooms::new(
             store.clone(),
             sealer.clone(),
@@ -145,7 +152,14 @@ impl Application {
             ),
             None => None,
         };
+        let cancel = CancellationToken::new();
+        tokio::spawn(crate::service::intake::sweeper(
+            rooms.clone(),
+            sweep_every,
+            cancel.clone(),
+        ));
         let state = AppState {
+            intake,
             conn_limit: Arc::new(Semaphore::new(config.max_connections)),
             admission: crate::admission::Admission::new(
                 config.max_unauthenticated_per_address,
@@ -159,7 +173,7 @@ impl Application {
             oidc,
             hub,
             metrics,
-            cancel: CancellationToken::new(),
+            cancel,
             tracker: TaskTracker::new(),
             node,
         };

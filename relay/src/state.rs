@@ -28,6 +28,8 @@ pub struct AppState {
     pub conn_limit: Arc<Semaphore>,
     /// Per-address and per-participant websocket limits.
     pub admission: Arc<Admission>,
+    /// The front door's proof of work and creation limits.
+    pub intake: Arc<crate::intake::Gate>,
     /// This node's counters, shared with `rooms` and `hub`.
     pub metrics: Arc<Metrics>,
     /// Cancelled at shutdown: every connection closes with 1012.

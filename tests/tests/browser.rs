@@ -1,11 +1,12 @@
 //! The web client in a real browser: starts the relay on port 0 and runs
 //! `tests/browser/e2e.mjs` (playwright-core driving Debian's Chromium) against
 //! it, as three people would: an ombud and two parties;
-//! `tests/browser/relink.mjs`, a party coming back with a new link; and
+//! `tests/browser/relink.mjs`, a party coming back with a new link;
 //! `tests/browser/onetext.mjs`, a single negotiating text to a signed agreement;
 //! `tests/browser/languages.mjs`, the party page in Spanish, French and English;
-//! and `tests/browser/console.mjs`, the console with six parties, unread
-//! counts, desktop alerts and the redaction helper's room terms.
+//! `tests/browser/console.mjs`, the console with six parties, unread
+//! counts, desktop alerts and the redaction helper's room terms; and
+//! `tests/browser/intake.mjs`, a visitor at the office's front door.
 //! Every script runs axe-core (`checkA11y` in `lib.mjs`) on each page and
 //! state it reaches and fails on any serious or critical WCAG 2.2 A/AA finding.
 //!
@@ -80,6 +81,47 @@ async fn party_page_speaks_the_party_language_in_chromium() {
 async fn console_holds_six_parties_and_says_what_needs_attention_in_chromium() {
     run_script("console.mjs").await;
 }
+
+/// The office's front door: a visitor on a phone starts a conversation at
+/// `/contact`, two ombuds see it queued, one claims it, the visitor comes
+/// back with its return link, and it becomes a mediation with a second
+/// party (`tests/browser/intake.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_reaches_the_office_at_the_front_door_in_chromium() {
+    let _slot = CHROMIUM
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    let dir = std::env::temp_dir().join(format!("caucus-intake-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a settings folder");
+    let settings = dir.join("office.toml");
+    std::fs::write(
+        &settings,
+        "office_name = \"Harbour Ombuds\"\n[intake]\noffice_hours = \"Weekdays 9:00-17:00\"\nresponse_time = \"within two working days\"\npow_difficulty = 8\n",
+    )
+    .expect("settings written");
+    let relay = spawn_relay_with(|c| c.office_config = Some(settings)).await;
+    relay
+        .accounts()
+        .upsert(SECOND.0, SECOND.1)
+        .await
+        .expect("a second ombud");
+    browser::run_script(
+        "intake.mjs",
+        &[
+            ("CAUCUS_BASE_URL", relay.api.base.as_str()),
+            ("CAUCUS_OMBUD_USER", OMBUD.0),
+            ("CAUCUS_OMBUD_PASSWORD", OMBUD.1),
+            ("CAUCUS_SECOND_USER", SECOND.0),
+            ("CAUCUS_SECOND_PASSWORD", SECOND.1),
+        ],
+    )
+    .await;
+    relay.running.stop().await.expect("relay stops cleanly");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+const SECOND: (&str, &str) = ("second", "second-password");
 
 /// Runs `tests/browser/<script>` against a fresh relay on port 0.
 async fn run_script(script: &str) {

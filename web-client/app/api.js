@@ -14,7 +14,7 @@ export class RelayError extends Error {
 /** Error codes with a sentence of their own (`errors.<code>` in the locale files). */
 const FRIENDLY = new Set([
   'unauthorized', 'forbidden', 'not_found', 'invalid', 'too_large', 'rate_limited', 'conflict', 'room_closed',
-  'gone', 'replaced', 'notice_required', 'unavailable', 'internal', 'network', 'disconnected', 'timeout',
+  'gone', 'replaced', 'notice_required', 'unavailable', 'challenge_failed', 'intake_closed', 'internal', 'network', 'disconnected', 'timeout',
 ]);
 
 /**

@@ -1,4 +1,5 @@
-// The party's page (`/join#<invite code>`): exchanges the code for a token,
+// The party's page (`/join#<invite code>`, or a visitor's return link
+// `/join#return.<token>`): exchanges the code for a token,
 // keeps it in sessionStorage (so a reload shows the same thread, rebuilt from
 // the relay's replay) or, if the party opts in, in localStorage until the
 // room expires (so closing the browser does not lock it out), shows the
@@ -114,6 +115,7 @@ async function obtainSession() {
     throw deadEnd(outlived ? 'retention' : 'no_link');
   }
   if (stored && stored.code === code) return forgetCode(stored);
+  if (code.startsWith('return.')) return forgetCode(returnSession(code));
   try {
     const res = await api('POST', '/api/join', { body: { invite_code: code } });
     const session = { token: res.token, room_id: res.room_id, party_id: res.party_id, code, expires_at: tokenExpiry(res.token) };
@@ -127,6 +129,24 @@ async function obtainSession() {
     if (err.code === 'not_found' || err.code === 'unauthorized' || err.code === 'invalid') throw deadEnd('invalid');
     throw err;
   }
+}
+
+/**
+ * A visitor's return link (`/join#return.<token>`, from the contact page)
+ * carries its party token itself, so it works on every visit until the
+ * conversation ends or the office blocks it.
+ */
+function returnSession(code) {
+  const token = code.slice('return.'.length);
+  let claims = {};
+  try {
+    claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  } catch {
+    throw deadEnd('invalid');
+  }
+  const session = { token, room_id: claims.room, party_id: claims.sub, code, expires_at: tokenExpiry(token) };
+  saveSession(session, Boolean(keptSession()));
+  return session;
 }
 
 /**

@@ -15,6 +15,7 @@ pub(super) async fn static_file(uri: Uri) -> Response {
     let path = match uri.path() {
         "/" => "index.html",
         "/join" => "join.html",
+        "/contact" => "contact.html",
         p => p.trim_start_matches('/'),
     };
     match Assets::get(path) {

@@ -6,6 +6,7 @@
 //!   before a handler runs (JSON bodies, room ids, ombud and party tokens);
 //! - [`oidc`]: sign-in with the institution (redirects and cookies);
 //! - [`rooms`]: sign-in, rooms, invites, co-ombuds, settings, reports;
+//! - [`intake`]: the office's front door (`/contact`) and its queue;
 //! - [`transcript`]: transcript downloads;
 //! - [`agreements`]: concluded agreements, downloaded;
 //! - [`assets`]: the web client, compiled into the binary.
@@ -13,6 +14,7 @@
 mod agreements;
 mod assets;
 pub mod extract;
+mod intake;
 mod oidc;
 mod rooms;
 mod transcript;
@@ -64,6 +66,12 @@ pub fn router() -> Router<AppState> {
             get(agreements::party_agreement),
         )
         .route("/api/join", post(rooms::join))
+        .route("/api/intake", get(intake::office).post(intake::start))
+        .route("/api/intake/queue", get(intake::queue))
+        .route("/api/intake/{room_id}/claim", post(intake::claim))
+        .route("/api/rooms/{room_id}/handoff", post(intake::handoff))
+        .route("/api/rooms/{room_id}/convert", post(intake::convert))
+        .route("/api/rooms/{room_id}/block", post(intake::block))
         .route("/api/office", get(rooms::office))
         .route("/api/transcript", get(transcript::party_transcript))
         .route("/api/reports/trends", get(rooms::trends))

@@ -93,13 +93,17 @@ pub(super) async fn update_me(
 }
 
 /// A room as its ombuds see it (the only callers: every route here is an ombud's).
-fn detail(state: &AppState, doc: &RoomDoc) -> RoomDetail {
+pub(super) fn detail(state: &AppState, doc: &RoomDoc) -> RoomDetail {
     RoomDetail {
         room: state.rooms.info_for_ombuds(doc),
         participants: doc.participants(),
         categories: doc.categories.clone(),
         sensitive_terms: doc.sensitive_terms.clone(),
         party_messages: doc.party_messages(),
+        intake: doc.intake.as_ref().map(|i| protocol::intake::IntakeInfo {
+            kind: i.kind,
+            claimed_by: i.claimed_by,
+        }),
     }
 }
 

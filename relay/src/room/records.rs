@@ -75,6 +75,23 @@ pub struct RoomDoc {
     /// the service fills it in when it loads the room.
     #[serde(skip)]
     pub usage: Usage,
+    /// Set when the room began as a visitor's conversation at the front
+    /// door (`logic::intake`).
+    #[serde(default)]
+    pub intake: Option<IntakeRec>,
+}
+
+/// A front-door conversation's state. The visitor is the room's one party;
+/// until an ombud claims it, the room has no ombud, so the ordinary
+/// audience rules keep its words with the visitor alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntakeRec {
+    pub kind: protocol::intake::IntakeKind,
+    pub claimed_by: Option<ParticipantId>,
+    /// Messages from the visitor while unclaimed (the queue's unread count).
+    pub unread: u32,
+    /// When an unclaimed conversation is erased (unix milliseconds).
+    pub unclaimed_until_ms: i64,
 }
 
 /// Messages and bytes stored.

@@ -56,6 +56,7 @@ impl Room {
             category_months: Default::default(),
             sensitive_terms: vec![],
             usage: Default::default(),
+            intake: None,
         };
         Room {
             doc,

@@ -6,6 +6,8 @@
 //!   requests and REST changes alike;
 //! - [`cache`]: the per-node document cache and room turns;
 //! - [`membership`]: rooms over REST, invites and joins;
+//! - [`intake`]: conversations from the front door: queue, claim, handoff,
+//!   convert, block, and erasing unclaimed ones;
 //! - [`names`]: the store names of room objects (idempotency keys blinded);
 //! - [`replay`]: reading inboxes back;
 //! - [`trends`]: aggregate counters and reports;
@@ -15,6 +17,7 @@
 mod agreements;
 mod cache;
 mod commit;
+pub mod intake;
 mod membership;
 mod names;
 mod replay;

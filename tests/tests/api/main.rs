@@ -4,6 +4,9 @@
 
 mod accounts;
 mod bad_input;
+mod intake;
+mod intake_abuse;
+mod intake_isolation;
 mod isolation;
 mod languages;
 mod limits;

@@ -23,6 +23,7 @@ import { wireProfile } from './profile.js';
 import { wireAttention, refreshAttention } from './attention.js';
 import { wireLanguage } from './language.js';
 import { wireOneText } from './onetext.js';
+import { wireIntake } from './intake.js';
 
 const app = {
   auth: { token: null, ombud: null }, // see session.js
@@ -41,6 +42,7 @@ wireTrends(app);
 wireProfile(app);
 wireAttention(app);
 wireOneText(app);
+wireIntake(app);
 
 loadAuth(app);
 await finishInstitutionSignIn(app);

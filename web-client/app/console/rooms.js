@@ -57,6 +57,7 @@ function roomSummary(r) {
   parts.push(h('span', { i18n: r.consent_required ? 'console.rooms.consent' : 'console.rooms.noConsent' }));
   parts.push(h('span', { i18n: r.attribution === 'anonymous' ? 'console.rooms.anonymous' : 'console.rooms.named' }));
   if (r.joint_open) parts.push(h('span', { i18n: 'console.rooms.jointOpen' }));
+  if (r.intake) parts.push(h('span', { i18n: r.intake.kind === 'consultation' ? 'console.rooms.fromContactConsultation' : 'console.rooms.fromContact' }));
   return parts.flatMap((part, i) => (i ? [' · ', part] : [part]));
 }
 

@@ -8,6 +8,7 @@ import { openRoom, closeRoom } from './room-view.js';
 import { loadRooms } from './rooms.js';
 import { showTrends } from './trends-view.js';
 import { showProfile } from './profile.js';
+import { showQueue, stopQueue, showRoomIntake } from './intake.js';
 
 const VIEWS = ['login-view', 'rooms-view', 'room-view', 'trends-view'];
 
@@ -20,6 +21,7 @@ function showView(id) {
 /** Show the view for the session and the address, loading what it needs. */
 export function route(app) {
   hideBanner();
+  stopQueue();
   if (!app.auth.token) {
     closeRoom(app);
     showView('login-view');
@@ -32,6 +34,7 @@ export function route(app) {
   if (roomMatch) {
     // The same room stays open (and connected) when only the view is shown again.
     if (!app.room || app.room.id !== roomMatch[1]) openRoom(app, roomMatch[1]);
+    showRoomIntake(app, roomMatch[1]);
     showView('room-view');
   } else if (hash === '#/trends') {
     closeRoom(app);
@@ -42,6 +45,7 @@ export function route(app) {
     showView('rooms-view');
     showProfile(app);
     loadRooms(app);
+    showQueue(app);
   }
 }
 

@@ -77,7 +77,7 @@ pub(super) fn acknowledge_notice(ctx: &Ctx) -> Result<Outcome, Flow> {
 
 /// The room `by` may change over REST, or "no such room": to an ombud
 /// outside it, a room does not exist.
-fn as_ombud(doc: &RoomDoc, by: ParticipantId) -> Result<RoomDoc, RoomError> {
+pub(super) fn as_ombud(doc: &RoomDoc, by: ParticipantId) -> Result<RoomDoc, RoomError> {
     if !doc.is_ombud(by) {
         return Err(RoomError::not_found("no such room"));
     }
@@ -115,6 +115,7 @@ pub fn create_room(
         category_months: Default::default(),
         sensitive_terms: Vec::new(),
         usage: Default::default(),
+        intake: None,
     })
 }
 
@@ -130,6 +131,7 @@ pub fn add_party(
         return Err(RoomError::invalid("`display_name` must be 1 to 80 characters").into());
     }
     let mut doc = as_ombud(doc, by)?;
+    super::intake::may_invite(&doc)?;
     doc.parties.push(PartyRec {
         id: party_id,
         display_name: name.to_string(),

@@ -5,6 +5,7 @@
 //! [`membership`] and [`onetext`] (proposals, decisions, range questions).
 
 mod forwards;
+pub mod intake;
 mod membership;
 mod messages;
 mod onetext;
@@ -138,9 +139,13 @@ pub fn apply(ctx: &Ctx, view: &View, req: &Request, new_id: NewId) -> Result<Out
             body,
             client_id,
             shareable,
-        } => messages::send(
-            ctx, view, *channel, body, client_id, *shareable, None, None, new_id,
-        ),
+        } => {
+            let mut out = messages::send(
+                ctx, view, *channel, body, client_id, *shareable, None, None, new_id,
+            )?;
+            intake::count_unread(ctx, &mut out);
+            Ok(out)
+        }
         Request::Forward {
             source_message_id,
             to,
