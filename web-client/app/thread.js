@@ -3,7 +3,7 @@
 // a local "sending…" placeholder) never appears twice.
 
 import { h, replace, timeEl } from './dom.js';
-import { t, setText } from './i18n.js';
+import { setText } from './i18n.js';
 
 /** "Relayed by the ombud from Ana" (or without a name under anonymous attribution) as `[key, params]`. */
 export function relayedLabelKey(relayedFrom) {

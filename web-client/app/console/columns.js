@@ -15,7 +15,6 @@ import { decorateMessage } from './forwards.js';
 import { newLink } from './tools.js';
 import { refreshAttention, notify } from './attention.js';
 
-
 /** The column for `channel` in the open room, created on first use. */
 export function ensureColumn(app, channel) {
   const room = app.room;
