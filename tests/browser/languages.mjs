@@ -160,7 +160,7 @@ const message = (page, text) => page.getByTestId('private-thread').getByTestId('
 async function assertLanguage(page, code, words, { notice = true } = {}) {
   await eventually(async () => (await page.evaluate(() => document.documentElement.lang)) === code, `<html lang="${code}">`);
   assert.equal(await page.getByTestId('language').inputValue(), code);
-  // The consent request waiting counts in the title, in every language.
+  // The pending consent request's count leads the title, and survives a language change.
   assert.equal(await page.title(), `(1) ${words.title}`);
   assert.equal(await page.locator('#private-title').innerText(), words.heading);
   assert.equal(await page.locator('label[for="language"]').innerText(), words.language);
