@@ -7,7 +7,7 @@
 //! [`RedisCluster`] is dropped.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -20,15 +20,15 @@ const NODE_TIMEOUT_MS: u32 = 1000;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const CLI: &str = "redis-cli";
 
-struct Node {
-    port: u16,
-    child: Option<Child>,
+fn binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "/usr/bin/redis-server".into())
 }
 
-impl Node {
-    fn running(&mut self) -> bool {
-        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
-    }
+struct Node {
+    port: u16,
+    bus: u16,
+    dir: PathBuf,
+    child: Option<Child>,
 }
 
 pub struct RedisCluster {
@@ -48,7 +48,7 @@ impl RedisCluster {
     /// Starts the six nodes, creates the cluster and waits until every node
     /// says `cluster_state:ok` and every primary has its replica in sync.
     pub fn start() -> RedisCluster {
-        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "/usr/bin/redis-server".into());
+        let binary = binary();
         let dir = private_dir();
         let mut cluster = RedisCluster {
             nodes: Vec::new(),
@@ -161,6 +161,30 @@ impl RedisCluster {
         }
     }
 
+    /// Starts a killed node again with its own identity (`nodes.conf`): a
+    /// primary that was failed over rejoins as its successor's replica.
+    /// Returns once `primary` has it as an online replica again.
+    pub fn restart(&mut self, port: u16, primary: u16) {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("a node of this cluster");
+        assert!(!node.running(), "restart: node {port} is still running");
+        if let Err(e) = node.spawn(&binary()) {
+            panic!("could not restart cluster node {port}: {e}");
+        }
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let info = self.cli(primary, &["INFO", "replication"]);
+            if info.contains("connected_slaves:1") && info.contains(",state=online,") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {port} did not rejoin as a replica");
+            sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until `slot` is served by a primary other than `dead` and the
     /// cluster is `ok` again on every running node.
     pub fn wait_for_failover(&mut self, slot: u16, dead: u16) -> u16 {
@@ -247,56 +271,76 @@ impl Drop for RedisCluster {
     }
 }
 
-fn start_node(binary: &str, dir: &std::path::Path) -> Node {
+fn start_node(binary: &str, dir: &Path) -> Node {
     let mut last_error = String::new();
     for _ in 0..5 {
         let (port, bus) = (free_port(), free_port());
         if port == bus {
             continue;
         }
-        let log = dir.join("redis.log");
+        let mut node = Node {
+            port,
+            bus,
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        match node.spawn(binary) {
+            Ok(()) => return node,
+            Err(e) => last_error = e,
+        }
+        let _ = std::fs::remove_file(dir.join("nodes.conf"));
+    }
+    panic!("could not start a cluster node: {last_error}");
+}
+
+impl Node {
+    fn running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+
+    fn spawn(&mut self, binary: &str) -> Result<(), String> {
+        let log = self.dir.join("redis.log");
         let child = Command::new(binary)
             .arg("--port")
-            .arg(port.to_string())
+            .arg(self.port.to_string())
             .arg("--cluster-port")
-            .arg(bus.to_string())
+            .arg(self.bus.to_string())
             .args(["--cluster-enabled", "yes"])
             .arg("--cluster-config-file")
-            .arg(dir.join("nodes.conf"))
+            .arg(self.dir.join("nodes.conf"))
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
             // A replica may always take over, however long its link was down.
             .args(["--cluster-replica-validity-factor", "0"])
             .args(["--bind", "127.0.0.1", "--daemonize", "no"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(dir)
+            .arg(&self.dir)
             .arg("--logfile")
             .arg(&log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server runs");
-        let mut node = Node {
-            port,
-            child: Some(child),
-        };
+            .map_err(|e| format!("{binary}: {e}"))?;
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if !node.running() {
+            if !self.running() {
                 break;
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return node;
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
             }
             sleep(Duration::from_millis(10));
         }
-        if let Some(mut child) = node.child.take() {
+        if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
-        last_error = format!("node on port {port} did not start; see {}", log.display());
-        let _ = std::fs::remove_file(dir.join("nodes.conf"));
+        Err(format!(
+            "node on port {} did not start; see {}",
+            self.port,
+            log.display()
+        ))
     }
-    panic!("could not start a cluster node: {last_error}");
 }

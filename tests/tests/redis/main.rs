@@ -11,6 +11,7 @@
 //! `TEST_LOG` is set.
 
 mod at_rest;
+mod cluster;
 mod metrics;
 mod nodes;
 mod outage;

@@ -461,6 +461,16 @@ impl Store for RedisStore {
         })
     }
 
+    async fn settle(&self, room: RoomId) -> StoreResult<()> {
+        if self.durability.replicas == 0 {
+            return Ok(());
+        }
+        let mut call = Call::new(&self.scripts.settle);
+        call.key(self.keys.doc(room));
+        let _: i64 = self.invoke(call).await?;
+        Ok(())
+    }
+
     async fn read_inbox(
         &self,
         room: RoomId,

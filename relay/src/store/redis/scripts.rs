@@ -33,6 +33,9 @@ pub(super) struct Scripts {
     /// KEYS: doc, then every other key of the room. ARGV: channel, notification.
     /// Announces the deletion only if the room existed.
     pub(super) delete_room: Script,
+    /// KEYS: doc. Sets the room's expiry to what it is: no change, but a
+    /// write, so a `WAIT` after it covers every earlier write of the room.
+    pub(super) settle: Script,
 }
 
 impl Scripts {
@@ -45,6 +48,7 @@ impl Scripts {
             put_invite: Script::new(include_str!("lua/put_invite.lua")),
             take_invite: Script::new(include_str!("lua/take_invite.lua")),
             delete_room: announcing(include_str!("lua/delete_room.lua")),
+            settle: Script::new(include_str!("lua/settle.lua")),
         }
     }
 }
