@@ -264,7 +264,10 @@ impl Config {
             return Err("REDIS_URL lists several nodes: that is a Redis Cluster's seeds, so set RELAY_REDIS_CLUSTER=true".into());
         }
         if self.redis_cluster && url.split(',').any(|u| u.trim().contains("unix://")) {
-            return Err("RELAY_REDIS_CLUSTER needs TCP seeds (`redis://host:port`), not a unix socket".into());
+            return Err(
+                "RELAY_REDIS_CLUSTER needs TCP seeds (`redis://host:port`), not a unix socket"
+                    .into(),
+            );
         }
         if !(1..=1500).contains(&self.redis_wait_ms) {
             return Err("RELAY_REDIS_WAIT_MS must be between 1 and 1500".into());
@@ -656,6 +659,25 @@ mod tests {
         assert!(e.contains("RELAY_REDIS_CA_FILE"), "{e}");
         c.redis_url = Some("rediss://127.0.0.1:6379".into());
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn cluster_seeds_and_the_replication_wait_are_checked() {
+        let mut c = Config::for_tests();
+        c.data_key = Some("k".into());
+        c.redis_url = Some("redis://10.0.0.1:6379,redis://10.0.0.2:6379".into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("RELAY_REDIS_CLUSTER"), "{e}");
+        c.redis_cluster = true;
+        assert_eq!(c.validate(), Ok(()));
+        c.redis_wait_ms = 5000;
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("RELAY_REDIS_WAIT_MS"), "{e}");
+        c.redis_wait_ms = 500;
+        c.redis_url = None;
+        c.redis_wait_replicas = 1;
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("REDIS_URL"), "{e}");
     }
 
     #[test]

@@ -180,7 +180,10 @@ impl RedisCluster {
             if info.contains("connected_slaves:1") && info.contains(",state=online,") {
                 return;
             }
-            assert!(Instant::now() < deadline, "node {port} did not rejoin as a replica");
+            assert!(
+                Instant::now() < deadline,
+                "node {port} did not rejoin as a replica"
+            );
             sleep(Duration::from_millis(100));
         }
     }
@@ -232,9 +235,10 @@ impl RedisCluster {
             .iter_mut()
             .filter_map(|n| n.running().then_some(n.port))
             .collect();
-        running
-            .iter()
-            .all(|port| self.cli(*port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        running.iter().all(|port| {
+            self.cli(*port, &["CLUSTER", "INFO"])
+                .contains("cluster_state:ok")
+        })
     }
 
     fn wait_until_healthy(&mut self) {
@@ -311,6 +315,8 @@ impl Node {
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
             // A replica may always take over, however long its link was down.
             .args(["--cluster-replica-validity-factor", "0"])
+            // A replica's first sync starts at once, not after 5 s.
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(["--bind", "127.0.0.1", "--daemonize", "no"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")

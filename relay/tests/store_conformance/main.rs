@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use relay::store::file::FileStore;
 use relay::store::memory::MemoryStore;
-use relay::store::redis::{RedisOptions, RedisStore};
+use relay::store::redis::{Durability, RedisOptions, RedisStore};
 use relay::store::*;
 use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
@@ -126,22 +126,22 @@ mod cluster {
     use super::*;
 
     store_conformance!(one test, cluster = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .expect("start the cluster")
-        => async {
-            let options = RedisOptions {
-                cluster: true,
-                ..RedisOptions::default()
-            };
-            let store = RedisStore::open(&cluster.url(), &options, &random_prefix(), Uuid::new_v4())
-                .await
-                .expect("connect to the test cluster");
-            Harness {
-                store: Arc::new(store),
-                _server: None,
-                _dir: None,
-            }
-        });
+    .await
+    .expect("start the cluster")
+    => async {
+        let options = RedisOptions {
+            cluster: true,
+            ..RedisOptions::default()
+        };
+        let store = RedisStore::open(&cluster.url(), &options, &random_prefix(), Uuid::new_v4())
+            .await
+            .expect("connect to the test cluster");
+        Harness {
+            store: Arc::new(store),
+            _server: None,
+            _dir: None,
+        }
+    });
 }
 
 mod file {

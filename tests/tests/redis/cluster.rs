@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use caucus_testkit::RedisCluster;
 use caucus_tests::app::RelayProcess;
 use caucus_tests::client::Ws;
-use caucus_testkit::RedisCluster;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value as RedisValue};
 use reqwest::{Method, StatusCode};
@@ -79,8 +79,8 @@ impl ClusterDeployment {
             if by_primary.len() == primaries.len() {
                 break;
             }
-            let room = create_room(self.api(0), token, json!({"title": format!("Room {i}")}))
-                .await["id"]
+            let room = create_room(self.api(0), token, json!({"title": format!("Room {i}")})).await
+                ["id"]
                 .as_str()
                 .expect("room id")
                 .to_string();
@@ -170,7 +170,9 @@ async fn the_shuttle_works_on_every_shard_of_a_cluster_with_sharded_notification
 
         let channel = d.channel(room);
         assert!(
-            pubsub_list(*owner, "SHARDCHANNELS").await.contains(&channel),
+            pubsub_list(*owner, "SHARDCHANNELS")
+                .await
+                .contains(&channel),
             "the room's channel is a shard channel on its owner"
         );
         for other in primaries.iter().filter(|p| *p != owner) {
@@ -233,7 +235,10 @@ async fn the_shuttle_works_on_every_shard_of_a_cluster_with_sharded_notification
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(keys_naming(&mut owner_conn, gone).await, Vec::<String>::new());
+    assert_eq!(
+        keys_naming(&mut owner_conn, gone).await,
+        Vec::<String>::new()
+    );
 }
 
 /// One party per room keeps sending; each message is retried with the same
@@ -254,8 +259,12 @@ async fn keep_sending(
     while !stop.load(Ordering::Relaxed) {
         let body = format!("room {room_no} message {}", done.len());
         loop {
-            assert!(Instant::now() < deadline, "room {room_no}: {body} never acknowledged");
-            let frame = json!({"type": "send", "channel": channel, "body": body, "client_id": body});
+            assert!(
+                Instant::now() < deadline,
+                "room {room_no}: {body} never acknowledged"
+            );
+            let frame =
+                json!({"type": "send", "channel": channel, "body": body, "client_id": body});
             match ws.try_request(frame).await {
                 Some(Ok(_)) => break,
                 Some(Err((code, _))) if code == "unavailable" => {
@@ -335,15 +344,31 @@ async fn a_killed_primary_is_replaced_and_no_acknowledged_message_is_lost() {
     for (i, (room, _)) in rooms.iter().enumerate() {
         let party = add_party(d.api(0), d.api(1), &token, room, "Ada").await;
         let hello = json!({"token": token, "room_id": room});
-        ombuds.push((connect_ombud(&d.ws_url(0), &token, room).await, hello, party.channel()));
+        ombuds.push((
+            connect_ombud(&d.ws_url(0), &token, room).await,
+            hello,
+            party.channel(),
+        ));
         let acked = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(keep_sending(d.ws_url(1), party, i, acked.clone(), stop.clone()));
+        let task = tokio::spawn(keep_sending(
+            d.ws_url(1),
+            party,
+            i,
+            acked.clone(),
+            stop.clone(),
+        ));
         writers.push((task, acked));
     }
     let count = |writers: &Vec<(tokio::task::JoinHandle<Vec<String>>, Arc<AtomicUsize>)>| {
-        writers.iter().map(|(_, n)| n.load(Ordering::Relaxed)).collect::<Vec<_>>()
+        writers
+            .iter()
+            .map(|(_, n)| n.load(Ordering::Relaxed))
+            .collect::<Vec<_>>()
     };
-    until("traffic in every room", || count(&writers).iter().all(|n| *n >= 3)).await;
+    until("traffic in every room", || {
+        count(&writers).iter().all(|n| *n >= 3)
+    })
+    .await;
 
     let (victim_room, victim) = rooms[0].clone();
     let slot = d.slot_of(&victim_room);
@@ -356,7 +381,10 @@ async fn a_killed_primary_is_replaced_and_no_acknowledged_message_is_lost() {
 
     let before = count(&writers);
     until("traffic after the failover in every room", || {
-        count(&writers).iter().zip(&before).all(|(n, b)| *n >= b + 5)
+        count(&writers)
+            .iter()
+            .zip(&before)
+            .all(|(n, b)| *n >= b + 5)
     })
     .await;
     stop.store(true, Ordering::Relaxed);
@@ -365,19 +393,33 @@ async fn a_killed_primary_is_replaced_and_no_acknowledged_message_is_lost() {
         acked.push(task.await.expect("writer finished"));
     }
     assert!(
-        d.nodes.iter_mut().all(|n| matches!(n.child.try_wait(), Ok(None))),
+        d.nodes
+            .iter_mut()
+            .all(|n| matches!(n.child.try_wait(), Ok(None))),
         "the relays recovered without a restart"
     );
 
     for ((ws, hello, channel), sent) in ombuds.into_iter().zip(&acked) {
-        let inbox = stored_inbox(&d.ws_url(0), hello.clone()).await;
-        let stored = bodies_in(&inbox, &channel);
+        let mut replay = hello.clone();
+        replay["since"] = json!(0);
+        let mut fresh = connect_when_available(&d.ws_url(0), replay).await;
+        let head = fresh.welcome["seq"].as_u64().expect("welcome seq");
+        read_to(&mut fresh, head).await;
+        let stored = bodies_in(&events(&fresh), &channel);
         for body in sent {
-            assert_eq!(stored.iter().filter(|b| *b == body).count(), 1, "{body} stored once");
+            assert_eq!(
+                stored.iter().filter(|b| *b == body).count(),
+                1,
+                "{body} stored once"
+            );
         }
         let live = live_bodies(ws, &d.ws_url(0), hello, &channel, sent).await;
         for body in sent {
-            assert_eq!(live.iter().filter(|b| *b == body).count(), 1, "{body} delivered once");
+            assert_eq!(
+                live.iter().filter(|b| *b == body).count(),
+                1,
+                "{body} delivered once"
+            );
         }
     }
 }

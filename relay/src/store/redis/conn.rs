@@ -128,10 +128,8 @@ impl Conn {
             Conn::Single(_) => found = scan(self, None, pattern).await?,
             Conn::Cluster(c) => {
                 for (host, port) in primaries(c).await? {
-                    let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                        host,
-                        port,
-                    });
+                    let node =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
                     found.extend(scan(self, Some(node), pattern).await?);
                 }
             }
@@ -207,7 +205,7 @@ pub(super) async fn slot_ranges(
 ) -> RedisResult<Vec<(u16, u16, String, u16)>> {
     let reply = conn
         .route_command(
-            &cmd("CLUSTER").arg("SLOTS"),
+            cmd("CLUSTER").arg("SLOTS"),
             RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
         )
         .await?;
@@ -215,7 +213,8 @@ pub(super) async fn slot_ranges(
     let mut out = Vec::with_capacity(ranges.len());
     for range in ranges {
         let mut fields = range.into_iter();
-        let (Some(first), Some(last), Some(primary)) = (fields.next(), fields.next(), fields.next())
+        let (Some(first), Some(last), Some(primary)) =
+            (fields.next(), fields.next(), fields.next())
         else {
             return Err((ErrorKind::TypeError, "CLUSTER SLOTS range").into());
         };

@@ -168,7 +168,8 @@ impl RedisStore {
             prefix: prefix.to_string(),
         };
         let out = Arc::new(Listeners::default());
-        let bad_url = |e: ::redis::RedisError| StoreError::Config(format!("invalid redis url: {e}"));
+        let bad_url =
+            |e: ::redis::RedisError| StoreError::Config(format!("invalid redis url: {e}"));
         let (conn, notifier, subscriber, scripts) = if options.cluster {
             let infos = seeds
                 .iter()

@@ -61,10 +61,7 @@ pub(super) fn parse_entry((id, fields): StreamEntry) -> StoreResult<(u64, Vec<u8
 /// old connection fails (and makes the manager reconnect); a read is safe to
 /// send again at once on the new connection, so a client catching up after
 /// an outage is not turned away by a connection that is already mended.
-pub(super) async fn read<T: FromRedisValue>(
-    conn: &Conn,
-    command: &Cmd,
-) -> StoreResult<T> {
+pub(super) async fn read<T: FromRedisValue>(conn: &Conn, command: &Cmd) -> StoreResult<T> {
     within(async {
         let mut first = conn.clone();
         match command.query_async(&mut first).await {

@@ -40,8 +40,7 @@ pub(super) struct Scripts {
 
 impl Scripts {
     fn new(publish: &str) -> Scripts {
-        let announcing =
-            |lua: &str| Script::new(&lua.replace("redis.call('PUBLISH'", publish));
+        let announcing = |lua: &str| Script::new(&lua.replace("redis.call('PUBLISH'", publish));
         Scripts {
             create_room: Script::new(include_str!("lua/create_room.lua")),
             commit: announcing(include_str!("lua/commit.lua")),

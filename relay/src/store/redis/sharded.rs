@@ -141,10 +141,7 @@ impl Sharded {
             if let Some(live) = state.live.as_mut() {
                 let channel = self.keys.channel(room);
                 if let Some(conn) = live.owner(&channel).and_then(|n| live.nodes.get_mut(&n)) {
-                    cmd("SUNSUBSCRIBE")
-                        .arg(&channel)
-                        .exec_async(conn)
-                        .await?;
+                    cmd("SUNSUBSCRIBE").arg(&channel).exec_async(conn).await?;
                 }
             }
             Ok(())
@@ -204,12 +201,10 @@ impl Sharded {
             // Redis drops shard channel subscriptions when their slot moves
             // (a failover, a resharding). Our own unwatch removed the room
             // before it asked, so a watched room here was moved.
-            PushKind::SUnsubscribe => {
-                match self.keys.parse_room(&channel(&push.data), "n") {
-                    Some(room) => self.state.lock().await.rooms.contains(&room),
-                    None => false,
-                }
-            }
+            PushKind::SUnsubscribe => match self.keys.parse_room(&channel(&push.data), "n") {
+                Some(room) => self.state.lock().await.rooms.contains(&room),
+                None => false,
+            },
             _ => false,
         }
     }
