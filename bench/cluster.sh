@@ -23,7 +23,7 @@ node() {
     port=$(free_port)
     mkdir -p "$DIR/$name"
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-        --dir "$DIR/$name" --logfile "$DIR/$name/log" "$@" &
+        --dir "$DIR/$name" --logfile "$DIR/$name/log" "$@" >/dev/null 2>&1 &
     echo $! >"$DIR/$name.pid"
     until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
     echo "$port"
