@@ -23,10 +23,24 @@ pub struct Config {
     #[arg(long, env = "RELAY_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// Redis URL (`redis://host:port`, `rediss://host:port` for TLS,
-    /// `redis+unix:///path`); unset = the durable embedded store in
-    /// `RELAY_DATA_DIR`.
+    /// `redis+unix:///path`); with `RELAY_REDIS_CLUSTER`, one or more
+    /// comma-separated seed nodes of a Redis Cluster. Unset = the durable
+    /// embedded store in `RELAY_DATA_DIR`.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// `REDIS_URL` names a Redis Cluster (or Valkey cluster): keys are
+    /// spread by room over its shards, notifications use sharded pub/sub.
+    #[arg(long, env = "RELAY_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
+    /// Acknowledge a write only once this many Redis replicas hold it
+    /// (`WAIT`), so a failover cannot lose it; 0 = at once (faster, but a
+    /// primary's crash may lose the last acknowledged writes).
+    #[arg(long, env = "RELAY_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+    /// How long a write waits for `RELAY_REDIS_WAIT_REPLICAS`, in ms; then
+    /// the action fails with `unavailable` (retry with the same key).
+    #[arg(long, env = "RELAY_REDIS_WAIT_MS", default_value_t = 500)]
+    pub redis_wait_ms: u64,
     /// PEM file of the certificate authorities that sign Redis's TLS certificate
     /// (with a `rediss://` URL); unset = the system's trusted authorities.
     #[arg(long, env = "RELAY_REDIS_CA_FILE")]
@@ -234,6 +248,7 @@ impl Config {
         {
             return Err("RELAY_REDIS_CA_FILE needs a TLS REDIS_URL (`rediss://host:port`)".into());
         }
+        self.validate_redis_cluster()?;
         self.validate_oidc()?;
         if self.redis_url.is_some() && self.data_key.is_none() {
             return Err("RELAY_DATA_KEY is required with REDIS_URL: without it, data written by one process cannot be read by the next (generate one with `openssl rand -base64 32`)".into());
@@ -243,6 +258,28 @@ impl Config {
 }
 
 impl Config {
+    /// Cluster mode and the replication wait only make sense with Redis; the
+    /// wait must end well before an operation's own time bound (2 s).
+    fn validate_redis_cluster(&self) -> Result<(), String> {
+        let url = self.redis_url.as_deref().unwrap_or("");
+        if (self.redis_cluster || self.redis_wait_replicas > 0) && url.is_empty() {
+            return Err("RELAY_REDIS_CLUSTER and RELAY_REDIS_WAIT_REPLICAS need REDIS_URL".into());
+        }
+        if url.contains(',') && !self.redis_cluster {
+            return Err("REDIS_URL lists several nodes: that is a Redis Cluster's seeds, so set RELAY_REDIS_CLUSTER=true".into());
+        }
+        if self.redis_cluster && url.split(',').any(|u| u.trim().contains("unix://")) {
+            return Err(
+                "RELAY_REDIS_CLUSTER needs TCP seeds (`redis://host:port`), not a unix socket"
+                    .into(),
+            );
+        }
+        if !(1..=1500).contains(&self.redis_wait_ms) {
+            return Err("RELAY_REDIS_WAIT_MS must be between 1 and 1500".into());
+        }
+        Ok(())
+    }
+
     /// OpenID Connect needs all of its settings or none, and some way for an
     /// ombud to sign in must remain.
     fn validate_oidc(&self) -> Result<(), String> {
@@ -649,6 +686,25 @@ mod tests {
         assert!(e.contains("RELAY_REDIS_CA_FILE"), "{e}");
         c.redis_url = Some("rediss://127.0.0.1:6379".into());
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn cluster_seeds_and_the_replication_wait_are_checked() {
+        let mut c = Config::for_tests();
+        c.data_key = Some("k".into());
+        c.redis_url = Some("redis://10.0.0.1:6379,redis://10.0.0.2:6379".into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("RELAY_REDIS_CLUSTER"), "{e}");
+        c.redis_cluster = true;
+        assert_eq!(c.validate(), Ok(()));
+        c.redis_wait_ms = 5000;
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("RELAY_REDIS_WAIT_MS"), "{e}");
+        c.redis_wait_ms = 500;
+        c.redis_url = None;
+        c.redis_wait_replicas = 1;
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("REDIS_URL"), "{e}");
     }
 
     #[test]

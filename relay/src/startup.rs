@@ -28,7 +28,7 @@ use crate::service::Rooms;
 use crate::state::AppState;
 use crate::store::file::FileStore;
 use crate::store::memory::MemoryStore;
-use crate::store::redis::RedisStore;
+use crate::store::redis::{Durability, RedisOptions, RedisStore};
 use crate::store::{Store, StoreError};
 
 /// Why the relay could not start. Each message names the setting to fix.
@@ -290,17 +290,23 @@ impl Application {
 /// by the server and `relay admin`, so both read the same accounts.
 pub async fn open_store(config: &mut Config, node: Uuid) -> Result<Arc<dyn Store>, StartError> {
     Ok(match (&config.redis_url, &config.redis_ca_file) {
-        (Some(url), None) => Arc::new(
-            RedisStore::connect(url, &config.redis_prefix, node)
-                .await
-                .map_err(StartError::Redis)?,
-        ),
-        (Some(url), Some(ca_file)) => {
-            let ca = std::fs::read(ca_file).map_err(|e| {
-                StartError::Config(format!("RELAY_REDIS_CA_FILE {}: {e}", ca_file.display()))
-            })?;
+        (Some(url), ca_file) => {
+            let ca_pem = match ca_file {
+                Some(ca_file) => Some(std::fs::read(ca_file).map_err(|e| {
+                    StartError::Config(format!("RELAY_REDIS_CA_FILE {}: {e}", ca_file.display()))
+                })?),
+                None => None,
+            };
+            let options = RedisOptions {
+                cluster: config.redis_cluster,
+                ca_pem,
+                durability: Durability {
+                    replicas: config.redis_wait_replicas,
+                    timeout_ms: config.redis_wait_ms,
+                },
+            };
             Arc::new(
-                RedisStore::connect_tls(url, &ca, &config.redis_prefix, node)
+                RedisStore::open(url, &options, &config.redis_prefix, node)
                     .await
                     .map_err(StartError::Redis)?,
             )

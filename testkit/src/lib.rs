@@ -1,13 +1,15 @@
 //! What the tests and the benchmark both start: a private `redis-server`
-//! ([`redis_server`]), free ports, and the relay binary. Standard library
-//! only, so the benchmark can use it without depending on the relay.
+//! ([`redis_server`]) or Redis Cluster ([`redis_cluster`]), free ports,
+//! and the relay binary. Standard library only, so the benchmark can use it without depending on the relay.
 
+pub mod redis_cluster;
 pub mod redis_server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub use redis_cluster::RedisCluster;
 pub use redis_server::{Persistence, RedisServer};
 
 /// A free TCP port on 127.0.0.1 (free now; someone may take it before you bind).

@@ -228,27 +228,41 @@ impl Ws {
     }
 
     /// Sends a request with a fresh `req` and waits for its answer, keeping other frames.
-    pub async fn request(&mut self, mut frame: Value) -> Result<Value, (String, String)> {
+    pub async fn request(&mut self, frame: Value) -> Result<Value, (String, String)> {
+        let text = frame.to_string();
+        match self.try_request(frame).await {
+            Some(answer) => answer,
+            None => panic!(
+                "connection closed before the answer to {text}: {:?}",
+                self.close
+            ),
+        }
+    }
+
+    /// Like `request`, but `None` if the connection closes first (or cannot
+    /// send), as a client that reconnects and retries needs.
+    pub async fn try_request(
+        &mut self,
+        mut frame: Value,
+    ) -> Option<Result<Value, (String, String)>> {
         self.next_req += 1;
         let req = self.next_req;
         frame["req"] = json!(req);
-        self.send_raw(&frame.to_string()).await;
+        self.stream
+            .send(Message::text(frame.to_string()))
+            .await
+            .ok()?;
         loop {
-            let Some(v) = self.read().await else {
-                panic!(
-                    "connection closed before the answer to {frame}: {:?}",
-                    self.close
-                );
-            };
+            let v = self.read().await?;
             if v["req"] == json!(req) && (v["type"] == "ack" || v["type"] == "error") {
-                return if v["type"] == "ack" {
+                return Some(if v["type"] == "ack" {
                     Ok(v["result"].clone())
                 } else {
                     Err((
                         v["code"].as_str().unwrap_or("").to_string(),
                         v["message"].as_str().unwrap_or("").to_string(),
                     ))
-                };
+                });
             }
             self.pending.push_back(v);
         }

@@ -80,7 +80,12 @@ impl Rooms {
             }
             let out = match decided {
                 Err(e) => return Err(e),
-                Ok(out) if !writes => return Ok(out),
+                Ok(out) if !writes => {
+                    // A repeat of an action whose first attempt was committed
+                    // but not acknowledged is answered from the store.
+                    self.store.settle(room).await?;
+                    return Ok(out);
+                }
                 Ok(out) => out,
             };
             if self.try_commit(room, version, doc, &out, attempt).await? {

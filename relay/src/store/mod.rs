@@ -157,6 +157,13 @@ pub trait Store: Send + Sync + 'static {
         -> StoreResult<Vec<Option<Vec<u8>>>>;
     /// Apply a commit atomically (see [`Commit`]) and announce its deliveries.
     async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome>;
+    /// Returns once what was just read of the room is as durable as a
+    /// commit would be: a retried action answered from what an earlier,
+    /// unacknowledged attempt wrote must not be acknowledged before that
+    /// write could survive a failover. Only a replicated store waits.
+    async fn settle(&self, _room: RoomId) -> StoreResult<()> {
+        Ok(())
+    }
     /// Inbox events with `seq > after`, oldest first, at most `limit`.
     async fn read_inbox(
         &self,

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use relay::store::file::FileStore;
 use relay::store::memory::MemoryStore;
-use relay::store::redis::RedisStore;
+use relay::store::redis::{Durability, RedisOptions, RedisStore};
 use relay::store::*;
 use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
 
-use caucus_testkit::RedisServer;
+use caucus_testkit::{RedisCluster, RedisServer};
 
 /// A store under test, and whatever must live as long as it.
 struct Harness {
@@ -37,7 +37,16 @@ struct Harness {
 /// Harness>`).
 macro_rules! store_conformance {
     ($new_store:expr) => {
-        store_conformance!(@tests $new_store;
+        store_conformance!(@list @tests $new_store;);
+    };
+    // One test that runs the whole suite in turn, each function on a fresh
+    // store from `$new_store`, which may use `$shared` (made once by
+    // `$setup`): for a backend too costly to start once per test.
+    (one test, $shared:ident = $setup:expr => $new_store:expr) => {
+        store_conformance!(@list @one $new_store; $shared = $setup);
+    };
+    (@list @$how:ident $new_store:expr; $($extra:tt)*) => {
+        store_conformance!(@$how $new_store; $($extra)*;
             ping_answers,
             accounts_are_kept_by_username,
             list_accounts_gives_every_current_value_once,
@@ -62,7 +71,7 @@ macro_rules! store_conformance {
             rooms_expire_with_everything_in_them,
         );
     };
-    (@tests $new_store:expr; $($test:ident),* $(,)?) => {
+    (@tests $new_store:expr; ; $($test:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
@@ -70,6 +79,17 @@ macro_rules! store_conformance {
                 crate::suite::$test(harness.store.clone()).await;
             }
         )*
+    };
+    (@one $new_store:expr; $shared:ident = $setup:expr; $($test:ident),* $(,)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn the_whole_suite() {
+            let $shared = $setup;
+            $(
+                let harness: Harness = $new_store.await;
+                crate::suite::$test(harness.store.clone()).await;
+                drop(harness);
+            )*
+        }
     };
 }
 
@@ -94,6 +114,31 @@ mod redis {
         Harness {
             store: Arc::new(store),
             _server: Some(server),
+            _dir: None,
+        }
+    });
+}
+
+/// The suite on a Redis Cluster (three primaries with a replica each),
+/// started once: each suite function gets a store with a key prefix of its
+/// own, so they cannot see each other's keys.
+mod cluster {
+    use super::*;
+
+    store_conformance!(one test, cluster = tokio::task::spawn_blocking(RedisCluster::start)
+    .await
+    .expect("start the cluster")
+    => async {
+        let options = RedisOptions {
+            cluster: true,
+            ..RedisOptions::default()
+        };
+        let store = RedisStore::open(&cluster.url(), &options, &random_prefix(), Uuid::new_v4())
+            .await
+            .expect("connect to the test cluster");
+        Harness {
+            store: Arc::new(store),
+            _server: None,
             _dir: None,
         }
     });

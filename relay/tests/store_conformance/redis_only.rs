@@ -436,3 +436,84 @@ async fn acknowledged_commits_survive_a_redis_kill() {
         }
     );
 }
+
+/// With a replication wait, a write is acknowledged only once a replica
+/// holds it: refused (`Unavailable`) while the primary has none, accepted
+/// once one is attached; a repeated read-only answer settles the same way.
+#[tokio::test]
+async fn writes_wait_for_the_replicas_asked_for() {
+    let primary = RedisServer::start();
+    let options = RedisOptions {
+        durability: Durability {
+            replicas: 1,
+            timeout_ms: 200,
+        },
+        ..RedisOptions::default()
+    };
+    let prefix = random_prefix();
+    let store = RedisStore::open(&primary.url(), &options, &prefix, Uuid::new_v4())
+        .await
+        .unwrap();
+    let room = Uuid::new_v4();
+    let refused = store.create_room(room, b"doc".to_vec(), in_an_hour()).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(why)) if why.contains("0 of 1")),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        store.settle(room).await,
+        Err(StoreError::Unavailable(_))
+    ));
+
+    let mut primary_conn = raw(&primary).await;
+    // Start the first sync at once, not after the default 5 s delay.
+    let _: () = ::redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-diskless-sync-delay")
+        .arg(0)
+        .query_async(&mut primary_conn)
+        .await
+        .unwrap();
+    let replica = RedisServer::start();
+    let mut replica_conn = raw(&replica).await;
+    let _: () = ::redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port())
+        .query_async(&mut replica_conn)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + WAIT * 4;
+    loop {
+        let info: String = ::redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut primary_conn)
+            .await
+            .unwrap();
+        if info.contains("connected_slaves:1") && info.contains(",state=online,") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replica never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The refused write did happen on the primary; now it is replicated too.
+    assert!(!store
+        .create_room(room, b"doc".to_vec(), in_an_hour())
+        .await
+        .unwrap());
+    let fresh = new_room(&store).await;
+    committed(
+        store
+            .commit(fresh, deliver(1, vec![(Uuid::new_v4(), b"e".to_vec())]))
+            .await
+            .unwrap(),
+    );
+    store.settle(fresh).await.unwrap();
+    // Acknowledged means on the replica.
+    let on_replica: Option<String> = ::redis::cmd("HGET")
+        .arg(format!("{prefix}:{{{fresh}}}:doc"))
+        .arg("v")
+        .query_async(&mut replica_conn)
+        .await
+        .unwrap();
+    assert_eq!(on_replica.as_deref(), Some("2"));
+}

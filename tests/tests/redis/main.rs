@@ -6,11 +6,12 @@
 //! nothing of a closed or expired room remains, and nothing confidential is
 //! at rest in plaintext.
 //!
-//! Each test starts its own redis-server on a free port and gives its relays
+//! Each test starts its own redis-server (or Redis Cluster) on free ports and gives its relays
 //! a random key prefix, JWT secret and data key. Relay logs stay quiet unless
 //! `TEST_LOG` is set.
 
 mod at_rest;
+mod cluster;
 mod metrics;
 mod nodes;
 mod outage;

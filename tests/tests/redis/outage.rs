@@ -303,6 +303,8 @@ async fn forwards_retried_through_a_redis_stop_are_delivered_exactly_once() {
         }
     }
     assert!(refused >= 3, "the outage was not seen");
+    // Commands may be back before the notification connection is.
+    wait_ready(&home).await;
     let stored = stored_inbox(&d.ws_url(0), json!({"token": b.token})).await;
     let bodies = bodies_in(&stored, &b.channel());
     for i in 0..FORWARDS {

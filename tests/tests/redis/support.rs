@@ -42,36 +42,14 @@ impl Deployment {
     ) -> Deployment {
         let redis = RedisServer::start_with(persistence);
         let prefix = format!("caucus-test-{}", Uuid::new_v4().simple());
-        let data_key: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
-            .iter()
-            .flat_map(|u| *u.as_bytes())
-            .collect();
-        let mut env = vec![
-            ("REDIS_URL", redis.url()),
-            ("RELAY_REDIS_PREFIX", prefix.clone()),
-            (
-                "RELAY_JWT_SECRET",
-                format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
-            ),
-            (
-                "RELAY_DATA_KEY",
-                base64::engine::general_purpose::STANDARD.encode(data_key),
-            ),
-            ("RELAY_BOOTSTRAP_OMBUD", format!("{}:{}", OMBUD.0, OMBUD.1)),
-        ];
-        env.extend(extra.iter().cloned());
-        let mut deployment = Deployment {
+        let env = deployment_env(&redis.url(), &prefix, extra);
+        let nodes = start_nodes(nodes, &env).await;
+        Deployment {
             redis,
             prefix,
             env,
-            nodes: Vec::new(),
-        };
-        // One after the other: each node upserts the bootstrap account at start-up.
-        for _ in 0..nodes {
-            let node = RelayProcess::start(free_port(), &deployment.env).await;
-            deployment.nodes.push(node);
+            nodes,
         }
-        deployment
     }
 
     pub fn api(&self, node: usize) -> &Api {
@@ -108,6 +86,44 @@ impl Deployment {
             .await
             .expect("connect to the test redis-server")
     }
+}
+
+/// The environment every node of a deployment shares: its Redis, key
+/// prefix, JWT secret and data key; `extra` overrides or adds.
+pub fn deployment_env(
+    redis_url: &str,
+    prefix: &str,
+    extra: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
+    let data_key: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
+        .iter()
+        .flat_map(|u| *u.as_bytes())
+        .collect();
+    let mut env = vec![
+        ("REDIS_URL", redis_url.to_string()),
+        ("RELAY_REDIS_PREFIX", prefix.to_string()),
+        (
+            "RELAY_JWT_SECRET",
+            format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
+        ),
+        (
+            "RELAY_DATA_KEY",
+            base64::engine::general_purpose::STANDARD.encode(data_key),
+        ),
+        ("RELAY_BOOTSTRAP_OMBUD", format!("{}:{}", OMBUD.0, OMBUD.1)),
+    ];
+    env.extend(extra.iter().cloned());
+    env
+}
+
+/// Starts `count` relay processes, one after the other: each node upserts
+/// the bootstrap account at start-up.
+pub async fn start_nodes(count: usize, env: &[(&'static str, String)]) -> Vec<RelayProcess> {
+    let mut nodes = Vec::new();
+    for _ in 0..count {
+        nodes.push(RelayProcess::start(free_port(), env).await);
+    }
+    nodes
 }
 
 /// Every key matching `pattern`, found with SCAN (never KEYS).

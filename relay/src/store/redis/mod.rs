@@ -25,6 +25,15 @@
 //! notification is published by the same script, so a committed event is
 //! always announced.
 //!
+//! A Redis Cluster ([`RedisOptions::cluster`]) holds the same keys: a
+//! room's keys share its slot, so every script still runs on one node; the
+//! global hashes are single keys. Listings SCAN every primary, a room's
+//! deletion only its slot's primary, and notifications use sharded pub/sub
+//! ([`sharded`]): `SPUBLISH` in the scripts, one `SSUBSCRIBE` per room on
+//! the primary that owns it. With [`Durability::replicas`] set, every write
+//! is pipelined with `WAIT`, and is acknowledged only once that many
+//! replicas hold it.
+//!
 //! Availability: every operation is bounded by [`OP_TIMEOUT`] and fails with
 //! [`StoreError::Unavailable`] while Redis is unreachable. The command
 //! connection ([`ConnectionManager`]) reconnects on the next command after
@@ -32,123 +41,61 @@
 //! reconnects with backoff and subscribes every watched room again.
 
 //!
-//! The files: [`keys`] (names), [`scripts`] (the Lua, in `lua/`),
-//! [`pubsub`] (the notification connection), [`notify`] (the notification
-//! wire format) and [`ops`] (error mapping, time bound, SCAN).
+//! The files: [`open`] (connecting), [`keys`] (names), [`scripts`] (the
+//! Lua, in `lua/`), [`conn`] (one Redis or a cluster; SCAN; the
+//! replication wait), [`pubsub`] (the
+//! notification connection), [`sharded`] (the same on a cluster),
+//! [`notify`] (the notification wire format) and [`ops`] (error mapping,
+//! time bound, reads).
 
+mod conn;
 mod keys;
 mod notify;
+mod open;
 mod ops;
 mod pubsub;
 mod scripts;
+mod sharded;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex};
-use std::time::Duration;
+pub use conn::Durability;
+pub use open::RedisOptions;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{cmd, Client, TlsCertificates};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use ::redis::cmd;
 use async_trait::async_trait;
-use tokio::sync::{mpsc, Mutex as AsyncMutex};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::*;
+use conn::Conn;
 use keys::KeySpace;
 use notify::{KIND_DELETED, KIND_DELIVERED, KIND_SIGNAL};
-use ops::{corrupt, entry_seq, parse_entry, parse_int, read, scan, within, StreamEntry};
-use pubsub::{lock, reconnecting, run_subscriber, subscribe_all, Shared, Subscriptions};
-use scripts::{COMMIT, CREATE_ROOM, DELETE_ROOM, PUT_INVITE, TAKE_INVITE};
-
-/// Connecting may take at most this long; a refused connection fails at once.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+use ops::{corrupt, entry_seq, parse_entry, parse_int, read, within, StreamEntry};
+use pubsub::{reconnecting, Listeners, Shared};
+use scripts::{Call, Scripts};
+use sharded::Sharded;
 
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     keys: KeySpace,
     node_id: Uuid,
-    shared: Arc<Shared>,
+    scripts: &'static Scripts,
+    durability: Durability,
+    notifier: Notifier,
+    out: Arc<Listeners>,
     subscriber: tokio::task::JoinHandle<()>,
 }
 
+/// The notification side: one pub/sub connection, or sharded pub/sub.
+enum Notifier {
+    Single(Arc<Shared>),
+    Sharded(Arc<Sharded>),
+}
+
 impl RedisStore {
-    /// Connect to `url` (`redis://host:port`, `rediss://host:port` trusting
-    /// the system's certificate authorities, `redis+unix:///path` or
-    /// `unix:///path`). `prefix` namespaces every key; it must not contain
-    /// braces, which would steal the room's hash tag. `node_id` goes into
-    /// every notification this node publishes.
-    pub async fn connect(url: &str, prefix: &str, node_id: Uuid) -> StoreResult<RedisStore> {
-        let client =
-            Client::open(url).map_err(|e| StoreError::Config(format!("invalid redis url: {e}")))?;
-        Self::with_client(client, prefix, node_id).await
-    }
-
-    /// Connect over TLS (`rediss://host:port`), trusting only the
-    /// certificate authorities in `ca_pem` (PEM), not the system's: a
-    /// deployment's Redis usually has a private CA, and skipping
-    /// verification would leave the link open to whoever sits on the path.
-    pub async fn connect_tls(
-        url: &str,
-        ca_pem: &[u8],
-        prefix: &str,
-        node_id: Uuid,
-    ) -> StoreResult<RedisStore> {
-        if !url.starts_with("rediss://") {
-            return Err(StoreError::Config(
-                "a CA file is for TLS: the redis url must start with rediss://".into(),
-            ));
-        }
-        let certificates = TlsCertificates {
-            client_tls: None,
-            root_cert: Some(ca_pem.to_vec()),
-        };
-        let client = Client::build_with_tls(url, certificates)
-            .map_err(|e| StoreError::Config(format!("redis TLS settings: {e}")))?;
-        Self::with_client(client, prefix, node_id).await
-    }
-
-    async fn with_client(client: Client, prefix: &str, node_id: Uuid) -> StoreResult<RedisStore> {
-        if prefix.contains(['{', '}']) {
-            return Err(StoreError::Config(format!(
-                "redis key prefix {prefix:?} must not contain braces"
-            )));
-        }
-        // No retries inside the manager: its first retry waits a full second.
-        // A failed command fails fast and the next one reconnects.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_number_of_retries(0);
-        let conn =
-            within(async { Ok(ConnectionManager::new_with_config(client.clone(), config).await?) })
-                .await?;
-        let keys = KeySpace {
-            prefix: prefix.to_string(),
-        };
-        let shared = Arc::new(Shared {
-            subs: AsyncMutex::new(Subscriptions {
-                rooms: HashSet::new(),
-                sink: None,
-            }),
-            listeners: StdMutex::new(Vec::new()),
-            reconnects: AtomicU64::new(0),
-        });
-        let (sink, stream) = subscribe_all(&client, &keys, &shared).await?;
-        let subscriber = tokio::spawn(run_subscriber(
-            client,
-            keys.clone(),
-            shared.clone(),
-            sink,
-            stream,
-        ));
-        Ok(RedisStore {
-            conn,
-            keys,
-            node_id,
-            shared,
-            subscriber,
-        })
-    }
-
     fn head(&self, kind: u8) -> Vec<u8> {
         notify::head(kind, self.node_id)
     }
@@ -157,25 +104,43 @@ impl RedisStore {
     /// deletion and returns true if the doc existed.
     async fn delete_keys(&self, room: RoomId, keys: Vec<String>) -> StoreResult<bool> {
         let doc = self.keys.doc(room);
-        let mut call = DELETE_ROOM.key(&doc);
+        let mut call = Call::new(&self.scripts.delete_room);
+        call.key(&doc);
         for key in keys.iter().filter(|k| **k != doc) {
             call.key(key);
         }
         call.arg(self.keys.channel(room))
             .arg(self.head(KIND_DELETED));
-        let mut conn = self.conn.clone();
-        within(async move {
-            let existed: i64 = call.invoke_async(&mut conn).await?;
-            Ok(existed == 1)
-        })
-        .await
+        let existed: i64 = self.invoke(call).await?;
+        Ok(existed == 1)
     }
 
-    /// Every key of the room that exists now.
+    /// Every key of the room that exists now (all in the room's slot).
     async fn room_keys(&self, room: RoomId) -> StoreResult<Vec<String>> {
         let mut conn = self.conn.clone();
         let pattern = self.keys.room_pattern(room);
-        within(async move { Ok(scan(&mut conn, &pattern).await?) }).await
+        let doc = self.keys.doc(room);
+        within(async move { Ok(conn.scan_slot(&doc, &pattern).await?) }).await
+    }
+
+    /// Runs a script that writes, with the replication wait.
+    async fn invoke<T: ::redis::FromRedisValue + Send + 'static>(
+        &self,
+        call: Call,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        let durability = self.durability;
+        within(async move { conn.invoke(&call, durability).await }).await
+    }
+
+    /// Runs a command that writes, with the replication wait.
+    async fn write<T: ::redis::FromRedisValue + Send + 'static>(
+        &self,
+        command: ::redis::Cmd,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        let durability = self.durability;
+        within(async move { conn.write(&command, durability).await }).await
     }
 }
 
@@ -196,25 +161,21 @@ impl Store for RedisStore {
             Ok(())
         })
         .await?;
-        if self.shared.subs.lock().await.sink.is_none() {
+        let ready = match &self.notifier {
+            Notifier::Single(shared) => shared.subs.lock().await.sink.is_some(),
+            Notifier::Sharded(sharded) => sharded.ready().await,
+        };
+        if !ready {
             return Err(reconnecting());
         }
         Ok(())
     }
 
     async fn put_account(&self, username: &str, value: Vec<u8>) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
-        let key = self.keys.accounts();
-        within(async move {
-            let _: i64 = cmd("HSET")
-                .arg(key)
-                .arg(username)
-                .arg(value)
-                .query_async(&mut conn)
-                .await?;
-            Ok(())
-        })
-        .await
+        let mut hset = cmd("HSET");
+        hset.arg(self.keys.accounts()).arg(username).arg(value);
+        let _: i64 = self.write(hset).await?;
+        Ok(())
     }
 
     async fn get_account(&self, username: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -248,14 +209,10 @@ impl Store for RedisStore {
         doc: Vec<u8>,
         expire_at_ms: i64,
     ) -> StoreResult<bool> {
-        let mut conn = self.conn.clone();
-        let mut call = CREATE_ROOM.key(self.keys.doc(room));
-        call.arg(doc).arg(expire_at_ms);
-        within(async move {
-            let created: i64 = call.invoke_async(&mut conn).await?;
-            Ok(created == 1)
-        })
-        .await
+        let mut call = Call::new(&self.scripts.create_room);
+        call.key(self.keys.doc(room)).arg(doc).arg(expire_at_ms);
+        let created: i64 = self.invoke(call).await?;
+        Ok(created == 1)
     }
 
     async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>> {
@@ -290,7 +247,7 @@ impl Store for RedisStore {
     async fn list_rooms(&self) -> StoreResult<Vec<RoomId>> {
         let mut conn = self.conn.clone();
         let pattern = self.keys.docs_pattern();
-        let doc_keys = within(async move { Ok(scan(&mut conn, &pattern).await?) }).await?;
+        let doc_keys = within(async move { Ok(conn.scan_all(&pattern).await?) }).await?;
         Ok(doc_keys
             .iter()
             .filter_map(|key| self.keys.parse_room(key, "doc"))
@@ -315,8 +272,9 @@ impl Store for RedisStore {
     }
 
     async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome> {
-        let mut call = COMMIT.key(self.keys.doc(room));
-        call.key(self.keys.objects(room))
+        let mut call = Call::new(&self.scripts.commit);
+        call.key(self.keys.doc(room))
+            .key(self.keys.objects(room))
             .arg(commit.expect_version)
             .arg(self.keys.channel(room))
             .arg(self.head(KIND_DELIVERED));
@@ -337,19 +295,25 @@ impl Store for RedisStore {
                 .arg(participant.as_bytes().as_slice())
                 .arg(payload);
         }
-        let mut conn = self.conn.clone();
-        within(async move {
-            let reply: Option<Vec<u64>> = call.invoke_async(&mut conn).await?;
-            let Some(reply) = reply else {
-                return Ok(CommitOutcome::Conflict);
-            };
-            let (version, seqs) = reply.split_first().ok_or_else(|| corrupt("commit reply"))?;
-            Ok(CommitOutcome::Committed {
-                version: *version,
-                seqs: seqs.to_vec(),
-            })
+        let reply: Option<Vec<u64>> = self.invoke(call).await?;
+        let Some(reply) = reply else {
+            return Ok(CommitOutcome::Conflict);
+        };
+        let (version, seqs) = reply.split_first().ok_or_else(|| corrupt("commit reply"))?;
+        Ok(CommitOutcome::Committed {
+            version: *version,
+            seqs: seqs.to_vec(),
         })
-        .await
+    }
+
+    async fn settle(&self, room: RoomId) -> StoreResult<()> {
+        if self.durability.replicas == 0 {
+            return Ok(());
+        }
+        let mut call = Call::new(&self.scripts.settle);
+        call.key(self.keys.doc(room));
+        let _: i64 = self.invoke(call).await?;
+        Ok(())
     }
 
     async fn read_inbox(
@@ -406,45 +370,32 @@ impl Store for RedisStore {
         let mut live = Vec::with_capacity(value.len() + 1);
         live.push(b'+');
         live.extend_from_slice(&value);
-        let mut call = PUT_INVITE.key(self.keys.doc(room));
-        call.key(self.keys.invites(room)).arg(code_key).arg(live);
-        let mut conn = self.conn.clone();
-        within(async move {
-            let _: i64 = call.invoke_async(&mut conn).await?;
-            Ok(())
-        })
-        .await
+        let mut call = Call::new(&self.scripts.put_invite);
+        call.key(self.keys.doc(room))
+            .key(self.keys.invites(room))
+            .arg(code_key)
+            .arg(live);
+        let _: i64 = self.invoke(call).await?;
+        Ok(())
     }
 
     async fn take_invite(&self, room: RoomId, code_key: &str) -> StoreResult<InviteTake> {
-        let mut call = TAKE_INVITE.key(self.keys.invites(room));
-        call.arg(code_key);
-        let mut conn = self.conn.clone();
-        within(async move {
-            let before: Option<Vec<u8>> = call.invoke_async(&mut conn).await?;
-            match before.as_deref() {
-                None => Ok(InviteTake::Unknown),
-                Some(b"-") => Ok(InviteTake::AlreadyUsed),
-                Some([b'+', value @ ..]) => Ok(InviteTake::Taken(value.to_vec())),
-                Some(_) => Err(corrupt("invite")),
-            }
-        })
-        .await
+        let mut call = Call::new(&self.scripts.take_invite);
+        call.key(self.keys.invites(room)).arg(code_key);
+        let before: Option<Vec<u8>> = self.invoke(call).await?;
+        match before.as_deref() {
+            None => Ok(InviteTake::Unknown),
+            Some(b"-") => Ok(InviteTake::AlreadyUsed),
+            Some([b'+', value @ ..]) => Ok(InviteTake::Taken(value.to_vec())),
+            Some(_) => Err(corrupt("invite")),
+        }
     }
 
     async fn incr_counter(&self, field: &str, by: i64) -> StoreResult<()> {
-        let mut conn = self.conn.clone();
-        let key = self.keys.counters();
-        within(async move {
-            let _: i64 = cmd("HINCRBY")
-                .arg(key)
-                .arg(field)
-                .arg(by)
-                .query_async(&mut conn)
-                .await?;
-            Ok(())
-        })
-        .await
+        let mut hincrby = cmd("HINCRBY");
+        hincrby.arg(self.keys.counters()).arg(field).arg(by);
+        let _: i64 = self.write(hincrby).await?;
+        Ok(())
     }
 
     async fn counters(&self) -> StoreResult<Vec<(String, i64)>> {
@@ -472,50 +423,23 @@ impl Store for RedisStore {
     }
 
     async fn raise_generation(&self, subject: &str) -> StoreResult<u64> {
-        let mut conn = self.conn.clone();
-        let key = self.keys.generations();
-        within(async move {
-            Ok(cmd("HINCRBY")
-                .arg(key)
-                .arg(subject)
-                .arg(1)
-                .query_async(&mut conn)
-                .await?)
-        })
-        .await
+        let mut hincrby = cmd("HINCRBY");
+        hincrby.arg(self.keys.generations()).arg(subject).arg(1);
+        self.write(hincrby).await
     }
 
     async fn watch(&self, room: RoomId) -> StoreResult<()> {
-        let channel = self.keys.channel(room);
-        within(async {
-            let mut subs = self.shared.subs.lock().await;
-            let mut sink = subs.sink.clone().ok_or_else(reconnecting)?;
-            if subs.rooms.contains(&room) {
-                // Subscribed and confirmed already, on this pub/sub connection
-                // (a reconnect resubscribes every room before it is usable).
-                return Ok(());
-            }
-            // Resolves on the server's confirmation, so the subscription is live.
-            sink.subscribe(&channel).await?;
-            subs.rooms.insert(room);
-            Ok(())
-        })
-        .await
+        match &self.notifier {
+            Notifier::Single(shared) => pubsub::watch(shared, &self.keys, room).await,
+            Notifier::Sharded(sharded) => sharded.watch(room).await,
+        }
     }
 
     async fn unwatch(&self, room: RoomId) -> StoreResult<()> {
-        let channel = self.keys.channel(room);
-        within(async {
-            let mut subs = self.shared.subs.lock().await;
-            // Forgotten first: a reconnect will not subscribe it again, and a
-            // lost connection has dropped the subscription already.
-            subs.rooms.remove(&room);
-            if let Some(mut sink) = subs.sink.clone() {
-                sink.unsubscribe(&channel).await?;
-            }
-            Ok(())
-        })
-        .await
+        match &self.notifier {
+            Notifier::Single(shared) => pubsub::unwatch(shared, &self.keys, room).await,
+            Notifier::Sharded(sharded) => sharded.unwatch(room).await,
+        }
     }
 
     async fn signal(&self, room: RoomId, payload: Vec<u8>) -> StoreResult<()> {
@@ -524,7 +448,11 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let channel = self.keys.channel(room);
         within(async move {
-            let _: i64 = cmd("PUBLISH")
+            let publish = match conn {
+                Conn::Single(_) => "PUBLISH",
+                Conn::Cluster(_) => "SPUBLISH",
+            };
+            let _: i64 = cmd(publish)
                 .arg(channel)
                 .arg(message)
                 .query_async(&mut conn)
@@ -535,12 +463,10 @@ impl Store for RedisStore {
     }
 
     fn notifications(&self) -> mpsc::UnboundedReceiver<Notification> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.shared.listeners).push(tx);
-        rx
+        self.out.add()
     }
 
     fn pubsub_reconnects(&self) -> u64 {
-        self.shared.reconnects.load(Ordering::Relaxed)
+        self.out.reconnects.load(Ordering::Relaxed)
     }
 }

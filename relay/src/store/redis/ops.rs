@@ -1,14 +1,13 @@
 //! Small helpers every command shares: the error mapping, the time bound,
-//! SCAN, and reading inbox stream entries.
+//! reads, and inbox stream entries.
 
 use std::future::Future;
 
-use redis::aio::ConnectionManager;
-use redis::{cmd, Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError};
+
+use super::conn::Conn;
 
 use crate::store::{StoreError, StoreResult, OP_TIMEOUT};
-
-const SCAN_COUNT: usize = 1000;
 
 impl From<RedisError> for StoreError {
     fn from(e: RedisError) -> Self {
@@ -40,30 +39,6 @@ pub(super) async fn within<T>(op: impl Future<Output = StoreResult<T>>) -> Store
         })
 }
 
-pub(super) async fn scan(conn: &mut ConnectionManager, pattern: &str) -> RedisResult<Vec<String>> {
-    let mut found = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query_async(conn)
-            .await?;
-        found.extend(keys);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    // SCAN may return a key more than once.
-    found.sort_unstable();
-    found.dedup();
-    Ok(found)
-}
-
 /// An inbox stream entry as XRANGE returns it: `(id, [field, value, ...])`.
 pub(super) type StreamEntry = (String, Vec<Vec<u8>>);
 
@@ -86,10 +61,7 @@ pub(super) fn parse_entry((id, fields): StreamEntry) -> StoreResult<(u64, Vec<u8
 /// old connection fails (and makes the manager reconnect); a read is safe to
 /// send again at once on the new connection, so a client catching up after
 /// an outage is not turned away by a connection that is already mended.
-pub(super) async fn read<T: FromRedisValue>(
-    conn: &ConnectionManager,
-    command: &Cmd,
-) -> StoreResult<T> {
+pub(super) async fn read<T: FromRedisValue>(conn: &Conn, command: &Cmd) -> StoreResult<T> {
     within(async {
         let mut first = conn.clone();
         match command.query_async(&mut first).await {

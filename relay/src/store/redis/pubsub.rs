@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
-use redis::{Client, Msg, Value};
+use redis::{Client, Value};
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
 use super::keys::KeySpace;
@@ -30,9 +30,52 @@ pub(super) struct Shared {
     /// Held across SUBSCRIBE round trips, so a watch and a reconnect never
     /// interleave: every room in `rooms` is subscribed on the current sink.
     pub(super) subs: AsyncMutex<Subscriptions>,
-    pub(super) listeners: StdMutex<Vec<mpsc::UnboundedSender<Notification>>>,
-    /// Reconnects of the pub/sub connection, read by `/metrics`.
+    pub(super) out: Arc<Listeners>,
+}
+
+/// Where notifications go, shared by the single-Redis and the sharded
+/// subscriber.
+#[derive(Default)]
+pub(super) struct Listeners {
+    list: StdMutex<Vec<mpsc::UnboundedSender<Notification>>>,
+    /// Reconnects of the pub/sub connection(s), read by `/metrics`.
     pub(super) reconnects: AtomicU64,
+}
+
+impl Listeners {
+    pub(super) fn add(&self) -> mpsc::UnboundedReceiver<Notification> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.list).push(tx);
+        rx
+    }
+
+    /// Decodes one message from a room's channel and hands it to everyone.
+    pub(super) fn dispatch(&self, keys: &KeySpace, channel: &str, payload: &[u8]) {
+        let Some(room) = keys.parse_room(channel, "n") else {
+            tracing::warn!("ignoring message on an unexpected redis channel");
+            return;
+        };
+        match decode_notification(room, payload) {
+            Ok((origin, notification)) => {
+                tracing::trace!(%room, %origin, "notification");
+                self.send(notification);
+            }
+            Err(error) => tracing::warn!(%room, error, "ignoring malformed notification"),
+        }
+    }
+
+    /// Anything published while a subscription was down was lost: tell the
+    /// connections of these rooms to re-read their inboxes.
+    pub(super) fn resync(&self, rooms: impl IntoIterator<Item = RoomId>) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+        for room in rooms {
+            self.send(Notification::Resync { room });
+        }
+    }
+
+    fn send(&self, notification: Notification) {
+        lock(&self.list).retain(|tx| tx.send(notification.clone()).is_ok());
+    }
 }
 
 pub(super) struct Subscriptions {
@@ -89,7 +132,11 @@ pub(super) async fn run_subscriber(
         loop {
             tokio::select! {
                 message = stream.next() => match message {
-                    Some(message) => shared.dispatch(&keys, &message),
+                    Some(message) => shared.out.dispatch(
+                        &keys,
+                        message.get_channel_name(),
+                        message.get_payload_bytes(),
+                    ),
                     None => break,
                 },
                 _ = keepalive.tick() => {
@@ -114,29 +161,40 @@ pub(super) async fn run_subscriber(
             }
         };
         tracing::info!("redis notification connection restored");
-        shared.reconnects.fetch_add(1, Ordering::Relaxed);
-        // Anything published while we were away was lost: tell every watched
-        // room's connections to re-read their inboxes.
         let rooms: Vec<RoomId> = shared.subs.lock().await.rooms.iter().copied().collect();
-        let mut listeners = lock(&shared.listeners);
-        for room in rooms {
-            listeners.retain(|tx| tx.send(Notification::Resync { room }).is_ok());
-        }
+        shared.out.resync(rooms);
     }
 }
 
-impl Shared {
-    fn dispatch(&self, keys: &KeySpace, message: &Msg) {
-        let Some(room) = keys.parse_room(message.get_channel_name(), "n") else {
-            tracing::warn!("ignoring message on an unexpected redis channel");
-            return;
-        };
-        match decode_notification(room, message.get_payload_bytes()) {
-            Ok((origin, notification)) => {
-                tracing::trace!(%room, %origin, "notification");
-                lock(&self.listeners).retain(|tx| tx.send(notification.clone()).is_ok());
-            }
-            Err(error) => tracing::warn!(%room, error, "ignoring malformed notification"),
+pub(super) async fn watch(shared: &Shared, keys: &KeySpace, room: RoomId) -> StoreResult<()> {
+    let channel = keys.channel(room);
+    within(async {
+        let mut subs = shared.subs.lock().await;
+        let mut sink = subs.sink.clone().ok_or_else(reconnecting)?;
+        if subs.rooms.contains(&room) {
+            // Subscribed and confirmed already, on this pub/sub connection
+            // (a reconnect resubscribes every room before it is usable).
+            return Ok(());
         }
-    }
+        // Resolves on the server's confirmation, so the subscription is live.
+        sink.subscribe(&channel).await?;
+        subs.rooms.insert(room);
+        Ok(())
+    })
+    .await
+}
+
+pub(super) async fn unwatch(shared: &Shared, keys: &KeySpace, room: RoomId) -> StoreResult<()> {
+    let channel = keys.channel(room);
+    within(async {
+        let mut subs = shared.subs.lock().await;
+        // Forgotten first: a reconnect will not subscribe it again, and a
+        // lost connection has dropped the subscription already.
+        subs.rooms.remove(&room);
+        if let Some(mut sink) = subs.sink.clone() {
+            sink.unsubscribe(&channel).await?;
+        }
+        Ok(())
+    })
+    .await
 }

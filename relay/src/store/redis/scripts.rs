@@ -1,36 +1,97 @@
 //! The Lua scripts: everything that writes more than one key, or must check
 //! before it writes, is one script, so it is atomic without WATCH. The Lua
 //! lives in `lua/`, annotated with its KEYS and ARGV.
+//!
+//! On a Redis Cluster, the scripts that announce (`commit`, `delete_room`)
+//! publish with `SPUBLISH`: the room's channel carries its hash tag, so the
+//! notification stays on the room's shard instead of being broadcast over
+//! the cluster bus to every node.
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{cmd, Cmd, Script, ToRedisArgs};
 
-/// KEYS: doc. ARGV: doc, expire_at_ms.
-pub static CREATE_ROOM: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/create_room.lua")));
+/// One set of scripts, for one Redis or for a cluster.
+pub(super) struct Scripts {
+    /// KEYS: doc. ARGV: doc, expire_at_ms.
+    pub(super) create_room: Script,
+    /// KEYS: doc, objects, then one inbox per delivery.
+    /// ARGV: expect_version, channel, notification head, has_doc ('0'/'1'),
+    /// doc, put count, the puts as key/value pairs, count count, the
+    /// counters, then participant (16 raw bytes) and payload per delivery.
+    ///
+    /// Returns nil on a version conflict, else `{version, seq...}`. The next
+    /// seq of an inbox is one past its newest entry id (entries are never
+    /// trimmed). The notification appends one `participant seq ':' len ':'
+    /// payload` record per delivery to the head; see `notify`.
+    pub(super) commit: Script,
+    /// KEYS: doc, invites. ARGV: code, `+value`. Does nothing if the room is gone.
+    pub(super) put_invite: Script,
+    /// KEYS: invites. ARGV: code. Returns what was stored before; a live code
+    /// (`+value`) is replaced by the tombstone `-`, which keeps the hash's expiry.
+    pub(super) take_invite: Script,
+    /// KEYS: doc, then every other key of the room. ARGV: channel, notification.
+    /// Announces the deletion only if the room existed.
+    pub(super) delete_room: Script,
+    /// KEYS: doc. Sets the room's expiry to what it is: no change, but a
+    /// write, so a `WAIT` after it covers every earlier write of the room.
+    pub(super) settle: Script,
+}
 
-/// KEYS: doc, objects, then one inbox per delivery.
-/// ARGV: expect_version, channel, notification head, has_doc ('0'/'1'), doc,
-/// put count, the puts as key/value pairs, then participant (16 raw bytes)
-/// and payload per delivery.
-///
-/// Returns nil on a version conflict, else `{version, seq...}`. The next seq
-/// of an inbox is one past its newest entry id (entries are never trimmed).
-/// The notification appends one `participant seq ':' len ':' payload`
-/// record per delivery to the head; see [`decode_notification`].
-pub static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/commit.lua")));
+impl Scripts {
+    fn new(publish: &str) -> Scripts {
+        let announcing = |lua: &str| Script::new(&lua.replace("redis.call('PUBLISH'", publish));
+        Scripts {
+            create_room: Script::new(include_str!("lua/create_room.lua")),
+            commit: announcing(include_str!("lua/commit.lua")),
+            put_invite: Script::new(include_str!("lua/put_invite.lua")),
+            take_invite: Script::new(include_str!("lua/take_invite.lua")),
+            delete_room: announcing(include_str!("lua/delete_room.lua")),
+            settle: Script::new(include_str!("lua/settle.lua")),
+        }
+    }
+}
 
-/// KEYS: doc, invites. ARGV: code, `+value`. Does nothing if the room is gone.
-pub static PUT_INVITE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/put_invite.lua")));
+pub(super) static SINGLE: LazyLock<Scripts> =
+    LazyLock::new(|| Scripts::new("redis.call('PUBLISH'"));
+pub(super) static CLUSTER: LazyLock<Scripts> =
+    LazyLock::new(|| Scripts::new("redis.call('SPUBLISH'"));
 
-/// KEYS: invites. ARGV: code. Returns what was stored before; a live code
-/// (`+value`) is replaced by the tombstone `-`, which keeps the hash's expiry.
-pub static TAKE_INVITE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/take_invite.lua")));
+/// A script with its KEYS and ARGV, built like redis-rs's
+/// `ScriptInvocation`, but able to give its `EVALSHA` as a command, so it
+/// can be pipelined with `WAIT`.
+pub(super) struct Call {
+    pub(super) script: &'static Script,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
 
-/// KEYS: doc, then every other key of the room. ARGV: channel, notification.
-/// Announces the deletion only if the room existed.
-pub static DELETE_ROOM: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/delete_room.lua")));
+impl Call {
+    pub(super) fn new(script: &'static Script) -> Call {
+        Call {
+            script,
+            keys: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    pub(super) fn key(&mut self, key: impl ToRedisArgs) -> &mut Call {
+        self.keys.extend(key.to_redis_args());
+        self
+    }
+
+    pub(super) fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Call {
+        self.args.extend(arg.to_redis_args());
+        self
+    }
+
+    pub(super) fn command(&self) -> Cmd {
+        let mut evalsha = cmd("EVALSHA");
+        evalsha
+            .arg(self.script.get_hash())
+            .arg(self.keys.len())
+            .arg(&self.keys)
+            .arg(&self.args);
+        evalsha
+    }
+}
