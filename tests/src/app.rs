@@ -113,6 +113,24 @@ impl Shuttle {
 
 pub use caucus_testkit::{free_port, relay_binary};
 
+/// Where Debian's libfaketime lives (`LIBFAKETIME` overrides).
+pub fn libfaketime() -> String {
+    if let Ok(path) = std::env::var("LIBFAKETIME") {
+        return path;
+    }
+    let found = std::fs::read_dir("/usr/lib").ok().and_then(|dirs| {
+        dirs.flatten()
+            .map(|d| d.path().join("faketime/libfaketime.so.1"))
+            .find(|p| p.exists())
+    });
+    found
+        .unwrap_or_else(|| {
+            panic!("libfaketime not found: install Debian's `faketime` package (apt-get install faketime), or set LIBFAKETIME")
+        })
+        .display()
+        .to_string()
+}
+
 /// A relay process; killed on drop.
 pub struct RelayProcess {
     pub child: Child,

@@ -7,6 +7,7 @@ mod bad_input;
 mod intake;
 mod intake_abuse;
 mod intake_isolation;
+mod intake_trends;
 mod isolation;
 mod languages;
 mod limits;

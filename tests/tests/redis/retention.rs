@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use caucus_tests::app::libfaketime;
 use caucus_tests::client::{Api, Ws};
 use caucus_tests::redis_server::Persistence;
 use redis::aio::MultiplexedConnection;
@@ -207,24 +208,6 @@ async fn deleting_a_room_leaves_no_key_of_it_even_after_late_requests() {
 
 async fn status_of(api: &Api, method: Method, path: &str, token: &str, body: Option<Value>) -> u16 {
     api.call(method, path, Some(token), body).await.0.as_u16()
-}
-
-/// Where Debian's libfaketime lives (`LIBFAKETIME` overrides).
-fn libfaketime() -> String {
-    if let Ok(path) = std::env::var("LIBFAKETIME") {
-        return path;
-    }
-    let found = std::fs::read_dir("/usr/lib").ok().and_then(|dirs| {
-        dirs.flatten()
-            .map(|d| d.path().join("faketime/libfaketime.so.1"))
-            .find(|p| p.exists())
-    });
-    found
-        .unwrap_or_else(|| {
-            panic!("libfaketime not found: install Debian's `faketime` package (apt-get install faketime), or set LIBFAKETIME")
-        })
-        .display()
-        .to_string()
 }
 
 /// The shortest retention a room may have is an hour. Rather than wait an
