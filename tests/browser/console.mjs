@@ -22,7 +22,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y } from './lib.mjs';
+import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y, reportFailure } from './lib.mjs';
 
 const cfg = settings();
 
@@ -352,13 +352,7 @@ try {
 
   console.log(`${stepCount()} passed, 0 failed`);
 } catch (err) {
-  const shots = path.join(repoRoot, 'target', 'browser-failure');
-  await fs.mkdir(shots, { recursive: true }).catch(() => {});
-  await ombud.screenshot({ path: path.join(shots, 'console-ombud.png'), fullPage: true }).catch(() => {});
-  console.error(err);
-  console.error(`problems seen: ${JSON.stringify(pages.flatMap((p) => p.problems), null, 2)}`);
-  console.log(`${stepCount()} passed, 1 failed`);
-  process.exitCode = 1;
+  await reportFailure(err, 'console', pages);
 } finally {
   await browser.close();
 }

@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y } from './lib.mjs';
+import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y, reportFailure } from './lib.mjs';
 
 const cfg = settings();
 const second = { username: process.env.CAUCUS_SECOND_USER, password: process.env.CAUCUS_SECOND_PASSWORD };
@@ -198,15 +198,7 @@ try {
 
   console.log(`${stepCount()} passed, 0 failed`);
 } catch (err) {
-  const shots = path.join(repoRoot, 'target', 'browser-failure');
-  await fs.mkdir(shots, { recursive: true }).catch(() => {});
-  for (const [i, page] of pages.entries()) {
-    await page.screenshot({ path: path.join(shots, `intake-${i}.png`), fullPage: true }).catch(() => {});
-  }
-  console.error(err);
-  console.error(`problems seen: ${JSON.stringify(pages.flatMap((p) => p.problems), null, 2)}`);
-  console.log(`${stepCount()} passed, 1 failed`);
-  process.exitCode = 1;
+  await reportFailure(err, 'intake', pages);
 } finally {
   await browser.close();
 }

@@ -5,6 +5,7 @@
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -191,4 +192,22 @@ export async function checkA11y(page, state) {
 
 export function a11yStates() {
   return [...axeSeen];
+}
+
+/**
+ * A script failed: full-page screenshots of `pages` (`<script>-<i>.png` under
+ * `target/browser-failure`), the error, every problem the pages saw, and a
+ * failing exit code.
+ */
+export async function reportFailure(err, script, pages) {
+  const shots = path.join(repoRoot, 'target', 'browser-failure');
+  await fs.mkdir(shots, { recursive: true }).catch(() => {});
+  for (const [i, page] of pages.entries()) {
+    await page.screenshot({ path: path.join(shots, `${script}-${i}.png`), fullPage: true }).catch(() => {});
+  }
+  console.error(err);
+  console.error(`problems seen: ${JSON.stringify(pages.flatMap((p) => p.problems ?? []), null, 2)}`);
+  console.error(`failure screenshots in ${shots}`);
+  console.log(`${stepCount()} passed, 1 failed`);
+  process.exitCode = 1;
 }

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y } from './lib.mjs';
+import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y, reportFailure } from './lib.mjs';
 
 const cfg = settings();
 
@@ -225,16 +225,7 @@ try {
 
   console.log(`${stepCount()} passed, 0 failed`);
 } catch (err) {
-  const shots = path.join(repoRoot, 'target', 'browser-failure-onetext');
-  await fs.mkdir(shots, { recursive: true }).catch(() => {});
-  for (const [page, name] of [[ombud, 'ombud'], [partyA, 'party-a'], [partyB, 'party-b']]) {
-    await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true }).catch(() => {});
-  }
-  console.error(err);
-  console.error(`problems seen: ${JSON.stringify([...ombud.problems, ...partyA.problems, ...partyB.problems], null, 2)}`);
-  console.error(`failure screenshots in ${shots}`);
-  console.log(`${stepCount()} passed, 1 failed`);
-  process.exitCode = 1;
+  await reportFailure(err, 'onetext', [ombud, partyA, partyB]);
 } finally {
   await browser.close();
 }

@@ -4,7 +4,10 @@
 // helper turns every string child into a text node): this file never sets
 // innerHTML, and neither does any other file of the web client.
 
-import { t, setText, setAttrs, clearText, dateLocale, addFormatter } from './i18n.js';
+import {
+  t, setText, setAttrs, clearText, dateLocale, addFormatter,
+  setLanguage, preferredLanguage, languages, currentLanguage, onLanguageChange,
+} from './i18n.js';
 
 /** Properties set as DOM properties rather than attributes. */
 const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'selected', 'open']);
@@ -215,4 +218,26 @@ export async function copyText(text, input) {
 export function randomId() {
   if (crypto.randomUUID) return crypto.randomUUID();
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Start the page in its reader's language (the one chosen on this browser
+ * before, else the browser's own) and fill the chooser `select` with every
+ * language there is a file for, each in its own name. Text set with a key
+ * re-translates in place on a change; `redraw` redraws what is built from
+ * data with words around it.
+ */
+export async function wireLanguage(select, redraw = () => {}) {
+  try {
+    await setLanguage(preferredLanguage());
+  } catch {
+    // Its file did not load: the page stays in English.
+  }
+  replace(select, languages().map((l) => h('option', { value: l.code, lang: l.code }, l.name)));
+  select.value = currentLanguage();
+  select.addEventListener('change', () => setLanguage(select.value, { remember: true }));
+  onLanguageChange((code) => {
+    select.value = code;
+    redraw();
+  });
 }

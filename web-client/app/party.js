@@ -9,8 +9,8 @@
 // party's language (i18n.js): chosen on the page, else the browser's.
 
 import { api, errorMessage, RelayError } from './api.js';
-import { $, h, replace, show, paragraphs, confirmDialog, downloadBlob, randomId } from './dom.js';
-import { t, setText, setLanguage, preferredLanguage, languages, currentLanguage, onLanguageChange } from './i18n.js';
+import { $, h, replace, show, paragraphs, confirmDialog, downloadBlob, randomId, wireLanguage } from './dom.js';
+import { t, setText, currentLanguage } from './i18n.js';
 import { Connection, statusReporter } from './ws.js';
 import { Thread } from './thread.js';
 import { typingNotifier, typingIndicator } from './typing.js';
@@ -587,31 +587,10 @@ $('#sign-out').addEventListener('click', async () => {
 
 // ---- language ----
 
-/**
- * The chooser lists every language there is a file for, each in its own
- * name and language. Switching re-translates the page in place: the
- * thread, drafts and focus stay as they are.
- */
-function wireLanguageChooser() {
-  const select = $('#language');
-  replace(select, languages().map((l) => h('option', { value: l.code, lang: l.code }, l.name)));
-  select.value = currentLanguage();
-  select.addEventListener('change', () => setLanguage(select.value, { remember: true }));
-  onLanguageChange((code) => {
-    select.value = code;
-    showNoticeText();
-  });
-}
-
 // ---- start ----
 
 (async () => {
-  try {
-    await setLanguage(preferredLanguage());
-  } catch {
-    // Its file did not load: the page stays in English.
-  }
-  wireLanguageChooser();
+  await wireLanguage($('#language'), showNoticeText);
   try {
     state.session = await obtainSession();
   } catch (err) {

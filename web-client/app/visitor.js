@@ -7,8 +7,8 @@
 // browser's; the office's own texts come as the office wrote them.
 
 import { api, describeError } from './api.js';
-import { $, h, replace, show, flash, say, paragraphs, copyText } from './dom.js';
-import { t, setLanguage, preferredLanguage, languages, currentLanguage, onLanguageChange } from './i18n.js';
+import { $, h, replace, show, flash, say, paragraphs, copyText, wireLanguage } from './dom.js';
+import { t } from './i18n.js';
 
 /** The party page's storage key: a started conversation is a party session. */
 const STORAGE_KEY = 'caucus.party';
@@ -163,23 +163,6 @@ function wire() {
   });
 }
 
-/** The chooser lists every language there is a file for, each in its own name. */
-function wireLanguageChooser() {
-  const select = $('#language');
-  replace(select, languages().map((l) => h('option', { value: l.code, lang: l.code }, l.name)));
-  select.value = currentLanguage();
-  select.addEventListener('change', () => setLanguage(select.value, { remember: true }));
-  onLanguageChange((code) => {
-    select.value = code;
-    showTitle();
-  });
-}
-
-try {
-  await setLanguage(preferredLanguage());
-} catch {
-  // Its file did not load: the page stays in English.
-}
-wireLanguageChooser();
+await wireLanguage($('#language'), showTitle);
 wire();
 load();

@@ -21,9 +21,9 @@ import { wireTools } from './tools.js';
 import { wireTrends } from './trends-view.js';
 import { wireProfile } from './profile.js';
 import { wireAttention, refreshAttention } from './attention.js';
-import { wireLanguage } from './language.js';
 import { wireOneText } from './onetext.js';
 import { wireIntake } from './intake.js';
+import { $, wireLanguage } from '../dom.js';
 
 const app = {
   auth: { token: null, ombud: null }, // see session.js
@@ -32,7 +32,9 @@ const app = {
   rooms: [], // the room list as last fetched (attention.js polls it)
 };
 
-await wireLanguage(() => refreshAttention(app));
+// The console's language: the one this browser chose before, else the
+// browser's own; the room list and what needs attention are drawn again.
+await wireLanguage($('#language'), () => refreshAttention(app));
 wireSession(app);
 wireRouting(app);
 wireRooms(app);
