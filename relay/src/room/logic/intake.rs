@@ -5,12 +5,12 @@
 //! handing off swaps it for a colleague, and converting lets the ombud
 //! invite more parties.
 
-use protocol::events::{Event, Message};
+use protocol::events::Event;
 use protocol::intake::{IntakeKind, QueueEntry};
-use protocol::{Attribution, CloseCode, ParticipantId, ParticipantInfo, Role};
+use protocol::{Attribution, CloseCode, ParticipantId, Role};
 use uuid::Uuid;
 
-use super::membership::as_ombud;
+use super::membership::{as_ombud, copy_inbox, ombud_joined};
 use super::*;
 
 /// What the service knows when a visitor starts a conversation.
@@ -117,36 +117,6 @@ pub(super) fn may_invite(doc: &RoomDoc) -> Result<(), RoomError> {
     }
 }
 
-/// `from`'s inbox, as a copy for a newcomer: the author's `client_id`
-/// (an idempotency key) stays with the author.
-fn copy_inbox(
-    view: &View,
-    from: ParticipantId,
-    to: ParticipantId,
-    out: &mut Outcome,
-) -> Result<(), Flow> {
-    for event in view.inbox(from)? {
-        let event = match event {
-            Event::Message(m) => Event::Message(Message {
-                client_id: None,
-                ..m.clone()
-            }),
-            other => other.clone(),
-        };
-        out.deliveries.push((to, event));
-    }
-    Ok(())
-}
-
-fn joined(doc: &RoomDoc, who: &Member, out: &mut Outcome) {
-    let participant = ParticipantInfo {
-        id: who.id,
-        role: Role::Ombud,
-        display_name: who.display_name.clone(),
-    };
-    out.send(everyone(doc), Event::ParticipantJoined { participant });
-}
-
 /// An ombud claims an unclaimed conversation: it becomes the room's ombud
 /// and receives the visitor's thread so far, read at the same room version
 /// as the commit. A second claim, by anyone, is a `conflict`.
@@ -174,7 +144,7 @@ pub fn claim(doc: &RoomDoc, view: &View, ombud: Member, now: Now) -> Result<Outc
         i.claimed_by = Some(ombud.id);
     }
     doc.ombuds.push(ombud.clone());
-    joined(&doc, &ombud, &mut out);
+    ombud_joined(&doc, &ombud, &mut out);
     out.doc = Some(doc);
     Ok(out)
 }
@@ -195,7 +165,7 @@ pub fn handoff(
     if !doc.is_ombud(colleague.id) {
         copy_inbox(view, by, colleague.id, &mut out)?;
         doc.ombuds.push(colleague.clone());
-        joined(&doc, &colleague, &mut out);
+        ombud_joined(&doc, &colleague, &mut out);
     }
     doc.ombuds.retain(|o| o.id != by);
     if let Some(i) = doc.intake.as_mut() {

@@ -243,7 +243,23 @@ pub fn add_ombud(
     if doc.is_ombud(colleague.id) {
         return Ok(out);
     }
-    for event in view.inbox(by)? {
+    copy_inbox(view, by, colleague.id, &mut out)?;
+    doc.ombuds.push(colleague.clone());
+    ombud_joined(&doc, &colleague, &mut out);
+    out.doc = Some(doc);
+    Ok(out)
+}
+
+/// `to` receives a copy of `from`'s inbox as read in `view` (at the room
+/// version the commit is made at, so nothing falls between the two), without
+/// the `client_id`s, which belong to `from`'s own retries.
+pub(super) fn copy_inbox(
+    view: &View,
+    from: ParticipantId,
+    to: ParticipantId,
+    out: &mut Outcome,
+) -> Result<(), Flow> {
+    for event in view.inbox(from)? {
         let event = match event {
             Event::Message(m) => Event::Message(protocol::events::Message {
                 client_id: None,
@@ -251,17 +267,19 @@ pub fn add_ombud(
             }),
             other => other.clone(),
         };
-        out.deliveries.push((colleague.id, event));
+        out.deliveries.push((to, event));
     }
+    Ok(())
+}
+
+/// Everyone in the room is told a new ombud can see their thread.
+pub(super) fn ombud_joined(doc: &RoomDoc, who: &Member, out: &mut Outcome) {
     let participant = protocol::ParticipantInfo {
-        id: colleague.id,
+        id: who.id,
         role: Role::Ombud,
-        display_name: colleague.display_name.clone(),
+        display_name: who.display_name.clone(),
     };
-    doc.ombuds.push(colleague);
-    out.send(everyone(&doc), Event::ParticipantJoined { participant });
-    out.doc = Some(doc);
-    Ok(out)
+    out.send(everyone(doc), Event::ParticipantJoined { participant });
 }
 
 /// Tags the room with trend categories; the counters move with the tags.
