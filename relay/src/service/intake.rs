@@ -13,12 +13,12 @@ use protocol::{Channel, ParticipantId, Request, Role, RoomId};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::Rooms;
+use super::{closed_is_not_found, member, Rooms};
 use crate::auth::{Account, Sessions};
 use crate::error::{Error, Result};
 use crate::room::logic::intake::{self, NewConversation};
 use crate::room::logic::Signal;
-use crate::room::{Member, RoomDoc};
+use crate::room::RoomDoc;
 use crate::seal::room_aad;
 
 /// A conversation just started: the room, and the visitor in it.
@@ -112,17 +112,14 @@ impl Rooms {
 
     /// `ombud` claims an unclaimed conversation; a second claim is a `conflict`.
     pub async fn claim(&self, room: RoomId, ombud: &Account) -> Result<RoomDoc> {
-        let member = Member {
-            id: ombud.id,
-            display_name: ombud.display_name.clone(),
-        };
+        let member = member(ombud);
         let now = Utc::now();
         let out = self
             .run(room, |doc, view| {
                 intake::claim(doc, view, member.clone(), now)
             })
             .await
-            .map_err(gone_is_not_found)?;
+            .map_err(closed_is_not_found("conversation"))?;
         out.doc
             .ok_or_else(|| Error::internal("a claim produced no room"))
     }
@@ -135,16 +132,13 @@ impl Rooms {
         by: Uuid,
         colleague: &Account,
     ) -> Result<(RoomDoc, Vec<Signal>)> {
-        let member = Member {
-            id: colleague.id,
-            display_name: colleague.display_name.clone(),
-        };
+        let member = member(colleague);
         let out = self
             .run(room, |doc, view| {
                 intake::handoff(doc, view, by, member.clone())
             })
             .await
-            .map_err(gone_is_not_found)?;
+            .map_err(closed_is_not_found("conversation"))?;
         let doc = out
             .doc
             .ok_or_else(|| Error::internal("a handoff produced no room"))?;
@@ -155,7 +149,7 @@ impl Rooms {
         let out = self
             .run(room, |doc, _| intake::convert(doc, by, title))
             .await
-            .map_err(gone_is_not_found)?;
+            .map_err(closed_is_not_found("conversation"))?;
         out.doc
             .ok_or_else(|| Error::internal("a conversion produced no room"))
     }
@@ -174,13 +168,6 @@ impl Rooms {
             sessions.void_party(visitor.id).await?;
         }
         self.erase(&doc).await
-    }
-}
-
-fn gone_is_not_found(e: Error) -> Error {
-    match e {
-        Error::RoomClosed => Error::not_found("no such conversation"),
-        other => other,
     }
 }
 

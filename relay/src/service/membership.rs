@@ -8,11 +8,11 @@ use protocol::{ParticipantId, RoomId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Rooms;
+use super::{closed_is_not_found, member, Rooms};
 use crate::auth::{Account, Sessions};
 use crate::error::{Error, Result};
 use crate::room::logic::{self, Flow, Signal};
-use crate::room::{Member, RoomDoc};
+use crate::room::RoomDoc;
 use crate::seal::room_aad;
 use crate::store::InviteTake;
 
@@ -37,10 +37,7 @@ const INVITE_CODE_BYTES: usize = 16 + 18;
 
 impl Rooms {
     pub async fn create_room(&self, ombud: &Account, req: CreateRoom) -> Result<RoomDoc> {
-        let me = Member {
-            id: ombud.id,
-            display_name: ombud.display_name.clone(),
-        };
+        let me = member(ombud);
         let doc = logic::create_room(
             &req,
             me,
@@ -94,7 +91,7 @@ impl Rooms {
             logic::add_party(doc, ombud, display_name, party_id)
         })
         .await
-        .map_err(closed_is_not_found)?;
+        .map_err(closed_is_not_found("room"))?;
         let code = self.put_invite(room, party_id, 0).await?;
         Ok((party_id, code))
     }
@@ -137,7 +134,7 @@ impl Rooms {
         let out = self
             .run(room, |doc, _| logic::new_link(doc, by, party_id, gen))
             .await
-            .map_err(closed_is_not_found)?;
+            .map_err(closed_is_not_found("room"))?;
         let code = self.put_invite(room, party_id, gen).await?;
         Ok((code, out.signals))
     }
@@ -189,16 +186,13 @@ impl Rooms {
 
     /// Adds a co-ombud; everyone in the room is told a new ombud can see their thread.
     pub async fn add_ombud(&self, room: RoomId, by: Uuid, colleague: &Account) -> Result<RoomDoc> {
-        let member = Member {
-            id: colleague.id,
-            display_name: colleague.display_name.clone(),
-        };
+        let member = member(colleague);
         let out = self
             .run(room, |doc, view| {
                 logic::add_ombud(doc, view, by, member.clone())
             })
             .await
-            .map_err(closed_is_not_found)?;
+            .map_err(closed_is_not_found("room"))?;
         match out.doc {
             Some(doc) => Ok(doc),
             // Already an ombud of the room: nothing changed.
@@ -212,14 +206,14 @@ impl Rooms {
             logic::set_categories(doc, by, &items, &self.office, Utc::now())
         })
         .await
-        .map_err(closed_is_not_found)?;
+        .map_err(closed_is_not_found("room"))?;
         Ok(())
     }
 
     pub async fn set_terms(&self, room: RoomId, by: Uuid, items: Vec<String>) -> Result<()> {
         self.run(room, |doc, _| logic::set_terms(doc, by, &items))
             .await
-            .map_err(closed_is_not_found)?;
+            .map_err(closed_is_not_found("room"))?;
         Ok(())
     }
 
@@ -232,14 +226,6 @@ impl Rooms {
         }
         self.docs.forget(room);
         Ok(())
-    }
-}
-
-/// Over REST, an ombud asking about a room that is gone gets "no such room".
-fn closed_is_not_found(e: Error) -> Error {
-    match e {
-        Error::RoomClosed => Error::not_found("no such room"),
-        other => other,
     }
 }
 

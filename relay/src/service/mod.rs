@@ -194,3 +194,20 @@ impl Rooms {
 
 /// Redaction jobs at once on this node.
 const REDACTIONS_AT_ONCE: usize = 2;
+
+/// How an ombud appears in a room: its id and the name parties see.
+fn member(account: &crate::auth::Account) -> crate::room::Member {
+    crate::room::Member {
+        id: account.id,
+        display_name: account.display_name.clone(),
+    }
+}
+
+/// A room that closed or expired while an ombud acted on it answers as one
+/// that never existed; `what` names it ("room", "conversation").
+fn closed_is_not_found(what: &'static str) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::RoomClosed => Error::not_found(format!("no such {what}")),
+        other => other,
+    }
+}
