@@ -149,17 +149,7 @@ pub(super) async fn run_subscriber(
         }
         shared.subs.lock().await.sink = None;
         tracing::warn!("redis notification connection lost; reconnecting");
-        let mut delay = MIN_BACKOFF;
-        (sink, stream) = loop {
-            tokio::time::sleep(delay).await;
-            match subscribe_all(&client, &keys, &shared).await {
-                Ok(connection) => break connection,
-                Err(error) => {
-                    tracing::debug!(%error, "redis notification reconnect failed");
-                    delay = (delay * 2).min(MAX_BACKOFF);
-                }
-            }
-        };
+        (sink, stream) = with_backoff(|| subscribe_all(&client, &keys, &shared)).await;
         tracing::info!("redis notification connection restored");
         let rooms: Vec<RoomId> = shared.subs.lock().await.rooms.iter().copied().collect();
         shared.out.resync(rooms);
@@ -197,4 +187,24 @@ pub(super) async fn unwatch(shared: &Shared, keys: &KeySpace, room: RoomId) -> S
         Ok(())
     })
     .await
+}
+
+/// Tries `connect` until it succeeds, waiting twice as long after each
+/// failure (from [`MIN_BACKOFF`] up to [`MAX_BACKOFF`]), so a Redis that is
+/// down is not hammered and one that is back is found within two seconds.
+pub(super) async fn with_backoff<T, Fut>(mut connect: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut delay = MIN_BACKOFF;
+    loop {
+        tokio::time::sleep(delay).await;
+        match connect().await {
+            Ok(connected) => return connected,
+            Err(error) => {
+                tracing::debug!(%error, "redis notification reconnect failed");
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
 }

@@ -26,12 +26,10 @@ use tokio::sync::{mpsc, Mutex as AsyncMutex};
 use super::conn::{slot, slot_ranges};
 use super::keys::KeySpace;
 use super::ops::within;
-use super::pubsub::{reconnecting, Listeners};
+use super::pubsub::{reconnecting, with_backoff, Listeners};
 use crate::store::{RoomId, StoreResult, OP_TIMEOUT};
 
 const KEEPALIVE: Duration = Duration::from_secs(5);
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 type Node = (String, u16);
@@ -164,17 +162,7 @@ impl Sharded {
             }
             self.state.lock().await.live = None;
             tracing::warn!("redis cluster notification connections lost; reconnecting");
-            let mut delay = MIN_BACKOFF;
-            pushes = loop {
-                tokio::time::sleep(delay).await;
-                match self.establish().await {
-                    Ok(pushes) => break pushes,
-                    Err(error) => {
-                        tracing::debug!(%error, "redis cluster notification reconnect failed");
-                        delay = (delay * 2).min(MAX_BACKOFF);
-                    }
-                }
-            };
+            pushes = with_backoff(|| self.establish()).await;
             tracing::info!("redis cluster notification connections restored");
             let rooms: Vec<RoomId> = self.state.lock().await.rooms.iter().copied().collect();
             self.out.resync(rooms);
