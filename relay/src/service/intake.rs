@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::room::logic::intake::{self, NewConversation};
 use crate::room::logic::Signal;
 use crate::room::RoomDoc;
-use crate::seal::room_aad;
 
 /// A conversation just started: the room, and the visitor in it.
 pub struct Started {
@@ -44,14 +43,7 @@ impl Rooms {
             retention_hours: self.default_retention_hours,
             unclaimed_ms: self.office.intake.unclaimed_ms(),
         })?;
-        let sealed = self.sealer.seal(&room_aad(doc.id), &doc);
-        if !self
-            .store
-            .create_room(doc.id, sealed, doc.expire_at_ms)
-            .await?
-        {
-            return Err(Error::internal("room id collision"));
-        }
+        self.store_new_room(&doc).await?;
         let first = Request::Send {
             channel: Channel::Private(visitor),
             body: body.to_string(),

@@ -45,7 +45,13 @@ impl Rooms {
             Utc::now(),
             self.default_retention_hours,
         )?;
-        let sealed = self.sealer.seal(&room_aad(doc.id), &doc);
+        self.store_new_room(&doc).await?;
+        Ok(doc)
+    }
+
+    /// Seals a new room's document and stores it at version 1.
+    pub(super) async fn store_new_room(&self, doc: &RoomDoc) -> Result<()> {
+        let sealed = self.sealer.seal(&room_aad(doc.id), doc);
         if !self
             .store
             .create_room(doc.id, sealed, doc.expire_at_ms)
@@ -53,7 +59,7 @@ impl Rooms {
         {
             return Err(Error::internal("room id collision"));
         }
-        Ok(doc)
+        Ok(())
     }
 
     /// Rooms this ombud belongs to, newest first.
