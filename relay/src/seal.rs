@@ -8,7 +8,7 @@
 //! cannot be replayed into another room. `key_id` lets a relay hold the
 //! current key plus previous ones during a key rotation (see README).
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::aead::{Aead, AeadCore, AeadInPlace, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -30,6 +30,11 @@ pub enum SealError {
     #[error("sealed value does not decode: {0}")]
     Decode(String),
 }
+
+/// Key id and nonce, ahead of the ciphertext.
+const HEAD: usize = 4 + 12;
+/// The AES-GCM tag, after it.
+const TAG: usize = 16;
 
 /// Associated data for values that belong to no room.
 pub const GLOBAL_AAD: &[u8] = b"caucus-global";
@@ -177,18 +182,27 @@ impl Sealer {
     }
 
     pub fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(HEAD + plain.len() + TAG);
+        buf.extend_from_slice(&[0; HEAD]);
+        buf.extend_from_slice(plain);
+        self.seal_in_place(aad, buf)
+    }
+
+    /// Encrypts `buf[HEAD..]` where it lies, writes the key id and nonce
+    /// into `buf[..HEAD]` and appends the tag: the same bytes as
+    /// encrypting into a fresh buffer, without the copies.
+    fn seal_in_place(&self, aad: &[u8], mut buf: Vec<u8>) -> Vec<u8> {
         let key = &self.keys[0];
         // A CSPRNG reseeded from the OS, not a syscall per value.
         let nonce = Aes256Gcm::generate_nonce(&mut rand::thread_rng());
-        let ct = key
+        buf[..4].copy_from_slice(&key.id);
+        buf[4..HEAD].copy_from_slice(&nonce);
+        let tag = key
             .cipher
-            .encrypt(&nonce, Payload { msg: plain, aad })
+            .encrypt_in_place_detached(&nonce, aad, &mut buf[HEAD..])
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
-        let mut out = Vec::with_capacity(4 + 12 + ct.len());
-        out.extend_from_slice(&key.id);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out
+        buf.extend_from_slice(&tag);
+        buf
     }
 
     pub fn open_bytes(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
@@ -208,8 +222,10 @@ impl Sealer {
     }
 
     pub fn seal<T: Serialize>(&self, aad: &[u8], value: &T) -> Vec<u8> {
-        let plain = serde_json::to_vec(value).expect("stored types always serialise");
-        self.seal_bytes(aad, &plain)
+        let mut buf = Vec::with_capacity(256);
+        buf.extend_from_slice(&[0; HEAD]);
+        serde_json::to_writer(&mut buf, value).expect("stored types always serialise");
+        self.seal_in_place(aad, buf)
     }
 
     pub fn open<T: DeserializeOwned>(&self, aad: &[u8], sealed: &[u8]) -> Result<T, SealError> {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use protocol::RoomId;
 
+use super::cache::{Cached, Known, KNOWN_PER_ROOM};
 use super::Rooms;
 use crate::error::{Error, Result};
 use crate::metrics::Refusal;
@@ -13,6 +14,20 @@ use crate::room::logic::{Flow, Outcome, View};
 use crate::room::{Obj, RoomDoc};
 use crate::seal::{inbox_aad, obj_aad, room_aad};
 use crate::store::{Commit, CommitOutcome};
+
+/// Moves the objects of `keys` that are known at the cached version into
+/// `view`; returns the keys still to be read from the store.
+fn recall(known: &Known, view: &mut View, keys: Vec<String>) -> Vec<String> {
+    keys.into_iter()
+        .filter(|k| match known.get(k) {
+            Some(obj) => {
+                view.objs.insert(k.clone(), obj.as_deref().cloned());
+                false
+            }
+            None => true,
+        })
+        .collect()
+}
 
 /// How often an action is retried when another writer got to the room first.
 const MAX_ATTEMPTS: usize = 16;
@@ -41,12 +56,16 @@ impl Rooms {
         let started = Instant::now();
         for attempt in 0..MAX_ATTEMPTS {
             let cached = if attempt == 0 {
-                self.docs.get(room)
+                self.docs.take(room)
             } else {
                 None
             };
             let from_cache = cached.is_some();
-            let (version, doc) = match cached {
+            let Cached {
+                version,
+                doc,
+                mut known,
+            } = match cached {
                 Some(hit) => hit,
                 None => {
                     let Some((version, doc)) = self.load(room).await? else {
@@ -54,15 +73,22 @@ impl Rooms {
                         return Err(Error::RoomClosed);
                     };
                     let doc = Arc::new(doc);
-                    self.docs.put(room, version, doc.clone());
-                    (version, doc)
+                    self.docs.put(room, version, doc.clone(), Known::new());
+                    Cached {
+                        version,
+                        doc,
+                        known: Known::new(),
+                    }
                 }
             };
             let mut view = View::default();
             let decided = loop {
                 match decide(&doc, &view) {
                     Ok(out) => break Ok(out),
-                    Err(Flow::Need(keys)) => self.fill(room, &mut view, keys).await?,
+                    Err(Flow::Need(keys)) => {
+                        let missing = recall(&known, &mut view, keys);
+                        self.fill(room, &mut view, missing).await?
+                    }
                     Err(Flow::NeedInbox(p)) => {
                         let events = self.inbox(room, p).await?;
                         view.inboxes
@@ -78,7 +104,7 @@ impl Rooms {
                 self.docs.forget(room);
                 continue;
             }
-            let out = match decided {
+            let mut out = match decided {
                 Err(e) => return Err(e),
                 Ok(out) if !writes => {
                     // A repeat of an action whose first attempt was committed
@@ -88,7 +114,25 @@ impl Rooms {
                 }
                 Ok(out) => out,
             };
-            if self.try_commit(room, version, doc, &out, attempt).await? {
+            if let Some(version) = self.try_commit(room, version, &out, attempt).await? {
+                // What this attempt read was as stored at the version it
+                // committed on, and its puts are what that commit changed:
+                // all of it is known at the new version. The puts move into
+                // the cache; nothing reads them from the outcome any more.
+                if known.len() + view.objs.len() + out.puts.len() > KNOWN_PER_ROOM {
+                    known.clear();
+                }
+                known.extend(view.objs.into_iter().map(|(k, o)| (k, o.map(Arc::new))));
+                known.extend(
+                    std::mem::take(&mut out.puts)
+                        .into_iter()
+                        .map(|(k, o)| (k, Some(Arc::new(o)))),
+                );
+                let mut doc = out.doc.clone().map(Arc::new).unwrap_or(doc);
+                if let Some((who, cost)) = out.usage {
+                    Arc::make_mut(&mut doc).usage.add(who, cost);
+                }
+                self.docs.put(room, version, doc, known);
                 self.metrics.commit(started.elapsed());
                 self.metrics.relays_delivered(out.relays_delivered);
                 self.count_trends(&out.trend_deltas).await?;
@@ -106,6 +150,9 @@ impl Rooms {
         view: &mut View,
         keys: Vec<String>,
     ) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
         let names: Vec<Vec<String>> = keys.iter().map(|k| self.store_names(room, k)).collect();
         let flat: Vec<String> = names.iter().flatten().cloned().collect();
         let mut values = self.store.get_objects(room, &flat).await?.into_iter();
@@ -121,36 +168,28 @@ impl Rooms {
         Ok(())
     }
 
-    /// Commits `out`, decided from the room at `version`, and caches the
-    /// document it leaves. On a conflict it drops the cached document, backs
-    /// off a little (jittered) and returns false: the caller starts again.
+    /// Commits `out`, decided from the room at `version`; returns the new
+    /// version. On a conflict it drops the cached document, backs off a
+    /// little (jittered) and returns `None`: the caller starts again.
     async fn try_commit(
         &self,
         room: RoomId,
         version: u64,
-        doc: Arc<RoomDoc>,
         out: &Outcome,
         attempt: usize,
-    ) -> Result<bool> {
+    ) -> Result<Option<u64>> {
         match self
             .store
             .commit(room, self.seal_outcome(room, version, out))
             .await?
         {
-            CommitOutcome::Committed { version, .. } => {
-                let mut doc = out.doc.clone().map(Arc::new).unwrap_or(doc);
-                if let Some((who, cost)) = out.usage {
-                    Arc::make_mut(&mut doc).usage.add(who, cost);
-                }
-                self.docs.put(room, version, doc);
-                Ok(true)
-            }
+            CommitOutcome::Committed { version, .. } => Ok(Some(version)),
             CommitOutcome::Conflict => {
                 self.metrics.commit_retry();
                 self.docs.forget(room);
                 let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok(false)
+                Ok(None)
             }
         }
     }
@@ -177,5 +216,29 @@ impl Rooms {
                 .collect(),
             counts: self.usage_counts(room, out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_objects_and_known_absences_are_not_read_again() {
+        let obj = Obj::ClientId {
+            message_id: uuid::Uuid::new_v4(),
+        };
+        let known: Known = [
+            ("m:1".to_string(), Some(Arc::new(obj.clone()))),
+            ("c:gone".to_string(), None),
+        ]
+        .into_iter()
+        .collect();
+        let mut view = View::default();
+        let keys = ["m:1", "c:gone", "m:2"].map(String::from).to_vec();
+        assert_eq!(recall(&known, &mut view, keys), vec!["m:2".to_string()]);
+        assert_eq!(view.objs.get("m:1"), Some(&Some(obj)));
+        assert_eq!(view.objs.get("c:gone"), Some(&None));
+        assert!(!view.objs.contains_key("m:2"));
     }
 }

@@ -61,6 +61,11 @@ fn scan_req(text: &str) -> Option<ReqId> {
 /// A client frame, or why it is not one (with its `req` when readable, so
 /// the error can answer it). Pure, so it can be fuzzed.
 fn parse_frame(text: &str) -> Result<ClientFrame, (Option<ReqId>, Error)> {
+    // The common case in one pass; only a frame that does not parse is
+    // read again as a JSON value, to find its `req` and name the problem.
+    if let Ok(frame) = serde_json::from_str(text) {
+        return Ok(frame);
+    }
     let value: Value = serde_json::from_str(text)
         .map_err(|e| (None, Error::invalid(format!("malformed JSON: {e}"))))?;
     let req: Option<ReqId> = value

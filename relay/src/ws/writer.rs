@@ -3,12 +3,13 @@
 //! every frame that is ready, then flushes once; and it owns `last`, the
 //! newest `seq` sent, so events go out strictly in order, exactly once.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::SplitSink;
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 use protocol::envelope::event_frame_text;
 use protocol::{CloseCode, ReqId, ServerFrame};
 use tokio::sync::mpsc;
@@ -42,6 +43,24 @@ pub(super) async fn close(sink: &mut Sink, code: CloseCode, reason: &str) {
     if tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await.is_err() {
         tracing::debug!("close frame not taken in time");
     }
+}
+
+/// Runs a write, giving up as too slow after `limit`. Most writes finish
+/// at once (the socket has room): the clock starts only for one that has
+/// to wait, so a frame costs no timer.
+async fn bounded(
+    limit: Duration,
+    write: impl Future<Output = Result<(), axum::Error>>,
+) -> Result<(), CloseCode> {
+    tokio::pin!(write);
+    let done = match write.as_mut().now_or_never() {
+        Some(done) => done,
+        None => match tokio::time::timeout(limit, write).await {
+            Ok(done) => done,
+            Err(_) => return Err(CloseCode::TooSlow),
+        },
+    };
+    done.map_err(|_| CloseCode::Normal)
 }
 
 pub(super) fn frame_text(frame: &ServerFrame) -> Message {
@@ -233,17 +252,13 @@ impl Writer {
     /// Queues a frame; a peer that takes nothing for [`Self::stall_limit`]
     /// is given up on (as too slow) rather than holding this task forever.
     async fn feed(&mut self, msg: Message) -> Result<(), CloseCode> {
-        match tokio::time::timeout(self.stall_limit(), self.sink.feed(msg)).await {
-            Ok(r) => r.map_err(|_| CloseCode::Normal),
-            Err(_) => Err(CloseCode::TooSlow),
-        }
+        let limit = self.stall_limit();
+        bounded(limit, self.sink.feed(msg)).await
     }
 
     async fn flush(&mut self) -> Result<(), CloseCode> {
-        match tokio::time::timeout(self.stall_limit(), self.sink.flush()).await {
-            Ok(r) => r.map_err(|_| CloseCode::Normal),
-            Err(_) => Err(CloseCode::TooSlow),
-        }
+        let limit = self.stall_limit();
+        bounded(limit, self.sink.flush()).await
     }
 
     fn next_of(r: Result<(), CloseCode>) -> Next {

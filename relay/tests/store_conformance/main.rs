@@ -223,5 +223,6 @@ fn awkward_payloads() -> Vec<Vec<u8>> {
 }
 
 mod file_only;
+mod redis_counters;
 mod redis_only;
 mod suite;

@@ -7,7 +7,7 @@
 //!
 //! | key                 | type   | holds                                        |
 //! |---------------------|--------|----------------------------------------------|
-//! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms), `c:<field>` room counters |
+//! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms), `c:<field>` room counters, `s<participant>` newest inbox seq (16 raw bytes), `o` set once the objects hash has its expiry |
 //! | `P:{R}:o`           | hash   | room objects by caller key (blinded by the caller where it holds text) |
 //! | `P:{R}:inv`         | hash   | invite code -> `+value` (live) or `-` (spent) |
 //! | `P:{R}:in:<participant>` | stream | inbox; entry id `<seq>-0`, field `e`     |

@@ -21,9 +21,11 @@ pub(super) struct Scripts {
     /// counters, then participant (16 raw bytes) and payload per delivery.
     ///
     /// Returns nil on a version conflict, else `{version, seq...}`. The next
-    /// seq of an inbox is one past its newest entry id (entries are never
-    /// trimmed). The notification appends one `participant seq ':' len ':'
-    /// payload` record per delivery to the head; see `notify`.
+    /// seq of an inbox is one past its counter in the doc hash (one past its
+    /// newest entry id in a room written before the counters). One HMGET
+    /// reads, one HSET writes the doc hash. The notification appends one
+    /// `participant seq ':' len ':' payload` record per delivery to the
+    /// head; see `notify`.
     pub(super) commit: Script,
     /// KEYS: doc, invites. ARGV: code, `+value`. Does nothing if the room is gone.
     pub(super) put_invite: Script,
