@@ -99,6 +99,25 @@ async function say(name, text) {
   await messageIn(page.getByTestId('private-thread'), text.slice(0, 40)).locator('[data-state="sent"], time').first().waitFor();
 }
 
+/** Where the relay editor sits against the conversation it was opened from. */
+async function layoutOf(editor, source) {
+  const pane = await editor.boundingBox();
+  const thread = await column(UI_PARTIES[0]).boundingBox();
+  const msg = await source.boundingBox();
+  const height = await ombud.evaluate(() => window.innerHeight);
+  const scrolled = await ombud.evaluate(() => document.activeElement.getBoundingClientRect().top);
+  return {
+    paneLeft: pane.x,
+    paneTop: pane.y,
+    paneWidth: pane.width,
+    threadRight: thread.x + thread.width,
+    threadBottom: thread.y + thread.height,
+    threadWidth: thread.width,
+    sourceVisible: msg.y >= 0 && msg.y < height,
+    paneInView: scrolled >= 0 && scrolled < height,
+  };
+}
+
 async function unreadOf(name) {
   return Number((await tab(name).getAttribute('data-unread')) || 0);
 }
@@ -287,24 +306,52 @@ try {
     await tab(UI_PARTIES[0]).click();
     const relayButton = messageIn(column(UI_PARTIES[0]), 'childcare').getByRole('button', { name: 'Relay to…' });
     await relayButton.click();
-    const dialog = ombud.getByTestId('relay-dialog');
-    await dialog.waitFor();
-    const items = dialog.getByTestId('suggestion-item');
+    const editor = ombud.getByTestId('relay-pane');
+    await editor.waitFor();
+    // A pane beside the conversation, not a dialog over it: the thread and
+    // the message being relayed stay in view, and the focus is in the draft.
+    const source = messageIn(column(UI_PARTIES[0]), 'childcare');
+    const beside = await layoutOf(editor, source);
+    assert.ok(beside.paneLeft >= beside.threadRight, `the editor is beside the thread at 1280 px (${JSON.stringify(beside)})`);
+    assert.ok(beside.sourceVisible, 'the message being relayed is still on screen');
+    assert.ok(beside.paneWidth >= 350 && beside.threadWidth >= 350, `both have room (${JSON.stringify(beside)})`);
+    assert.equal(await ombud.evaluate(() => document.activeElement.dataset.testid), 'relay-text', 'the focus is in the draft');
+    assert.equal(await ombud.locator('dialog[open]').count(), 0, 'nothing modal covers the console');
+    // Escape closes it and gives the focus back; at 1024 px it opens below the thread.
+    await ombud.keyboard.press('Escape');
+    await editor.waitFor({ state: 'hidden' });
+    assert.equal(await ombud.evaluate(() => document.activeElement.textContent), 'Relay to…', 'Escape gives the focus back');
+    await ombud.setViewportSize({ width: 1024, height: 768 });
+    try {
+      await relayButton.click();
+      await editor.waitFor();
+      const stacked = await layoutOf(editor, source);
+      assert.ok(stacked.paneTop >= stacked.threadBottom, `the editor is below the thread at 1024 px (${JSON.stringify(stacked)})`);
+      assert.ok(stacked.paneInView, 'and scrolled into view with the focus in the draft');
+      await checkA11y(ombud, 'console: relay editor below the thread at 1024 px');
+      await editor.getByRole('button', { name: 'Cancel' }).click();
+      await editor.waitFor({ state: 'hidden' });
+    } finally {
+      await ombud.setViewportSize({ width: 1280, height: 800 });
+    }
+    await relayButton.click();
+    await editor.waitFor();
+    const items = editor.getByTestId('suggestion-item');
     await items.first().waitFor();
     assert.equal(await items.count(), 1, 'the room term is suggested before asking');
     assert.match(await items.first().innerText(), new RegExp(TERM));
     assert.equal(await items.first().getAttribute('data-kind'), 'term');
-    assert.match(await dialog.getByTestId('relay-terms-hint').innerText(), /flags 1 sensitive term/);
+    assert.match(await editor.getByTestId('relay-terms-hint').innerText(), /flags 1 sensitive term/);
 
-    const text = dialog.getByTestId('relay-text');
+    const text = editor.getByTestId('relay-text');
     await text.evaluate((el, phrase) => {
       const at = el.value.indexOf(phrase);
       el.focus();
       el.setSelectionRange(at, at + phrase.length);
     }, NEW_TERM);
-    await dialog.getByRole('button', { name: 'Add selection as a sensitive term' }).click();
+    await editor.getByRole('button', { name: 'Add selection as a sensitive term' }).click();
     await eventually(async () => (await items.count()) === 2, 'the new term is suggested too');
-    assert.match(await dialog.getByTestId('suggest-status').innerText(), /is now a sensitive term/);
+    assert.match(await editor.getByTestId('suggest-status').innerText(), /is now a sensitive term/);
     await checkA11y(ombud, 'console: relay editor with room terms listed');
     const saved = await rest('GET', `/api/rooms/${roomId}`);
     assert.deepEqual(saved.sensitive_terms, [TERM, NEW_TERM], 'the new term is saved with the room');
@@ -313,14 +360,14 @@ try {
     await items.first().getByTestId('suggestion-apply').click();
     assert.equal(await text.inputValue(), LONG.replace(TERM, '█████'), 'one applied');
     assert.equal(await items.first().getAttribute('data-applied'), 'true');
-    await dialog.getByRole('button', { name: 'Redact all suggestions' }).click();
+    await editor.getByRole('button', { name: 'Redact all suggestions' }).click();
     const expected = LONG.replace(TERM, '█████').replace(NEW_TERM, '█████');
     assert.equal(await text.inputValue(), expected, 'all applied');
-    preview = await dialog.getByTestId('relay-preview').innerText();
+    preview = await editor.getByTestId('relay-preview').innerText();
     assert.equal(preview, expected, 'the preview is the text to send');
-    await dialog.locator(`[data-testid="relay-recipient"][data-name="${REST_PARTIES[0]}"]`).check();
-    await dialog.getByRole('button', { name: 'Send for consent' }).click();
-    await dialog.waitFor({ state: 'hidden' });
+    await editor.locator(`[data-testid="relay-recipient"][data-name="${REST_PARTIES[0]}"]`).check();
+    await editor.getByRole('button', { name: 'Send for consent' }).click();
+    await editor.waitFor({ state: 'hidden' });
     await eventually(async () => (await ombud.evaluate(() => document.activeElement.textContent)) === 'Relay to…', 'the focus goes back to the button that opened the editor');
     await ombud.getByTestId('relay-summary-item').filter({ hasText: 'Waiting for' }).waitFor();
   });

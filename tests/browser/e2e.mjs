@@ -201,11 +201,11 @@ try {
     const msg = messageIn(column(NAME_A), 'exämple');
     await msg.waitFor();
     await msg.getByRole('button', { name: 'Relay to…' }).click();
-    const dialog = ombud.getByTestId('relay-dialog');
-    await dialog.waitFor();
-    await dialog.getByRole('button', { name: 'Suggest redactions' }).click();
-    await checkA11y(ombud, 'console: relay editor dialog with suggestions');
-    const suggestions = dialog.getByTestId('suggestion');
+    const editor = ombud.getByTestId('relay-pane');
+    await editor.waitFor();
+    await editor.getByRole('button', { name: 'Suggest redactions' }).click();
+    await checkA11y(ombud, 'console: relay editor pane with suggestions');
+    const suggestions = editor.getByTestId('suggestion');
     await eventually(async () => (await suggestions.count()) === PII_EXPECTED.length, 'three suggestions');
     const found = [];
     for (let i = 0; i < PII_EXPECTED.length; i += 1) {
@@ -217,21 +217,21 @@ try {
     }
     assert.deepEqual(found, PII_EXPECTED);
     // Nothing is redacted until the ombud clicks.
-    assert.equal(await dialog.getByTestId('relay-preview').innerText(), PII_MESSAGE);
+    assert.equal(await editor.getByTestId('relay-preview').innerText(), PII_MESSAGE);
     await suggestions.nth(1).click();
-    const preview = await dialog.getByTestId('relay-preview').innerText();
+    const preview = await editor.getByTestId('relay-preview').innerText();
     assert.equal(preview, PII_MESSAGE.replace('zoë@exämple.org', '█████'));
-    assert.equal(await dialog.getByTestId('relay-text').inputValue(), preview, 'the preview is exactly the text to send');
-    await dialog.getByRole('button', { name: 'Cancel' }).click();
-    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await editor.getByTestId('relay-text').inputValue(), preview, 'the preview is exactly the text to send');
+    await editor.getByRole('button', { name: 'Cancel' }).click();
+    await editor.waitFor({ state: 'hidden' });
   });
 
   await step('the ombud redacts the secret phrase and sends the relay to B for consent', async () => {
     const msg = messageIn(column(NAME_A), SECRET);
     await msg.getByRole('button', { name: 'Relay to…' }).click();
-    const dialog = ombud.getByTestId('relay-dialog');
-    await dialog.waitFor();
-    const text = dialog.getByTestId('relay-text');
+    const editor = ombud.getByTestId('relay-pane');
+    await editor.waitFor();
+    const text = editor.getByTestId('relay-text');
     assert.equal(await text.inputValue(), SECRET_MESSAGE, 'the editor starts from the original text');
     // Select the phrase, as a person would by dragging over it.
     await text.evaluate((el, phrase) => {
@@ -239,17 +239,17 @@ try {
       el.focus();
       el.setSelectionRange(at, at + phrase.length);
     }, SECRET);
-    await dialog.getByRole('button', { name: 'Redact selection' }).click();
+    await editor.getByRole('button', { name: 'Redact selection' }).click();
     redactedBody = SECRET_MESSAGE.replace(SECRET, '█████');
     assert.equal(await text.inputValue(), redactedBody);
-    assert.equal(await dialog.getByTestId('relay-preview').innerText(), redactedBody);
-    assert.equal(await dialog.getByTestId('relay-preview-label').innerText(), `Relayed by the ombud from ${NAME_A}`);
-    const recipients = dialog.getByTestId('relay-recipient');
+    assert.equal(await editor.getByTestId('relay-preview').innerText(), redactedBody);
+    assert.equal(await editor.getByTestId('relay-preview-label').innerText(), `Relayed by the ombud from ${NAME_A}`);
+    const recipients = editor.getByTestId('relay-recipient');
     assert.equal(await recipients.count(), 1, 'only the other party can be chosen');
     assert.equal(await recipients.first().getAttribute('data-name'), NAME_B);
     assert.equal(await recipients.first().isChecked(), true);
-    await dialog.getByRole('button', { name: 'Send for consent' }).click();
-    await dialog.waitFor({ state: 'hidden' });
+    await editor.getByRole('button', { name: 'Send for consent' }).click();
+    await editor.waitFor({ state: 'hidden' });
     const status = msg.getByTestId('forward-status');
     await eventually(async () => (await status.innerText()) === `Waiting for ${NAME_A}’s consent`, 'awaiting consent status');
   });
@@ -279,15 +279,15 @@ try {
     const copy = (await openThread(NAME_B)).locator('[data-testid="message"].relayed');
     await copy.waitFor();
     await copy.getByRole('button', { name: 'Edit' }).click();
-    const dialog = ombud.getByTestId('relay-dialog');
-    await dialog.waitFor();
-    const text = dialog.getByTestId('relay-text');
+    const editor = ombud.getByTestId('relay-pane');
+    await editor.waitFor();
+    const text = editor.getByTestId('relay-text');
     assert.equal(await text.inputValue(), redactedBody);
     await text.press('Control+End');
     await text.pressSequentially(EDITED_SUFFIX);
-    assert.equal(await dialog.getByTestId('relay-preview').innerText(), redactedBody + EDITED_SUFFIX);
-    await dialog.getByRole('button', { name: 'Send change for consent' }).click();
-    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await editor.getByTestId('relay-preview').innerText(), redactedBody + EDITED_SUFFIX);
+    await editor.getByRole('button', { name: 'Send change for consent' }).click();
+    await editor.waitFor({ state: 'hidden' });
     await copy.getByTestId('edit-pending').waitFor();
 
     // In a consent room the change is a new revision A must approve first.
@@ -391,10 +391,10 @@ try {
 
   await step('the ombud withdraws a relay awaiting consent, and A declines another', async () => {
     const msg = messageIn(column(NAME_A), 'exämple');
-    const dialog = ombud.getByTestId('relay-dialog');
+    const editor = ombud.getByTestId('relay-pane');
     await msg.getByRole('button', { name: 'Relay to…' }).click();
-    await dialog.getByRole('button', { name: 'Send for consent' }).click();
-    await dialog.waitFor({ state: 'hidden' });
+    await editor.getByRole('button', { name: 'Send for consent' }).click();
+    await editor.waitFor({ state: 'hidden' });
     const first = msg.getByTestId('forward').first();
     await first.getByRole('button', { name: 'Withdraw' }).click();
     await eventually(async () => (await first.getByTestId('forward-status').innerText()) === 'Withdrawn', 'withdrawn status');
@@ -402,8 +402,8 @@ try {
     await eventually(async () => (await card.getAttribute('data-state')) === 'withdrawn', "A's card says withdrawn");
 
     await msg.getByRole('button', { name: 'Relay to…' }).click();
-    await dialog.getByRole('button', { name: 'Send for consent' }).click();
-    await dialog.waitFor({ state: 'hidden' });
+    await editor.getByRole('button', { name: 'Send for consent' }).click();
+    await editor.waitFor({ state: 'hidden' });
     await partyA.locator('[data-testid="consent-card"][data-state="pending"]').getByRole('button', { name: 'Decline' }).click();
     const second = msg.getByTestId('forward').nth(1);
     await eventually(async () => (await second.getByTestId('forward-status').innerText()) === `Declined by ${NAME_A}`, 'declined status');

@@ -385,7 +385,7 @@ try {
       assert.equal(await console_.getByTestId('tool-invite').locator('summary').innerText(), words.invite);
       await checkA11y(console_, `console (${code}): a room`);
       await console_.getByRole('button', { name: words.relayTo }).first().click();
-      const editor = console_.getByTestId('relay-dialog');
+      const editor = console_.getByTestId('relay-pane');
       await editor.getByRole('heading', { name: words.editorTitle }).waitFor();
       assert.equal(await editor.getByTestId('suggest-redactions').innerText(), words.suggest);
       assert.equal(await editor.getByTestId('relay-send').innerText(), words.sendForConsent);

@@ -115,11 +115,11 @@ try {
   await step('the ombud relays the comment to B; A approves the exact text', async () => {
     const msg = messageIn(column(NAME_A), COMMENT);
     await msg.getByRole('button', { name: 'Relay to…' }).click();
-    const dialog = ombud.getByTestId('relay-dialog');
-    await dialog.waitFor();
-    await dialog.getByTestId('relay-text').fill(RELAYED);
-    await dialog.getByRole('button', { name: 'Send for consent' }).click();
-    await dialog.waitFor({ state: 'hidden' });
+    const editor = ombud.getByTestId('relay-pane');
+    await editor.waitFor();
+    await editor.getByTestId('relay-text').fill(RELAYED);
+    await editor.getByRole('button', { name: 'Send for consent' }).click();
+    await editor.waitFor({ state: 'hidden' });
     const card = partyA.getByTestId('consent-card');
     await card.waitFor();
     assert.equal(await card.getByTestId('consent-body').innerText(), RELAYED);

@@ -1,5 +1,11 @@
 // The relay editor: the ombud turns a party's message into the exact text
-// another party will see. Redactions are visible marks (█████) in the draft;
+// another party will see. It is a pane beside the conversation, not a dialog
+// over it, so the thread and the original stay in view while the ombud
+// edits (side by side on a wide screen, stacked below on a narrow one).
+// Opening it moves the focus to the draft; Cancel, Escape or sending closes
+// it and gives the focus back to the button that opened it.
+//
+// Redactions are visible marks (█████) in the draft;
 // the preview shows the draft verbatim, and what is sent is the draft, so the
 // preview is exactly what the recipient receives. Suggested redactions are
 // UTF-16 spans into the ORIGINAL message: the room's sensitive terms, found
@@ -19,7 +25,7 @@ const KINDS = new Set(['email', 'phone', 'url', 'name', 'term']);
 const kindKey = (kind) => `console.relayEditor.kinds.${KINDS.has(kind) ? kind : 'suggestion'}`;
 const E = (key, params) => [`console.relayEditor.${key}`, params];
 
-const dialog = $('#relay-dialog');
+const pane = $('#relay-pane');
 const form = $('#relay-form');
 const text = $('#relay-text');
 const preview = $('#relay-preview');
@@ -80,9 +86,21 @@ export function openEditor(o) {
   if (o.original) renderSuggestions();
   updatePreview();
   $('#relay-send').disabled = false;
-  dialog.showModal();
+  show(pane, true);
   text.focus();
   text.setSelectionRange(0, 0);
+}
+
+/**
+ * Close the editor without sending. The focus goes back where it was when
+ * the editor opened, unless `restoreFocus` is false (the room is closing).
+ */
+export function closeEditor({ restoreFocus = true } = {}) {
+  const wasOpen = !pane.hidden;
+  current = null;
+  show(pane, false);
+  if (wasOpen && restoreFocus && opener && opener.isConnected) opener.focus();
+  opener = null;
 }
 
 function updatePreview() {
@@ -313,8 +331,7 @@ form.addEventListener('submit', async (ev) => {
   show(errorEl, false);
   try {
     await current.submit({ body, to });
-    dialog.close();
-    current = null;
+    closeEditor();
   } catch (err) {
     showError(describeError(err));
   } finally {
@@ -322,15 +339,14 @@ form.addEventListener('submit', async (ev) => {
   }
 });
 
-$('#relay-cancel').addEventListener('click', () => {
-  dialog.close();
-  current = null;
-});
+$('#relay-cancel').addEventListener('click', () => closeEditor());
 
-// Closed by Send, Cancel or Escape: the focus goes back where it was.
-dialog.addEventListener('close', () => {
-  if (opener && opener.isConnected) opener.focus();
-  opener = null;
+// Escape anywhere in the pane closes it, as it closed the dialog this pane replaced.
+pane.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape' && !ev.defaultPrevented) {
+    ev.preventDefault();
+    closeEditor();
+  }
 });
 
 /** `[key, params]` or a relay's error, already translated. */

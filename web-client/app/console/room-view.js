@@ -12,6 +12,7 @@ import { newRoomState, partiesInOrder, nameOf, forgetRoom } from './room-state.j
 import { ensureColumn, columnFor, refreshColumnHead, systemLine, selectThread, countMessage, wireThreadList } from './columns.js';
 import { upsertForward, renderForward, refreshForwardsOf } from './forwards.js';
 import { renderTools } from './tools.js';
+import { closeEditor } from '../relay-editor.js';
 import { oneTextEvent, renderOneText } from './onetext.js';
 
 /** Stop the open room's connection and clear what it put on the page. */
@@ -26,8 +27,7 @@ export function closeRoom(app) {
   show($('#relays-empty'), true);
   replace($('#invites'));
   delete $('#category-boxes').dataset.room;
-  const dialog = $('#relay-dialog');
-  if (dialog.open) dialog.close();
+  closeEditor({ restoreFocus: false });
 }
 
 /**
