@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Output;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
@@ -56,10 +56,13 @@ pub fn report(what: &str, out: &Output) -> String {
     )
 }
 
-/// `npm ci` unless every package the lock file pins is installed.
+/// `npm ci` unless every package the lock file pins is installed; scripts
+/// starting together wait for one install.
 pub async fn ensure_node_modules() {
+    static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = INSTALL.lock().await;
     let dir = scripts_dir();
-    let installed = ["playwright-core", "oidc-provider", "@axe-core/playwright"]
+    let installed = ["playwright-core", "oidc-provider", "axe-core"]
         .iter()
         .all(|p| {
             dir.join("node_modules")
@@ -86,12 +89,21 @@ pub async fn ensure_node_modules() {
 /// Generous: a script itself takes seconds, `npm ci` the first time longer.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// One script's run: how long it took, and what it printed or, if it
+/// failed, a report of how.
+pub struct ScriptRun {
+    pub script: String,
+    pub elapsed: Duration,
+    pub outcome: Result<String, String>,
+}
+
 /// Runs `tests/browser/<script>` with Chromium and the screenshots folder
-/// set, plus `env`, and fails the test with the script's output unless it
-/// succeeds in time. Prints what the script printed.
-pub async fn run_script(script: &str, env: &[(&str, &str)]) {
+/// set, plus `env`, and says how it went; a script that does not finish in
+/// time has failed.
+pub async fn run_script(script: &str, env: &[(&str, &str)]) -> ScriptRun {
     assert_chromium();
     ensure_node_modules().await;
+    let started = Instant::now();
     let run = Command::new("node")
         .arg(script)
         .current_dir(scripts_dir())
@@ -100,14 +112,33 @@ pub async fn run_script(script: &str, env: &[(&str, &str)]) {
         .env("CHROMIUM_PATH", chromium())
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(SCRIPT_TIMEOUT, run)
-        .await
-        .expect("the browser test finished in time")
-        .expect("node runs (is Node.js installed?)");
-    assert!(
-        out.status.success(),
-        "{}",
-        report(&format!("node tests/browser/{script}"), &out)
-    );
-    println!("{}", String::from_utf8_lossy(&out.stdout));
+    let what = format!("node tests/browser/{script}");
+    let outcome = match tokio::time::timeout(SCRIPT_TIMEOUT, run).await {
+        Err(_) => Err(format!("{what} did not finish in {SCRIPT_TIMEOUT:?}")),
+        Ok(Err(err)) => Err(format!("{what} did not start (is Node.js installed?): {err}")),
+        Ok(Ok(out)) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(Ok(out)) => Err(report(&what, &out)),
+    };
+    ScriptRun {
+        script: script.to_string(),
+        elapsed: started.elapsed(),
+        outcome,
+    }
+}
+
+/// Prints what every script printed and how long it took, then fails the
+/// test naming each script that failed, with its report.
+pub fn assert_all_passed(runs: &[ScriptRun]) {
+    let mut failed = Vec::new();
+    for run in runs {
+        match &run.outcome {
+            Ok(stdout) => println!("{stdout}"),
+            Err(report) => failed.push(format!("{}:\n{report}", run.script)),
+        }
+    }
+    for run in runs {
+        let verdict = if run.outcome.is_ok() { "ok" } else { "FAILED" };
+        println!("# node tests/browser/{}: {verdict} in {:.1} s", run.script, run.elapsed.as_secs_f64());
+    }
+    assert!(failed.is_empty(), "{} browser script(s) failed:\n\n{}", failed.len(), failed.join("\n\n"));
 }
