@@ -8,8 +8,10 @@
 // reachable, by mouse and by keyboard. Unread messages count per thread, in
 // the page title and in the favicon; a message in another room raises that
 // room's count in the room list; reading clears them. Desktop alerts come
-// only after the ombud opts in, and say nothing confidential. In the relay
-// editor a room term is suggested at once, a selection becomes a new term
+// only after the ombud opts in, and say nothing confidential. The relay
+// editor opens as a pane beside the thread at 1280 px and below it at
+// 1024 px, takes the focus, and gives it back on Escape. In it a room term
+// is suggested at once, a selection becomes a new term
 // (saved with the room), suggestions are redacted one by one or all at
 // once, and the recipient gets exactly the preview. The author's page title
 // counts the consent request waiting for it, and the author, opted in and
@@ -366,6 +368,10 @@ try {
     preview = await editor.getByTestId('relay-preview').innerText();
     assert.equal(preview, expected, 'the preview is the text to send');
     await editor.locator(`[data-testid="relay-recipient"][data-name="${REST_PARTIES[0]}"]`).check();
+    // The README's picture of the console: six parties, a relay being edited beside the thread.
+    await fs.mkdir(cfg.screenshots, { recursive: true });
+    await editor.evaluate((el) => el.scrollTo(0, 0));
+    await ombud.screenshot({ path: path.join(cfg.screenshots, 'console.png') });
     await editor.getByRole('button', { name: 'Send for consent' }).click();
     await editor.waitFor({ state: 'hidden' });
     await eventually(async () => (await ombud.evaluate(() => document.activeElement.textContent)) === 'Relay to…', 'the focus goes back to the button that opened the editor');
@@ -389,8 +395,6 @@ try {
     assert.equal(await relayed.innerText(), preview);
     await ombud.getByTestId('relay-summary-item').filter({ hasText: 'Delivered' }).waitFor();
     await checkA11y(ombud, 'console: a delivered relay beside the conversation');
-    await fs.mkdir(cfg.screenshots, { recursive: true });
-    await ombud.screenshot({ path: path.join(cfg.screenshots, 'console.png') });
   });
 
   await step('no page error, CSP violation or JavaScript dialog on any page', async () => {

@@ -32,16 +32,12 @@ const browser = await launch(cfg);
 const pages = [];
 
 /**
- * A fresh browser (its own cookies, so its own session at the provider),
- * that may talk to this machine's relay and provider and nothing else: the
- * provider's development pages would fetch a web font.
+ * A fresh browser (its own cookies, so its own session at the provider).
+ * Like every test browser (`launch`), it resolves no name but this
+ * machine's: the provider's development pages would fetch a web font.
  */
 async function freshPage(name) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.route('**/*', (route) => {
-    const { hostname } = new URL(route.request().url());
-    return ['127.0.0.1', 'localhost'].includes(hostname) ? route.continue() : route.abort();
-  });
   const page = await watchedPage(context, name);
   page.visited = [];
   page.on('request', (r) => page.visited.push(r.url()));
@@ -148,72 +144,75 @@ try {
     await ada.screenshot({ path: path.join(cfg.screenshots, 'oidc-console.png') });
   });
 
-  await step('Grace signs in by her listed e-mail address', async () => {
-    const grace = await freshPage('grace');
-    await institutionSignIn(grace, 'grace');
-    await grace.getByRole('heading', { name: 'Rooms' }).waitFor();
-    assert.equal(await grace.getByTestId('whoami').innerText(), 'Signed in as Grace Hopper');
-  });
+  // Each of these signs in from a browser of its own, so they run at once.
+  await Promise.all([
+    step('Grace signs in by her listed e-mail address', async () => {
+      const grace = await freshPage('grace');
+      await institutionSignIn(grace, 'grace');
+      await grace.getByRole('heading', { name: 'Rooms' }).waitFor();
+      assert.equal(await grace.getByTestId('whoami').innerText(), 'Signed in as Grace Hopper');
+    }),
 
-  await step('someone the office does not map to an ombud is refused', async () => {
-    const sam = await freshPage('sam');
-    await institutionSignIn(sam, 'sam');
-    await refusedWith(sam, /not registered as an ombud here/);
-    await checkA11y(sam, 'console: institution sign-in refused');
-    await fs.mkdir(cfg.screenshots, { recursive: true });
-    await sam.screenshot({ path: path.join(cfg.screenshots, 'oidc-refused.png') });
-  });
+    step('someone the office does not map to an ombud is refused', async () => {
+      const sam = await freshPage('sam');
+      await institutionSignIn(sam, 'sam');
+      await refusedWith(sam, /not registered as an ombud here/);
+      await checkA11y(sam, 'console: institution sign-in refused');
+      await fs.mkdir(cfg.screenshots, { recursive: true });
+      await sam.screenshot({ path: path.join(cfg.screenshots, 'oidc-refused.png') });
+    }),
 
-  await step('an ID token issued for another client is refused (audience)', async () => {
-    const page = await freshPage('aud-trick');
-    await institutionSignIn(page, 'aud-trick');
-    await refusedWith(page, /meant for another application \(wrong audience\)/);
-  });
+    step('an ID token issued for another client is refused (audience)', async () => {
+      const page = await freshPage('aud-trick');
+      await institutionSignIn(page, 'aud-trick');
+      await refusedWith(page, /meant for another application \(wrong audience\)/);
+    }),
 
-  await step('an ID token with another nonce is refused', async () => {
-    const page = await freshPage('nonce-trick');
-    await institutionSignIn(page, 'nonce-trick');
-    await refusedWith(page, /the nonce check failed/);
-  });
+    step('an ID token with another nonce is refused', async () => {
+      const page = await freshPage('nonce-trick');
+      await institutionSignIn(page, 'nonce-trick');
+      await refusedWith(page, /the nonce check failed/);
+    }),
 
-  await step("an attacker's callback opened in another browser is refused (state)", async () => {
-    // The attacker signs in and keeps the callback address it came back to.
-    const attacker = await freshPage('attacker');
-    await institutionSignIn(attacker, 'ada');
-    await attacker.getByRole('heading', { name: 'Rooms' }).waitFor();
-    const callback = attacker.visited.find((u) => u.startsWith(`${cfg.baseUrl}/api/oidc/callback?`));
-    assert.ok(callback && callback.includes('state='), 'the callback was seen');
-    // The victim has started a sign-in of its own, then follows the link.
-    const victim = await freshPage('victim');
-    await victim.goto(`${cfg.baseUrl}/`);
-    await victim.getByRole('button', { name: INSTITUTION }).click();
-    await victim.waitForURL((u) => u.href.startsWith(issuer));
-    await victim.goto(callback);
-    await refusedWith(victim, /the state check failed/);
-    // With no sign-in started at all, the callback is simply too late.
-    const stranger = await freshPage('no-flow');
-    await stranger.goto(callback);
-    await refusedWith(stranger, /took too long, or was started in another window/);
-  });
+    step("an attacker's callback opened in another browser is refused (state)", async () => {
+      // The attacker signs in and keeps the callback address it came back to.
+      const attacker = await freshPage('attacker');
+      await institutionSignIn(attacker, 'ada');
+      await attacker.getByRole('heading', { name: 'Rooms' }).waitFor();
+      const callback = attacker.visited.find((u) => u.startsWith(`${cfg.baseUrl}/api/oidc/callback?`));
+      assert.ok(callback && callback.includes('state='), 'the callback was seen');
+      // The victim has started a sign-in of its own, then follows the link.
+      const victim = await freshPage('victim');
+      await victim.goto(`${cfg.baseUrl}/`);
+      await victim.getByRole('button', { name: INSTITUTION }).click();
+      await victim.waitForURL((u) => u.href.startsWith(issuer));
+      await victim.goto(callback);
+      await refusedWith(victim, /the state check failed/);
+      // With no sign-in started at all, the callback is simply too late.
+      const stranger = await freshPage('no-flow');
+      await stranger.goto(callback);
+      await refusedWith(stranger, /took too long, or was started in another window/);
+    }),
 
-  await step('a sign-in cancelled at the provider says so', async () => {
-    const page = await freshPage('cancel');
-    await page.goto(`${cfg.baseUrl}/`);
-    await page.getByRole('button', { name: INSTITUTION }).click();
-    await page.waitForURL((u) => u.href.startsWith(issuer));
-    await page.getByRole('link', { name: '[ Cancel ]' }).click();
-    await refusedWith(page, /did not complete: it was cancelled or refused/);
-  });
+    step('a sign-in cancelled at the provider says so', async () => {
+      const page = await freshPage('cancel');
+      await page.goto(`${cfg.baseUrl}/`);
+      await page.getByRole('button', { name: INSTITUTION }).click();
+      await page.waitForURL((u) => u.href.startsWith(issuer));
+      await page.getByRole('link', { name: '[ Cancel ]' }).click();
+      await refusedWith(page, /did not complete: it was cancelled or refused/);
+    }),
 
-  await step('with password sign-in off, the console offers only the institution', async () => {
-    const page = await freshPage('no-password');
-    await page.goto(`${noPasswordUrl}/`);
-    await page.getByRole('button', { name: INSTITUTION }).waitFor();
-    assert.equal(await page.getByTestId('login-form').isVisible(), false);
-    await checkA11y(page, 'console: institution sign-in only');
-    await fs.mkdir(cfg.screenshots, { recursive: true });
-    await page.screenshot({ path: path.join(cfg.screenshots, 'oidc-sign-in.png') });
-  });
+    step('with password sign-in off, the console offers only the institution', async () => {
+      const page = await freshPage('no-password');
+      await page.goto(`${noPasswordUrl}/`);
+      await page.getByRole('button', { name: INSTITUTION }).waitFor();
+      assert.equal(await page.getByTestId('login-form').isVisible(), false);
+      await checkA11y(page, 'console: institution sign-in only');
+      await fs.mkdir(cfg.screenshots, { recursive: true });
+      await page.screenshot({ path: path.join(cfg.screenshots, 'oidc-sign-in.png') });
+    }),
+  ]);
 
   await step('no page error, CSP violation or JavaScript dialog on any page', async () => {
     assert.deepEqual(pages.flatMap((p) => p.problems), []);

@@ -115,8 +115,12 @@ pub async fn run_script(script: &str, env: &[(&str, &str)]) -> ScriptRun {
     let what = format!("node tests/browser/{script}");
     let outcome = match tokio::time::timeout(SCRIPT_TIMEOUT, run).await {
         Err(_) => Err(format!("{what} did not finish in {SCRIPT_TIMEOUT:?}")),
-        Ok(Err(err)) => Err(format!("{what} did not start (is Node.js installed?): {err}")),
-        Ok(Ok(out)) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(Err(err)) => Err(format!(
+            "{what} did not start (is Node.js installed?): {err}"
+        )),
+        Ok(Ok(out)) if out.status.success() => {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
         Ok(Ok(out)) => Err(report(&what, &out)),
     };
     ScriptRun {
@@ -138,7 +142,16 @@ pub fn assert_all_passed(runs: &[ScriptRun]) {
     }
     for run in runs {
         let verdict = if run.outcome.is_ok() { "ok" } else { "FAILED" };
-        println!("# node tests/browser/{}: {verdict} in {:.1} s", run.script, run.elapsed.as_secs_f64());
+        println!(
+            "# node tests/browser/{}: {verdict} in {:.1} s",
+            run.script,
+            run.elapsed.as_secs_f64()
+        );
     }
-    assert!(failed.is_empty(), "{} browser script(s) failed:\n\n{}", failed.len(), failed.join("\n\n"));
+    assert!(
+        failed.is_empty(),
+        "{} browser script(s) failed:\n\n{}",
+        failed.len(),
+        failed.join("\n\n")
+    );
 }

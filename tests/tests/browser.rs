@@ -103,7 +103,8 @@ struct Settings(PathBuf);
 
 impl Settings {
     fn new(name: &str, contents: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("caucus-{name}-{}.toml", uuid::Uuid::new_v4()));
+        let path =
+            std::env::temp_dir().join(format!("caucus-{name}-{}.toml", uuid::Uuid::new_v4()));
         std::fs::write(&path, contents).expect("write office settings");
         Settings(path)
     }
