@@ -1,6 +1,6 @@
 // Ombuds signing in with their institution, in headless Chromium, against
 // the real relay and a real OpenID provider (oidc-provider.mjs), both
-// started by tests/tests/oidc.rs.
+// started by tests/tests/browser.rs.
 //
 // Ada (an ombud by her group claim) signs in from the console's "Sign in with
 // Example University" button, lands in the console signed in, creates a room
@@ -12,7 +12,9 @@
 // callback with no sign-in started (expired), a sign-in cancelled at the
 // provider, and a grant cookie used twice. No session token ever appears in
 // an address. A second relay with password sign-in turned off shows only the
-// institution's button.
+// institution's button. Ada has a browser of her own; everyone after her
+// takes turns in one whose cookies and storage are cleared before each
+// (a new browser context costs a second of processor time).
 //
 // Run: CAUCUS_BASE_URL=http://127.0.0.1:18080 OIDC_ISSUER=http://localhost:18081 \
 //      CAUCUS_NO_PASSWORD_URL=http://127.0.0.1:18082 node tests/browser/oidc-e2e.mjs
@@ -43,6 +45,30 @@ async function freshPage(name) {
   page.on('request', (r) => page.visited.push(r.url()));
   pages.push(page);
   return page;
+}
+
+let cleared = null;
+/**
+ * One browser for the sign-ins that need no other at the same time: each
+ * use starts with its cookies (so its session at the provider) and the
+ * console's storage cleared, as a fresh browser would, for a fraction of
+ * the processor time a new one takes.
+ */
+async function clearedPage() {
+  if (!cleared) {
+    cleared = await freshPage('a cleared browser');
+    return cleared;
+  }
+  if (/^https?:/.test(cleared.url())) {
+    await cleared.evaluate(() => {
+      sessionStorage.clear();
+      localStorage.clear();
+    });
+  }
+  await cleared.context().clearCookies();
+  await cleared.goto('about:blank');
+  cleared.visited.length = 0;
+  return cleared;
 }
 
 /** At the provider's development login page: sign in as `login`, and consent. */
@@ -144,75 +170,73 @@ try {
     await ada.screenshot({ path: path.join(cfg.screenshots, 'oidc-console.png') });
   });
 
-  // Each of these signs in from a browser of its own, so they run at once.
-  await Promise.all([
-    step('Grace signs in by her listed e-mail address', async () => {
-      const grace = await freshPage('grace');
-      await institutionSignIn(grace, 'grace');
-      await grace.getByRole('heading', { name: 'Rooms' }).waitFor();
-      assert.equal(await grace.getByTestId('whoami').innerText(), 'Signed in as Grace Hopper');
-    }),
+  await step('someone the office does not map to an ombud is refused', async () => {
+    const sam = await clearedPage();
+    await institutionSignIn(sam, 'sam');
+    await refusedWith(sam, /not registered as an ombud here/);
+    await checkA11y(sam, 'console: institution sign-in refused');
+    await fs.mkdir(cfg.screenshots, { recursive: true });
+    await sam.screenshot({ path: path.join(cfg.screenshots, 'oidc-refused.png') });
+  });
 
-    step('someone the office does not map to an ombud is refused', async () => {
-      const sam = await freshPage('sam');
-      await institutionSignIn(sam, 'sam');
-      await refusedWith(sam, /not registered as an ombud here/);
-      await checkA11y(sam, 'console: institution sign-in refused');
-      await fs.mkdir(cfg.screenshots, { recursive: true });
-      await sam.screenshot({ path: path.join(cfg.screenshots, 'oidc-refused.png') });
-    }),
+  await step('an ID token issued for another client is refused (audience)', async () => {
+    const page = await clearedPage();
+    await institutionSignIn(page, 'aud-trick');
+    await refusedWith(page, /meant for another application \(wrong audience\)/);
+  });
 
-    step('an ID token issued for another client is refused (audience)', async () => {
-      const page = await freshPage('aud-trick');
-      await institutionSignIn(page, 'aud-trick');
-      await refusedWith(page, /meant for another application \(wrong audience\)/);
-    }),
+  await step('an ID token with another nonce is refused', async () => {
+    const page = await clearedPage();
+    await institutionSignIn(page, 'nonce-trick');
+    await refusedWith(page, /the nonce check failed/);
+  });
 
-    step('an ID token with another nonce is refused', async () => {
-      const page = await freshPage('nonce-trick');
-      await institutionSignIn(page, 'nonce-trick');
-      await refusedWith(page, /the nonce check failed/);
-    }),
+  await step("an attacker's callback opened in another browser is refused (state)", async () => {
+    // The attacker signs in and keeps the callback address it came back to.
+    const attacker = await clearedPage();
+    await institutionSignIn(attacker, 'ada');
+    await attacker.getByRole('heading', { name: 'Rooms' }).waitFor();
+    const callback = attacker.visited.find((u) => u.startsWith(`${cfg.baseUrl}/api/oidc/callback?`));
+    assert.ok(callback && callback.includes('state='), 'the callback was seen');
+    // The victim has started a sign-in of its own, then follows the link.
+    // Another browser: nothing of the attacker's is left in this one.
+    const victim = await clearedPage();
+    await victim.goto(`${cfg.baseUrl}/`);
+    await victim.getByRole('button', { name: INSTITUTION }).click();
+    await victim.waitForURL((u) => u.href.startsWith(issuer));
+    await victim.goto(callback);
+    await refusedWith(victim, /the state check failed/);
+    // With no sign-in started at all, the callback is simply too late.
+    const stranger = await clearedPage();
+    await stranger.goto(callback);
+    await refusedWith(stranger, /took too long, or was started in another window/);
+  });
 
-    step("an attacker's callback opened in another browser is refused (state)", async () => {
-      // The attacker signs in and keeps the callback address it came back to.
-      const attacker = await freshPage('attacker');
-      await institutionSignIn(attacker, 'ada');
-      await attacker.getByRole('heading', { name: 'Rooms' }).waitFor();
-      const callback = attacker.visited.find((u) => u.startsWith(`${cfg.baseUrl}/api/oidc/callback?`));
-      assert.ok(callback && callback.includes('state='), 'the callback was seen');
-      // The victim has started a sign-in of its own, then follows the link.
-      const victim = await freshPage('victim');
-      await victim.goto(`${cfg.baseUrl}/`);
-      await victim.getByRole('button', { name: INSTITUTION }).click();
-      await victim.waitForURL((u) => u.href.startsWith(issuer));
-      await victim.goto(callback);
-      await refusedWith(victim, /the state check failed/);
-      // With no sign-in started at all, the callback is simply too late.
-      const stranger = await freshPage('no-flow');
-      await stranger.goto(callback);
-      await refusedWith(stranger, /took too long, or was started in another window/);
-    }),
+  await step('a sign-in cancelled at the provider says so', async () => {
+    const page = await clearedPage();
+    await page.goto(`${cfg.baseUrl}/`);
+    await page.getByRole('button', { name: INSTITUTION }).click();
+    await page.waitForURL((u) => u.href.startsWith(issuer));
+    await page.getByRole('link', { name: '[ Cancel ]' }).click();
+    await refusedWith(page, /did not complete: it was cancelled or refused/);
+  });
 
-    step('a sign-in cancelled at the provider says so', async () => {
-      const page = await freshPage('cancel');
-      await page.goto(`${cfg.baseUrl}/`);
-      await page.getByRole('button', { name: INSTITUTION }).click();
-      await page.waitForURL((u) => u.href.startsWith(issuer));
-      await page.getByRole('link', { name: '[ Cancel ]' }).click();
-      await refusedWith(page, /did not complete: it was cancelled or refused/);
-    }),
+  await step('with password sign-in off, the console offers only the institution', async () => {
+    const page = await clearedPage();
+    await page.goto(`${noPasswordUrl}/`);
+    await page.getByRole('button', { name: INSTITUTION }).waitFor();
+    assert.equal(await page.getByTestId('login-form').isVisible(), false);
+    await checkA11y(page, 'console: institution sign-in only');
+    await fs.mkdir(cfg.screenshots, { recursive: true });
+    await page.screenshot({ path: path.join(cfg.screenshots, 'oidc-sign-in.png') });
+  });
 
-    step('with password sign-in off, the console offers only the institution', async () => {
-      const page = await freshPage('no-password');
-      await page.goto(`${noPasswordUrl}/`);
-      await page.getByRole('button', { name: INSTITUTION }).waitFor();
-      assert.equal(await page.getByTestId('login-form').isVisible(), false);
-      await checkA11y(page, 'console: institution sign-in only');
-      await fs.mkdir(cfg.screenshots, { recursive: true });
-      await page.screenshot({ path: path.join(cfg.screenshots, 'oidc-sign-in.png') });
-    }),
-  ]);
+  await step('Grace signs in by her listed e-mail address', async () => {
+    const grace = await clearedPage();
+    await institutionSignIn(grace, 'grace');
+    await grace.getByRole('heading', { name: 'Rooms' }).waitFor();
+    assert.equal(await grace.getByTestId('whoami').innerText(), 'Signed in as Grace Hopper');
+  });
 
   await step('no page error, CSP violation or JavaScript dialog on any page', async () => {
     assert.deepEqual(pages.flatMap((p) => p.problems), []);
