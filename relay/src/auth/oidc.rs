@@ -48,6 +48,10 @@ pub const GRANT_TTL: Duration = Duration::from_secs(60);
 const METADATA_TTL: Duration = Duration::from_secs(600);
 /// A provider slower than this is reported as unavailable.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// An idle connection to the provider is dropped before common servers
+/// drop theirs (Node's and Apache's after 5 s): one reused as the server
+/// closes it fails the sign-in with "could not be reached".
+const POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// A client built from discovery: authorization and token endpoints set,
 /// user info maybe.
@@ -139,6 +143,7 @@ impl Oidc {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(HTTP_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE)
             .build()
             .map_err(|e| format!("RELAY_OIDC_ISSUER: cannot build an HTTP client: {e}"))?;
         Ok(Some(Oidc {
