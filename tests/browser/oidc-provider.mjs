@@ -12,7 +12,7 @@
 //   the relay an ID token, genuinely signed by this provider, issued for
 //   `another-app` or with another nonce (see `mischief` below).
 //
-// Prints `listening <issuer>` once ready. Run by tests/tests/oidc.rs with
+// Prints `listening <issuer>` once ready. Run by caucus_tests::oidc with
 // OIDC_PORT, OIDC_REDIRECT_URI and OIDC_CLIENT_SECRET set.
 
 import Provider from 'oidc-provider';
