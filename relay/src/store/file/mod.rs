@@ -293,7 +293,7 @@ impl Store for FileStore {
             let counts = r.counts.iter().map(|(f, by)| (f.clone(), *by)).collect();
             (r.n, r.doc, r.version, counts)
         };
-        self.from_rows(room, look, |tx, (n, row, version, counts)| {
+        self.read_rows(room, look, |tx, (n, row, version, counts)| {
             let doc = rooms::with_row(tx, n, row, |record| match record {
                 Record::Commit(entry) => entry.doc.map(<[u8]>::to_vec),
                 Record::Invite { .. } => None,
@@ -328,7 +328,7 @@ impl Store for FileStore {
                 .map(|key| (key.clone(), r.objects.get(key).copied()));
             (r.n, rows.collect::<Vec<_>>())
         };
-        let found = self.from_rows(room, look, |tx, (n, rows)| {
+        let found = self.read_rows(room, look, |tx, (n, rows)| {
             let mut values = Vec::with_capacity(rows.len());
             for (key, row) in rows {
                 let Some(row) = row else {
@@ -371,7 +371,7 @@ impl Store for FileStore {
             let rows = &inbox[from..from.saturating_add(limit).min(inbox.len())];
             (r.n, participant, from as u64, rows.to_vec())
         };
-        let events = self.from_rows(room, look, |tx, (n, participant, from, rows)| {
+        let events = self.read_rows(room, look, |tx, (n, participant, from, rows)| {
             let mut events = Vec::with_capacity(rows.len());
             for (seq, row) in (from + 1..).zip(rows) {
                 let event = rooms::with_row(tx, n, row, |record| match record {

@@ -55,7 +55,7 @@ impl FileStore {
     /// reads them, and answers `None` if one no longer holds what the
     /// index said (the writer replaced it since); then both run again.
     /// `None` if the room is not live.
-    pub(super) async fn from_rows<P, T>(
+    pub(super) async fn read_rows<P, T>(
         &self,
         room: RoomId,
         look: impl Fn(&IndexedRoom) -> P,
