@@ -1,5 +1,5 @@
 #!/bin/sh
-# iosample.sh BIN OUT: every 0.2 s, append "<epoch_ms> <pid> <wchar> <syscw> <write_bytes>" for each process running BIN.
+# io-sample.sh BIN OUT: every 0.2 s, append "<epoch_ms> <pid> <wchar> <syscw> <write_bytes>" for each process running BIN.
 BIN="$1"; OUT="$2"
 while :; do
   for p in /proc/[0-9]*; do

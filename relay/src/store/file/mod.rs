@@ -22,6 +22,11 @@
 //! single fsync, answers every operation, and only then publishes their
 //! notifications. Reads go to a small pool of read-only connections on
 //! tokio's blocking threads; in WAL mode they never wait for the writer.
+//! Reads of a room's rows by rowid (objects, inbox events, the doc) run on
+//! the calling task instead, on connections whose busy timeout is zero:
+//! a trip to a blocking thread and back cost more than the read (the
+//! relay's CPU per relay fell by a quarter), and one that would have to
+//! wait for a lock goes to the pool after all.
 //!
 //! Layout (`caucus.db` in the directory; ids are their 16 raw bytes),
 //! schema version 2 (version 1 is converted at open, see [`migrate`]):
@@ -182,6 +187,7 @@ impl FileStore {
                 path,
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(READERS)),
+                inline: Mutex::new(Vec::new()),
             }),
             shared,
         })
@@ -290,18 +296,19 @@ impl Store for FileStore {
 
     async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>> {
         let look = |r: &IndexedRoom| {
-            let counts = r.counts.iter().map(|(f, by)| (f.clone(), *by)).collect();
+            let counts: Vec<(String, i64)> =
+                r.counts.iter().map(|(f, by)| (f.clone(), *by)).collect();
             (r.n, r.doc, r.version, counts)
         };
         self.read_rows(room, look, |tx, (n, row, version, counts)| {
-            let doc = rooms::with_row(tx, n, row, |record| match record {
+            let doc = rooms::with_row(tx, *n, *row, |record| match record {
                 Record::Commit(entry) => entry.doc.map(<[u8]>::to_vec),
                 Record::Invite { .. } => None,
             })?;
             Ok(doc.flatten().map(|doc| Versioned {
-                version,
+                version: *version,
                 doc,
-                counts,
+                counts: counts.clone(),
             }))
         })
         .await
@@ -335,8 +342,8 @@ impl Store for FileStore {
                     values.push(None);
                     continue;
                 };
-                let value = rooms::with_row(tx, n, row, |record| match record {
-                    Record::Commit(entry) => entry.object(&key).map(<[u8]>::to_vec),
+                let value = rooms::with_row(tx, *n, *row, |record| match record {
+                    Record::Commit(entry) => entry.object(key).map(<[u8]>::to_vec),
                     Record::Invite { .. } => None,
                 })?;
                 match value.flatten() {
@@ -373,9 +380,9 @@ impl Store for FileStore {
         };
         let events = self.read_rows(room, look, |tx, (n, participant, from, rows)| {
             let mut events = Vec::with_capacity(rows.len());
-            for (seq, row) in (from + 1..).zip(rows) {
-                let event = rooms::with_row(tx, n, row, |record| match record {
-                    Record::Commit(entry) => entry.event(participant, seq).map(<[u8]>::to_vec),
+            for (seq, row) in (*from + 1..).zip(rows) {
+                let event = rooms::with_row(tx, *n, *row, |record| match record {
+                    Record::Commit(entry) => entry.event(*participant, seq).map(<[u8]>::to_vec),
                     Record::Invite { .. } => None,
                 })?;
                 match event.flatten() {

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, ErrorCode, Transaction};
 use tokio::sync::Semaphore;
 
 use super::index::IndexedRoom;
@@ -59,7 +60,7 @@ impl FileStore {
         &self,
         room: RoomId,
         look: impl Fn(&IndexedRoom) -> P,
-        fetch: fn(&Transaction, P) -> rusqlite::Result<Option<T>>,
+        fetch: fn(&Transaction, &P) -> rusqlite::Result<Option<T>>,
     ) -> StoreResult<Option<T>>
     where
         P: Send + 'static,
@@ -69,7 +70,13 @@ impl FileStore {
             let Some(plan) = self.indexed(room, &look) else {
                 return Ok(None);
             };
-            match self.read(move |tx, _| fetch(tx, plan)).await {
+            // A few rows by rowid: cheaper here than a trip to a blocking
+            // thread and back, unless the read would wait for a lock.
+            let read = match self.readers.run_inline(|tx| fetch(tx, &plan)) {
+                Some(read) => read,
+                None => self.read(move |tx, _| fetch(tx, &plan)).await,
+            };
+            match read {
                 Ok(Some(value)) => return Ok(Some(value)),
                 // The room's table may have been dropped since the look.
                 Ok(None) | Err(_) if attempt < READ_ATTEMPTS => {}
@@ -88,9 +95,48 @@ pub(super) struct ReadPool {
     pub path: PathBuf,
     pub idle: Mutex<Vec<Connection>>,
     pub permits: Arc<Semaphore>,
+    /// Connections for reads on the calling thread: they never wait for a
+    /// lock (busy timeout zero), so they cannot stall an async task.
+    pub inline: Mutex<Vec<Connection>>,
 }
 
 impl ReadPool {
+    /// Run `f` on this thread in a read transaction, unless it would have
+    /// to wait for a lock (`None`: use [`FileStore::read`]).
+    fn run_inline<T>(
+        &self,
+        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+    ) -> Option<StoreResult<T>> {
+        let idle = lock(&self.inline).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => match schema::open_reader(&self.path)
+                .and_then(|conn| conn.busy_timeout(Duration::ZERO).map(|()| conn))
+            {
+                Ok(conn) => conn,
+                Err(e) => return Some(Err(db_err(e))),
+            },
+        };
+        let result = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Deferred)
+            .and_then(|tx| {
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            });
+        match result {
+            Ok(value) => {
+                lock(&self.inline).push(conn);
+                Some(Ok(value))
+            }
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                lock(&self.inline).push(conn);
+                None
+            }
+            // A connection that failed is dropped, not reused.
+            Err(e) => Some(Err(db_err(e))),
+        }
+    }
+
     /// Run `f` in a read transaction: one consistent snapshot.
     fn run<T>(&self, f: impl FnOnce(&Transaction, i64) -> rusqlite::Result<T>) -> StoreResult<T> {
         let idle = lock(&self.idle).pop();
