@@ -5,7 +5,9 @@
 //!
 //! `file_only` checks what only the file store can get wrong: data lost on
 //! reopening, a deleted or expired room's bytes left in its files,
-//! notifications of unwatched rooms, loose permissions.
+//! notifications of unwatched rooms, loose permissions; `file_log` what
+//! its room logs can: replaced values left in older rows, the index
+//! rebuilt wrongly on reopening, a version 1 directory converted wrongly.
 //!
 //! `redis_only` then checks what only Redis can get wrong: keys left behind
 //! after deletion or expiry, the hash tag and expiry of every key, several
@@ -222,6 +224,7 @@ fn awkward_payloads() -> Vec<Vec<u8>> {
     ]
 }
 
+mod file_log;
 mod file_only;
 mod redis_counters;
 mod redis_only;

@@ -22,20 +22,48 @@
 //! single fsync, answers every operation, and only then publishes their
 //! notifications. Reads go to a small pool of read-only connections on
 //! tokio's blocking threads; in WAL mode they never wait for the writer.
+//! Reads of a room's rows by rowid (objects, inbox events, the doc) run on
+//! the calling task instead, on connections whose busy timeout is zero:
+//! a trip to a blocking thread and back cost more than the read (the
+//! relay's CPU per relay fell by a quarter), and one that would have to
+//! wait for a lock goes to the pool after all.
 //!
-//! Layout (`caucus.db` in the directory; ids are their 16 raw bytes):
+//! Layout (`caucus.db` in the directory; ids are their 16 raw bytes),
+//! schema version 2 (version 1 is converted at open, see [`migrate`]):
 //!
 //! | table      | key                      | holds                                |
 //! |------------|--------------------------|--------------------------------------|
-//! | `rooms`    | `n` (never reused), `id` | `version`, `expire_at_ms`            |
-//! | `room_<n>` | `kind`, `a`, `seq`       | `v`: everything of room `n`, below   |
+//! | `rooms`    | `n` (never reused), `id` | `expire_at_ms`                       |
+//! | `room_<n>` | `r` (rowid)              | `v`: one [`record`] of room `n`      |
 //! | `accounts` | `username`               | `value`                              |
 //! | `counters` | `field`                  | `value`                              |
 //! | `generations` | `subject`             | `value` (token generation)           |
 //!
-//! Rows of `room_<n>`: the doc `(0, x'', 0)`, objects `(1, key, 0)`, inbox
-//! events `(2, participant, seq)`, invites `(3, code, 0)` with `v` NULL
-//! once spent, counters `(4, field, 0)` with an integer `v`.
+//! Why a log per room: a commit is a few hundred bytes, but a keyed layout
+//! spreads them over many pages (each inbox, each object key, the doc, the
+//! counters, the version), and every commit rewrites each of those 4 KiB
+//! pages whole in the WAL. So each room's table is append-only: every
+//! commit (and the room's creation) appends ONE row holding all it wrote:
+//! the version it made, its doc if any, its objects, its deliveries with
+//! their participants and seqs, and its counter deltas. New rows land at
+//! the right edge of the room's own b-tree, so a commit dirties about one
+//! page. Invites are rows of their own, rewritten in place when spent.
+//! Nothing else is written per commit: versions and counter totals are
+//! derived from the log.
+//!
+//! Where things are is kept in memory ([`index`]): per room its version,
+//! the row of its doc, of each object, of each inbox event (by seq), its
+//! counter totals and invites. It is built when the store opens, by
+//! reading every log once: an office has hundreds of rooms, and a lazy
+//! index would have to be filled by the writer and the readers alike.
+//! Reads look in the index, then fetch rows by rowid from the read pool,
+//! and look again if the row no longer holds what they sought.
+//!
+//! A replaced value does not stay readable in an older row: a commit that
+//! replaces the doc or an object rewrites the older row without it (a
+//! shorter row; `secure_delete` zeroes the freed bytes) in the same
+//! transaction, and the next sweep (within a second) empties the WAL of
+//! the old page images. A spent invite's value goes the same way.
 //!
 //! Durability: a write (`commit`, `create_room`, `delete_room`,
 //! `put_invite`, `take_invite`, `put_account`, `incr_counter`) is answered,
@@ -54,20 +82,28 @@
 //! Signals travel through the writer's channel too, so one sent after a
 //! commit returned is heard after that commit's deliveries.
 
+mod index;
+mod migrate;
+mod ops;
+mod reads;
+mod record;
 mod rooms;
 mod schema;
 mod writer;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction};
+use record::Record;
+use rusqlite::{params, ErrorCode, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::*;
+use index::{Index, IndexedRoom};
+use reads::ReadPool;
 use writer::{Op, Request, Response, Writer};
 
 /// At most this many reads run at once, each on its own connection.
@@ -81,11 +117,13 @@ pub struct FileStore {
     shared: Arc<Shared>,
 }
 
-/// What the store and its writer thread share: who listens to what.
+/// What the store and its writer thread share: who listens to what, and
+/// the index of what is durable (see [`index`]).
 #[derive(Default)]
 struct Shared {
     watched: Mutex<HashSet<RoomId>>,
     listeners: Mutex<Vec<mpsc::UnboundedSender<Notification>>>,
+    index: Mutex<Index>,
 }
 
 impl Shared {
@@ -131,9 +169,13 @@ impl FileStore {
     pub fn open(dir: &Path) -> StoreResult<FileStore> {
         let path = schema::prepare(dir)?;
         let conn = schema::open_writer(&path)?;
-        let shared = Arc::new(Shared::default());
+        let index = rooms::load(&conn).map_err(db_err)?;
+        let shared = Arc::new(Shared {
+            index: Mutex::new(index.clone()),
+            ..Shared::default()
+        });
         let (ops, rx) = std_mpsc::channel();
-        let writer = Writer::new(conn, shared.clone());
+        let writer = Writer::new(conn, shared.clone(), index);
         let writer = std::thread::Builder::new()
             .name("caucus-file-store".into())
             .spawn(move || writer.run(rx))
@@ -145,6 +187,7 @@ impl FileStore {
                 path,
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(READERS)),
+                inline: Mutex::new(Vec::new()),
             }),
             shared,
         })
@@ -160,28 +203,6 @@ impl FileStore {
             Ok(Err(_)) => Err(stopped()),
             Err(_) => Err(StoreError::Unavailable("store write timed out".into())),
         }
-    }
-
-    async fn read<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Transaction, i64) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let pool = self.readers.clone();
-        let read = async move {
-            let permit = pool.permits.clone().acquire_owned().await;
-            let permit = permit.map_err(|_| stopped())?;
-            let task = tokio::task::spawn_blocking(move || {
-                // Released when the read is over, even if the caller gave up.
-                let _permit = permit;
-                pool.run(f)
-            });
-            task.await
-                .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
-        };
-        tokio::time::timeout(OP_TIMEOUT, read)
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("store read timed out".into())))
     }
 }
 
@@ -199,42 +220,13 @@ impl Drop for FileStore {
     }
 }
 
-/// Read connections, opened on demand and kept while idle.
-struct ReadPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-    permits: Arc<Semaphore>,
-}
-
-impl ReadPool {
-    /// Run `f` in a read transaction: one consistent snapshot.
-    fn run<T>(&self, f: impl FnOnce(&Transaction, i64) -> rusqlite::Result<T>) -> StoreResult<T> {
-        let idle = lock(&self.idle).pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => schema::open_reader(&self.path).map_err(db_err)?,
-        };
-        let result = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Deferred)
-            .and_then(|tx| {
-                let value = f(&tx, now_ms())?;
-                tx.commit()?;
-                Ok(value)
-            });
-        // A connection that failed is dropped, not reused.
-        if result.is_ok() {
-            lock(&self.idle).push(conn);
-        }
-        result.map_err(db_err)
-    }
-}
-
 fn room_id(bytes: Vec<u8>) -> rusqlite::Result<RoomId> {
     RoomId::from_slice(&bytes).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
     })
 }
 
-fn seq(value: i64) -> u64 {
+fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
@@ -271,7 +263,7 @@ impl Store for FileStore {
         self.read(|tx, _| {
             tx.prepare_cached("SELECT count(*) FROM accounts")?
                 .query_row([], |row| row.get::<_, i64>(0))
-                .map(seq)
+                .map(count)
         })
         .await
     }
@@ -303,26 +295,30 @@ impl Store for FileStore {
     }
 
     async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>> {
-        self.read(move |tx, now| {
-            let Some(live) = rooms::live(tx, room, now)? else {
-                return Ok(None);
-            };
-            Ok(Some(Versioned {
-                version: seq(live.version),
-                doc: rooms::doc(tx, live.n)?,
-                counts: rooms::counts(tx, live.n)?,
+        let look = |r: &IndexedRoom| {
+            let counts: Vec<(String, i64)> =
+                r.counts.iter().map(|(f, by)| (f.clone(), *by)).collect();
+            (r.n, r.doc, r.version, counts)
+        };
+        self.read_rows(room, look, |tx, (n, row, version, counts)| {
+            let doc = rooms::with_row(tx, *n, *row, |record| match record {
+                Record::Commit(entry) => entry.doc.map(<[u8]>::to_vec),
+                Record::Invite { .. } => None,
+            })?;
+            Ok(doc.flatten().map(|doc| Versioned {
+                version: *version,
+                doc,
+                counts: counts.clone(),
             }))
         })
         .await
     }
 
     async fn list_rooms(&self) -> StoreResult<Vec<RoomId>> {
-        self.read(|tx, now| {
-            let mut stmt = tx.prepare_cached("SELECT id FROM rooms WHERE expire_at_ms > ?1")?;
-            let rows = stmt.query_map([now], |row| room_id(row.get(0)?))?;
-            rows.collect()
-        })
-        .await
+        let now = now_ms();
+        let index = lock(&self.shared.index);
+        let live = index.iter().filter(|(_, indexed)| indexed.live(now));
+        Ok(live.map(|(room, _)| *room).collect())
     }
 
     async fn get_objects(
@@ -333,16 +329,31 @@ impl Store for FileStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let keys = keys.to_vec();
-        self.read(move |tx, now| {
-            let Some(live) = rooms::live(tx, room, now)? else {
-                return Ok(vec![None; keys.len()]);
-            };
-            keys.iter()
-                .map(|key| rooms::object(tx, live.n, key))
-                .collect()
-        })
-        .await
+        let look = |r: &IndexedRoom| {
+            let rows = keys
+                .iter()
+                .map(|key| (key.clone(), r.objects.get(key).copied()));
+            (r.n, rows.collect::<Vec<_>>())
+        };
+        let found = self.read_rows(room, look, |tx, (n, rows)| {
+            let mut values = Vec::with_capacity(rows.len());
+            for (key, row) in rows {
+                let Some(row) = row else {
+                    values.push(None);
+                    continue;
+                };
+                let value = rooms::with_row(tx, *n, *row, |record| match record {
+                    Record::Commit(entry) => entry.object(key).map(<[u8]>::to_vec),
+                    Record::Invite { .. } => None,
+                })?;
+                match value.flatten() {
+                    Some(value) => values.push(Some(value)),
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(values))
+        });
+        Ok(found.await?.unwrap_or_else(|| vec![None; keys.len()]))
     }
 
     async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome> {
@@ -359,29 +370,33 @@ impl Store for FileStore {
         after: u64,
         limit: usize,
     ) -> StoreResult<Vec<(u64, Vec<u8>)>> {
-        // Seqs are stored as SQLite integers, which end at i64::MAX.
-        let (Ok(after), Ok(limit)) = (i64::try_from(after), i64::try_from(limit)) else {
-            return Ok(Vec::new());
+        let look = |r: &IndexedRoom| {
+            let inbox = r.inboxes.get(&participant).map_or(&[][..], Vec::as_slice);
+            let from = usize::try_from(after)
+                .unwrap_or(usize::MAX)
+                .min(inbox.len());
+            let rows = &inbox[from..from.saturating_add(limit).min(inbox.len())];
+            (r.n, participant, from as u64, rows.to_vec())
         };
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        self.read(move |tx, now| {
-            let Some(live) = rooms::live(tx, room, now)? else {
-                return Ok(Vec::new());
-            };
-            let events = rooms::read_inbox(tx, live.n, participant, after, limit)?;
-            Ok(events.into_iter().map(|(s, e)| (seq(s), e)).collect())
-        })
-        .await
+        let events = self.read_rows(room, look, |tx, (n, participant, from, rows)| {
+            let mut events = Vec::with_capacity(rows.len());
+            for (seq, row) in (*from + 1..).zip(rows) {
+                let event = rooms::with_row(tx, *n, *row, |record| match record {
+                    Record::Commit(entry) => entry.event(*participant, seq).map(<[u8]>::to_vec),
+                    Record::Invite { .. } => None,
+                })?;
+                match event.flatten() {
+                    Some(event) => events.push((seq, event)),
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(events))
+        });
+        Ok(events.await?.unwrap_or_default())
     }
 
     async fn inbox_head(&self, room: RoomId, participant: ParticipantId) -> StoreResult<u64> {
-        self.read(move |tx, now| match rooms::live(tx, room, now)? {
-            Some(live) => rooms::inbox_head(tx, live.n, participant).map(seq),
-            None => Ok(0),
-        })
-        .await
+        Ok(self.indexed(room, |r| r.head(participant)).unwrap_or(0))
     }
 
     async fn delete_room(&self, room: RoomId) -> StoreResult<bool> {

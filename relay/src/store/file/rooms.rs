@@ -1,239 +1,69 @@
-//! One room's rows: its entry in `rooms` and its own table (see
-//! [`schema::create_room_table`]). Everything here runs inside a
-//! transaction opened by the caller.
+//! One room's rows: its entry in `rooms` and its log, the table
+//! `room_<n>` (see [`schema::create_room_table`]), whose rows are
+//! [`record`](super::record)s. Everything here runs inside a transaction
+//! opened by the caller.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::schema::{self, COUNT, DOC, INBOX, INVITE, OBJECT};
-use crate::store::{InviteTake, ParticipantId, RoomId};
+use super::index::{Index, IndexedRoom};
+use super::record::{self, Record};
+use super::schema;
+use crate::store::RoomId;
 
-/// A room that has not expired.
-pub(super) struct Live {
-    /// Its number: its table is `room_<n>`.
-    pub n: i64,
-    pub version: i64,
+fn corrupt(n: i64, r: i64) -> rusqlite::Error {
+    let what = format!("row {r} of room {n} is not a record this code wrote");
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Blob,
+        Box::<dyn std::error::Error + Send + Sync>::from(what),
+    )
 }
 
-pub(super) fn live(conn: &Connection, room: RoomId, now: i64) -> rusqlite::Result<Option<Live>> {
-    conn.prepare_cached("SELECT n, version FROM rooms WHERE id = ?1 AND expire_at_ms > ?2")?
-        .query_row(params![room.as_bytes().as_slice(), now], |row| {
-            Ok(Live {
-                n: row.get(0)?,
-                version: row.get(1)?,
-            })
+/// Row `r` of room `n`'s log, decoded and handed to `f`; `None` if there
+/// is no such row.
+pub(super) fn with_row<T>(
+    conn: &Connection,
+    n: i64,
+    r: i64,
+    f: impl FnOnce(Record) -> T,
+) -> rusqlite::Result<Option<T>> {
+    let sql = format!("SELECT v FROM {} WHERE r = ?1", schema::room_table(n));
+    conn.prepare_cached(&sql)?
+        .query_row([r], |row| {
+            let bytes = row.get_ref(0)?.as_blob()?;
+            let record = record::decode(bytes).ok_or_else(|| corrupt(n, r))?;
+            Ok(f(record))
         })
         .optional()
 }
 
-/// The room's number and expiry, expired or not.
-pub(super) fn find(conn: &Connection, room: RoomId) -> rusqlite::Result<Option<(i64, i64)>> {
-    conn.prepare_cached("SELECT n, expire_at_ms FROM rooms WHERE id = ?1")?
-        .query_row([room.as_bytes().as_slice()], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()
+/// Append `row` to room `n`'s log; returns its rowid.
+pub(super) fn append(conn: &Connection, n: i64, row: &[u8]) -> rusqlite::Result<i64> {
+    let sql = format!("INSERT INTO {} (v) VALUES (?1)", schema::room_table(n));
+    conn.prepare_cached(&sql)?.execute([row])?;
+    Ok(conn.last_insert_rowid())
 }
 
-/// One value of the room's table.
-fn get(
-    conn: &Connection,
-    n: i64,
-    kind: i64,
-    a: &[u8],
-    seq: i64,
-) -> rusqlite::Result<Option<Option<Vec<u8>>>> {
-    let sql = format!(
-        "SELECT v FROM {} WHERE kind = ?1 AND a = ?2 AND seq = ?3",
-        schema::room_table(n)
-    );
-    conn.prepare_cached(&sql)?
-        .query_row(params![kind, a, seq], |row| row.get(0))
-        .optional()
-}
-
-/// Create or replace one value of the room's table.
-fn put(
-    conn: &Connection,
-    n: i64,
-    kind: i64,
-    a: &[u8],
-    seq: i64,
-    v: Option<&[u8]>,
-) -> rusqlite::Result<()> {
-    let sql = format!(
-        "INSERT INTO {} (kind, a, seq, v) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (kind, a, seq) DO UPDATE SET v = excluded.v",
-        schema::room_table(n)
-    );
-    conn.prepare_cached(&sql)?
-        .execute(params![kind, a, seq, v])?;
+/// Replace row `r` of room `n`'s log. A shorter row (a value taken out)
+/// frees space in its page, which `secure_delete` overwrites with zeros.
+pub(super) fn rewrite(conn: &Connection, n: i64, r: i64, row: &[u8]) -> rusqlite::Result<()> {
+    let sql = format!("UPDATE {} SET v = ?1 WHERE r = ?2", schema::room_table(n));
+    conn.prepare_cached(&sql)?.execute(params![row, r])?;
     Ok(())
 }
 
-pub(super) fn doc(conn: &Connection, n: i64) -> rusqlite::Result<Vec<u8>> {
-    get(conn, n, DOC, &[], 0)?
-        .flatten()
-        .ok_or(rusqlite::Error::QueryReturnedNoRows)
-}
-
-pub(super) fn object(conn: &Connection, n: i64, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-    Ok(get(conn, n, OBJECT, key.as_bytes(), 0)?.flatten())
-}
-
-pub(super) fn inbox_head(
-    conn: &Connection,
-    n: i64,
-    participant: ParticipantId,
-) -> rusqlite::Result<i64> {
-    // A bare max() is answered with one seek down the primary key; wrapped
-    // in coalesce() it would scan the whole inbox.
-    let sql = format!(
-        "SELECT max(seq) FROM {} WHERE kind = {INBOX} AND a = ?1",
-        schema::room_table(n)
-    );
-    conn.prepare_cached(&sql)?
-        .query_row([participant.as_bytes().as_slice()], |row| {
-            row.get::<_, Option<i64>>(0)
-        })
-        .map(|head| head.unwrap_or(0))
-}
-
-pub(super) fn read_inbox(
-    conn: &Connection,
-    n: i64,
-    participant: ParticipantId,
-    after: i64,
-    limit: i64,
-) -> rusqlite::Result<Vec<(i64, Vec<u8>)>> {
-    let sql = format!(
-        "SELECT seq, v FROM {} WHERE kind = {INBOX} AND a = ?1 AND seq > ?2
-         ORDER BY seq LIMIT ?3",
-        schema::room_table(n)
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![participant.as_bytes().as_slice(), after, limit],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    rows.collect()
-}
-
-// ---- writes (the writer thread only) ----
-
-/// Register the room at version 1 and create its table.
-pub(super) fn create(
-    conn: &Connection,
-    room: RoomId,
-    doc: &[u8],
-    expire_at_ms: i64,
-) -> rusqlite::Result<()> {
+/// Register the room and create its (empty) log; returns its number.
+pub(super) fn create(conn: &Connection, room: RoomId, expire_at_ms: i64) -> rusqlite::Result<i64> {
     let n: i64 = conn
-        .prepare_cached(
-            "INSERT INTO rooms (id, version, expire_at_ms) VALUES (?1, 1, ?2) RETURNING n",
-        )?
+        .prepare_cached("INSERT INTO rooms (id, expire_at_ms) VALUES (?1, ?2) RETURNING n")?
         .query_row(params![room.as_bytes().as_slice(), expire_at_ms], |row| {
             row.get(0)
         })?;
     schema::create_room_table(conn, n)?;
-    put(conn, n, DOC, &[], 0, Some(doc))
+    Ok(n)
 }
 
-/// Bump the version of the room if it is live and at `expect`; returns its
-/// number and new version, or `None` (a conflict). One statement: this is
-/// on the path of every commit.
-pub(super) fn bump(
-    conn: &Connection,
-    room: RoomId,
-    expect: i64,
-    now: i64,
-) -> rusqlite::Result<Option<(i64, i64)>> {
-    conn.prepare_cached(
-        "UPDATE rooms SET version = version + 1
-         WHERE id = ?1 AND version = ?2 AND expire_at_ms > ?3 RETURNING n, version",
-    )?
-    .query_row(params![room.as_bytes().as_slice(), expect, now], |row| {
-        Ok((row.get(0)?, row.get(1)?))
-    })
-    .optional()
-}
-
-pub(super) fn set_doc(conn: &Connection, n: i64, doc: &[u8]) -> rusqlite::Result<()> {
-    put(conn, n, DOC, &[], 0, Some(doc))
-}
-
-/// Add `by` to one of the room's counters, creating it at zero.
-pub(super) fn add_count(conn: &Connection, n: i64, field: &str, by: i64) -> rusqlite::Result<()> {
-    let sql = format!(
-        "INSERT INTO {} (kind, a, seq, v) VALUES ({COUNT}, ?1, 0, ?2)
-         ON CONFLICT (kind, a, seq) DO UPDATE SET v = v + excluded.v",
-        schema::room_table(n)
-    );
-    conn.prepare_cached(&sql)?
-        .execute(params![field.as_bytes(), by])?;
-    Ok(())
-}
-
-/// Every counter of the room.
-pub(super) fn counts(conn: &Connection, n: i64) -> rusqlite::Result<Vec<(String, i64)>> {
-    let sql = format!(
-        "SELECT a, v FROM {} WHERE kind = {COUNT}",
-        schema::room_table(n)
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([], |row| {
-        let field: Vec<u8> = row.get(0)?;
-        Ok((String::from_utf8_lossy(&field).into_owned(), row.get(1)?))
-    })?;
-    rows.collect()
-}
-
-pub(super) fn set_object(
-    conn: &Connection,
-    n: i64,
-    key: &str,
-    value: &[u8],
-) -> rusqlite::Result<()> {
-    put(conn, n, OBJECT, key.as_bytes(), 0, Some(value))
-}
-
-pub(super) fn append(
-    conn: &Connection,
-    n: i64,
-    participant: ParticipantId,
-    seq: i64,
-    payload: &[u8],
-) -> rusqlite::Result<()> {
-    let sql = format!(
-        "INSERT INTO {} (kind, a, seq, v) VALUES ({INBOX}, ?1, ?2, ?3)",
-        schema::room_table(n)
-    );
-    conn.prepare_cached(&sql)?
-        .execute(params![participant.as_bytes().as_slice(), seq, payload])?;
-    Ok(())
-}
-
-pub(super) fn put_invite(
-    conn: &Connection,
-    n: i64,
-    code: &str,
-    value: &[u8],
-) -> rusqlite::Result<()> {
-    put(conn, n, INVITE, code.as_bytes(), 0, Some(value))
-}
-
-pub(super) fn take_invite(conn: &Connection, n: i64, code: &str) -> rusqlite::Result<InviteTake> {
-    Ok(match get(conn, n, INVITE, code.as_bytes(), 0)? {
-        None => InviteTake::Unknown,
-        Some(None) => InviteTake::AlreadyUsed,
-        Some(Some(value)) => {
-            // Spent: the value is overwritten with zeros (secure_delete).
-            put(conn, n, INVITE, code.as_bytes(), 0, None)?;
-            InviteTake::Taken(value)
-        }
-    })
-}
-
-/// Drop the room's table and its entry. Every page of the table goes to
+/// Drop the room's log and its entry. Every page of the table goes to
 /// the free list, which `secure_delete` overwrites with zeros: unlike
 /// deleting rows from a shared table, this also erases the stale copies of
 /// cells that page splits leave in the free space of pages still in use.
@@ -242,4 +72,28 @@ pub(super) fn erase(conn: &Connection, n: i64) -> rusqlite::Result<()> {
     conn.prepare_cached("DELETE FROM rooms WHERE n = ?1")?
         .execute([n])?;
     Ok(())
+}
+
+/// Build the index of every room, expired or not, by reading each log once.
+pub(super) fn load(conn: &Connection) -> rusqlite::Result<Index> {
+    let rooms: Vec<(Vec<u8>, i64, i64)> = conn
+        .prepare("SELECT id, n, expire_at_ms FROM rooms")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut index = Index::with_capacity(rooms.len());
+    for (id, n, expire_at_ms) in rooms {
+        let room = super::room_id(id)?;
+        let mut indexed = IndexedRoom::new(n, expire_at_ms);
+        let sql = format!("SELECT r, v FROM {} ORDER BY r", schema::room_table(n));
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let r: i64 = row.get(0)?;
+            let bytes = row.get_ref(1)?.as_blob()?;
+            let record = record::decode(bytes).ok_or_else(|| corrupt(n, r))?;
+            indexed.replay(r, &record);
+        }
+        index.insert(room, indexed);
+    }
+    Ok(index)
 }

@@ -14,8 +14,9 @@ use super::{db_err, StoreError, StoreResult};
 /// beside it, with the same permissions.
 pub(super) const DB_FILE: &str = "caucus.db";
 
-/// `PRAGMA user_version` of the layout below.
-const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA user_version` of the layout below. Version 1 kept each room in
+/// a keyed table (see [`super::migrate`]).
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// The shared tables (see the module docs). They hold no room content:
 /// that lives in each room's own table, see [`create_room_table`].
@@ -23,7 +24,6 @@ const SCHEMA: &str = "
 CREATE TABLE rooms (
     n            INTEGER PRIMARY KEY AUTOINCREMENT,
     id           BLOB NOT NULL UNIQUE,
-    version      INTEGER NOT NULL,
     expire_at_ms INTEGER NOT NULL
 );
 CREATE INDEX rooms_by_expiry ON rooms (expire_at_ms);
@@ -41,30 +41,16 @@ CREATE TABLE generations (
 ) WITHOUT ROWID;
 ";
 
-/// Kinds of row in a room's table.
-pub(super) const DOC: i64 = 0;
-pub(super) const OBJECT: i64 = 1;
-pub(super) const INBOX: i64 = 2;
-pub(super) const INVITE: i64 = 3;
-/// A counter (`Commit::counts`): `a` is its field name, `v` an integer.
-pub(super) const COUNT: i64 = 4;
-
 /// The table of room number `n` (`rooms.n`, never reused).
 pub(super) fn room_table(n: i64) -> String {
     format!("room_{n}")
 }
 
-/// Create room `n`'s table (rows: see the module docs). `a` is always
-/// bound as a blob, keys and codes as their UTF-8 bytes.
+/// Create room `n`'s log: an append-only rowid table, so every commit
+/// adds its one row at the right edge of the room's own b-tree.
 pub(super) fn create_room_table(conn: &Connection, n: i64) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
-        "CREATE TABLE {} (
-            kind INTEGER NOT NULL,
-            a    BLOB NOT NULL,
-            seq  INTEGER NOT NULL,
-            v    BLOB,
-            PRIMARY KEY (kind, a, seq)
-        ) WITHOUT ROWID",
+        "CREATE TABLE {} (r INTEGER PRIMARY KEY, v BLOB NOT NULL)",
         room_table(n)
     ))
 }
@@ -190,6 +176,7 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
                 .map_err(db_err)?;
             tx.commit().map_err(db_err)
         }
+        1 => super::migrate::from_v1(conn),
         SCHEMA_VERSION => Ok(()),
         other => Err(StoreError::Corrupt(format!(
             "database schema version {other}; this relay knows {SCHEMA_VERSION}"

@@ -2,7 +2,6 @@
 //! operation waiting in its channel inside one transaction (group commit),
 //! and sweeps expired rooms.
 
-use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +9,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
 
-use super::{db_err, now_ms, rooms, Shared};
+use super::index::{self, Change, Index};
+use super::ops::apply;
+use super::{db_err, lock, now_ms, rooms, Shared};
 use crate::store::*;
 
 /// How often expired rooms are looked for.
@@ -85,19 +86,26 @@ pub(super) struct Op {
 }
 
 /// What applying one request produced.
-struct Applied {
-    response: Response,
-    notification: Option<Notification>,
-    /// Rows of a room were deleted: the WAL must be emptied of them.
-    erased: bool,
+pub(super) struct Applied {
+    pub response: Response,
+    pub notification: Option<Notification>,
+    /// What the index must learn, once the transaction is durable.
+    pub changes: Vec<Change>,
+    /// A room was erased: the WAL must be emptied before answering.
+    pub erased: bool,
+    /// A value was replaced: old page images holding it stay in the WAL
+    /// until the next sweep empties it.
+    pub replaced: bool,
 }
 
 impl Applied {
-    fn plain(response: Response) -> Self {
+    pub fn plain(response: Response) -> Self {
         Applied {
             response,
             notification: None,
+            changes: Vec::new(),
             erased: false,
+            replaced: false,
         }
     }
 }
@@ -105,15 +113,18 @@ impl Applied {
 pub(super) struct Writer {
     conn: Connection,
     shared: Arc<Shared>,
+    /// The writer's own index: ahead of `shared.index` by the batch under way.
+    index: Index,
     /// Deleted rows may still be in the WAL: a truncating checkpoint is due.
     wal_holds_erased: bool,
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(conn: Connection, shared: Arc<Shared>, index: Index) -> Self {
         Writer {
             conn,
             shared,
+            index,
             wal_holds_erased: false,
         }
     }
@@ -158,9 +169,10 @@ impl Writer {
             }
         }
         let mut erased = false;
+        let mut changes = Vec::new();
         for Op { req, reply } in batch {
             let writes = req.writes();
-            let result = match req {
+            let mut result = match req {
                 Request::Ping => Ok(Applied::plain(Response::Done)),
                 Request::Signal { room, payload } => Ok(Applied {
                     notification: Some(Notification::Signal { room, payload }),
@@ -175,8 +187,13 @@ impl Writer {
                     }
                 }),
             };
-            if let Ok(applied) = &result {
+            if let Ok(applied) = &mut result {
                 erased |= applied.erased;
+                self.wal_holds_erased |= applied.replaced;
+                for change in &applied.changes {
+                    index::apply(&mut self.index, change);
+                }
+                changes.append(&mut applied.changes);
             }
             done.push((reply, writes, result));
         }
@@ -191,6 +208,13 @@ impl Writer {
             }
             tracing::warn!(%error, "store transaction failed");
             erased = false;
+            // Forget what the batch did: the shared index never saw it.
+            self.index = lock(&self.shared.index).clone();
+        } else if !changes.is_empty() {
+            let mut shared = lock(&self.shared.index);
+            for change in &changes {
+                index::apply(&mut shared, change);
+            }
         }
         if erased {
             self.wal_holds_erased = true;
@@ -219,7 +243,7 @@ impl Writer {
     fn apply_isolated(&mut self, req: Request, now: i64) -> StoreResult<Applied> {
         let run = |sql: &str| self.conn.prepare_cached(sql)?.execute([]).map(drop);
         run("SAVEPOINT op").map_err(db_err)?;
-        match apply(&self.conn, req, now) {
+        match apply(&self.conn, &self.index, req, now) {
             Ok(applied) => {
                 run("RELEASE op").map_err(db_err)?;
                 Ok(applied)
@@ -236,22 +260,33 @@ impl Writer {
     /// Erase every expired room, in one transaction, then empty the WAL.
     fn sweep(&mut self) -> StoreResult<()> {
         let tx = self.conn.unchecked_transaction().map_err(db_err)?;
-        let expired: Vec<i64> = {
+        let expired: Vec<(Vec<u8>, i64)> = {
             let mut stmt = tx
-                .prepare_cached("SELECT n FROM rooms WHERE expire_at_ms <= ?1 LIMIT ?2")
+                .prepare_cached("SELECT id, n FROM rooms WHERE expire_at_ms <= ?1 LIMIT ?2")
                 .map_err(db_err)?;
             let rows = stmt
-                .query_map(params![now_ms(), SWEEP_LIMIT], |row| row.get(0))
+                .query_map(params![now_ms(), SWEEP_LIMIT], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .map_err(db_err)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
         };
-        for n in &expired {
-            rooms::erase(&tx, *n).map_err(db_err)?;
+        let mut changes = Vec::with_capacity(expired.len());
+        for (id, n) in expired {
+            rooms::erase(&tx, n).map_err(db_err)?;
+            changes.push(Change::Erased {
+                room: super::room_id(id).map_err(db_err)?,
+            });
         }
         tx.commit().map_err(db_err)?;
-        if !expired.is_empty() {
-            tracing::debug!(rooms = expired.len(), "erased expired rooms");
+        if !changes.is_empty() {
+            tracing::debug!(rooms = changes.len(), "erased expired rooms");
             self.wal_holds_erased = true;
+            let mut shared = lock(&self.shared.index);
+            for change in &changes {
+                index::apply(&mut self.index, change);
+                index::apply(&mut shared, change);
+            }
         }
         if self.wal_holds_erased {
             self.checkpoint();
@@ -274,145 +309,4 @@ impl Writer {
             Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
         }
     }
-}
-
-fn apply(conn: &Connection, req: Request, now: i64) -> rusqlite::Result<Applied> {
-    Ok(match req {
-        Request::Ping | Request::Signal { .. } => Applied::plain(Response::Done),
-        Request::PutAccount { username, value } => {
-            conn.prepare_cached(
-                "INSERT INTO accounts (username, value) VALUES (?1, ?2)
-                 ON CONFLICT (username) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![username, value])?;
-            Applied::plain(Response::Done)
-        }
-        Request::IncrCounter { field, by } => {
-            conn.prepare_cached(
-                "INSERT INTO counters (field, value) VALUES (?1, ?2)
-                 ON CONFLICT (field) DO UPDATE SET value = value + excluded.value",
-            )?
-            .execute(params![field, by])?;
-            Applied::plain(Response::Done)
-        }
-        Request::RaiseGeneration { subject } => {
-            let value: i64 = conn
-                .prepare_cached(
-                    "INSERT INTO generations (subject, value) VALUES (?1, 1)
-                     ON CONFLICT (subject) DO UPDATE SET value = value + 1
-                     RETURNING value",
-                )?
-                .query_row(params![subject], |row| row.get(0))?;
-            Applied::plain(Response::Count(value as u64))
-        }
-        Request::CreateRoom {
-            room: id,
-            doc,
-            expire_at_ms,
-        } => {
-            let mut erased = false;
-            match rooms::find(conn, id)? {
-                Some((_, expiry)) if expiry > now => {
-                    return Ok(Applied::plain(Response::Bool(false)))
-                }
-                // Expired but not swept yet: it is gone, and the id free again.
-                Some((n, _)) => {
-                    rooms::erase(conn, n)?;
-                    erased = true;
-                }
-                None => {}
-            }
-            // A room created already expired could never be seen: nothing to write.
-            if expire_at_ms > now {
-                rooms::create(conn, id, &doc, expire_at_ms)?;
-            }
-            Applied {
-                erased,
-                ..Applied::plain(Response::Bool(true))
-            }
-        }
-        Request::Commit { room: id, commit } => commit_room(conn, id, commit, now)?,
-        Request::DeleteRoom { room: id } => match rooms::find(conn, id)? {
-            None => Applied::plain(Response::Bool(false)),
-            Some((n, expiry)) => {
-                rooms::erase(conn, n)?;
-                // An expired room not swept yet is erased all the same, but
-                // it was already gone for everyone: nothing to tell.
-                let live = expiry > now;
-                Applied {
-                    response: Response::Bool(live),
-                    notification: live.then_some(Notification::RoomDeleted { room: id }),
-                    erased: true,
-                }
-            }
-        },
-        Request::PutInvite {
-            room: id,
-            code,
-            value,
-        } => {
-            if let Some(live) = rooms::live(conn, id, now)? {
-                rooms::put_invite(conn, live.n, &code, &value)?;
-            }
-            Applied::plain(Response::Done)
-        }
-        Request::TakeInvite { room: id, code } => {
-            let take = match rooms::live(conn, id, now)? {
-                Some(live) => rooms::take_invite(conn, live.n, &code)?,
-                None => InviteTake::Unknown,
-            };
-            Applied::plain(Response::Invite(take))
-        }
-    })
-}
-
-fn commit_room(
-    conn: &Connection,
-    id: RoomId,
-    commit: Commit,
-    now: i64,
-) -> rusqlite::Result<Applied> {
-    let conflict = || Ok(Applied::plain(Response::Commit(CommitOutcome::Conflict)));
-    let Ok(expect) = i64::try_from(commit.expect_version) else {
-        return conflict();
-    };
-    let Some((n, version)) = rooms::bump(conn, id, expect, now)? else {
-        return conflict();
-    };
-    if let Some(doc) = &commit.doc {
-        rooms::set_doc(conn, n, doc)?;
-    }
-    for (key, value) in &commit.puts {
-        rooms::set_object(conn, n, key, value)?;
-    }
-    for (field, by) in &commit.counts {
-        rooms::add_count(conn, n, field, *by)?;
-    }
-    let mut heads: HashMap<ParticipantId, i64> = HashMap::new();
-    let mut deliveries = Vec::with_capacity(commit.deliveries.len());
-    for (participant, payload) in commit.deliveries {
-        let seq = match heads.get(&participant) {
-            Some(seq) => seq + 1,
-            None => rooms::inbox_head(conn, n, participant)? + 1,
-        };
-        heads.insert(participant, seq);
-        rooms::append(conn, n, participant, seq, &payload)?;
-        deliveries.push(Delivery {
-            participant,
-            seq: seq as u64,
-            payload,
-        });
-    }
-    let seqs = deliveries.iter().map(|d| d.seq).collect();
-    Ok(Applied {
-        response: Response::Commit(CommitOutcome::Committed {
-            version: version as u64,
-            seqs,
-        }),
-        notification: (!deliveries.is_empty()).then_some(Notification::Delivered {
-            room: id,
-            deliveries,
-        }),
-        erased: false,
-    })
 }
