@@ -72,8 +72,9 @@ impl Rooms {
                         self.docs.forget(room);
                         return Err(Error::RoomClosed);
                     };
+                    // Cached again only by a commit: until then this is the
+                    // one holder, and a refusal leaves nothing stale behind.
                     let doc = Arc::new(doc);
-                    self.docs.put(room, version, doc.clone(), Known::new());
                     Cached {
                         version,
                         doc,
