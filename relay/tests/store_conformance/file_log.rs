@@ -2,28 +2,15 @@
 //! readable in an older row, an index rebuilt wrongly after reopening, a
 //! version 1 directory converted wrongly (or leaving old bytes behind).
 
+use super::file_only::{files_containing, marker, open};
 use super::*;
 
 use std::path::Path;
 
-use rand::RngCore;
 use rusqlite::{params, Connection};
 
-fn open(dir: &Path) -> FileStore {
-    FileStore::open(dir).expect("open the file store")
-}
-
-fn marker() -> Vec<u8> {
-    let mut marker = vec![0; 48];
-    rand::thread_rng().fill_bytes(&mut marker);
-    marker
-}
-
 fn in_files(dir: &Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|entry| {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        bytes.windows(needle.len()).any(|w| w == needle)
-    })
+    !files_containing(dir, needle).is_empty()
 }
 
 /// Poll until `needle` has left every file of `dir` (the sweeper empties

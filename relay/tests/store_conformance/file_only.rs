@@ -10,18 +10,18 @@ use std::path::Path;
 
 use rand::RngCore;
 
-fn open(dir: &Path) -> FileStore {
+pub(super) fn open(dir: &Path) -> FileStore {
     FileStore::open(dir).expect("open the file store")
 }
 
-fn marker() -> Vec<u8> {
+pub(super) fn marker() -> Vec<u8> {
     let mut marker = vec![0; 48];
     rand::thread_rng().fill_bytes(&mut marker);
     marker
 }
 
 /// The files (db, -wal, -shm) in `dir` that contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+pub(super) fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
