@@ -41,6 +41,12 @@ export async function launch(cfg) {
       '--no-first-run',
       '--disable-component-update',
       '--disable-sync',
+      // Headless and without a GPU anyway: composite in software directly,
+      // without SwiftShader or subpixel text (measured: the suite about 2 s
+      // faster on 2 cores).
+      '--disable-software-rasterizer',
+      '--disable-gpu-compositing',
+      '--disable-lcd-text',
       // Tests talk to this machine only: no name resolves but its own (the
       // test OpenID provider's pages would fetch a web font).
       '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
