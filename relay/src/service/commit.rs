@@ -52,6 +52,9 @@ impl Rooms {
     where
         F: FnMut(&RoomDoc, &View) -> Result<Outcome, Flow>,
     {
+        // Holding the turn, this action owns the room's cache entry: `take`
+        // moved it out, and only a commit puts one back, so a refusal, a
+        // conflict or a closed room leaves nothing stale to forget.
         let _turn = self.locks.lock(room).await;
         let started = Instant::now();
         for attempt in 0..MAX_ATTEMPTS {
@@ -69,7 +72,6 @@ impl Rooms {
                 Some(hit) => hit,
                 None => {
                     let Some((version, doc)) = self.load(room).await? else {
-                        self.docs.forget(room);
                         return Err(Error::RoomClosed);
                     };
                     // Cached again only by a commit: until then this is the
@@ -102,7 +104,6 @@ impl Rooms {
             // read-only answer made from the cache is checked against the store.
             let writes = matches!(&decided, Ok(out) if !out.writes_nothing());
             if from_cache && !writes {
-                self.docs.forget(room);
                 continue;
             }
             let mut out = match decided {
@@ -170,8 +171,8 @@ impl Rooms {
     }
 
     /// Commits `out`, decided from the room at `version`; returns the new
-    /// version. On a conflict it drops the cached document, backs off a
-    /// little (jittered) and returns `None`: the caller starts again.
+    /// version. On a conflict it backs off a little (jittered) and returns
+    /// `None`: the caller starts again from the store.
     async fn try_commit(
         &self,
         room: RoomId,
@@ -187,7 +188,6 @@ impl Rooms {
             CommitOutcome::Committed { version, .. } => Ok(Some(version)),
             CommitOutcome::Conflict => {
                 self.metrics.commit_retry();
-                self.docs.forget(room);
                 let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 Ok(None)

@@ -117,13 +117,7 @@ impl ReadPool {
                 Err(e) => return Some(Err(db_err(e))),
             },
         };
-        let result = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Deferred)
-            .and_then(|tx| {
-                let value = f(&tx)?;
-                tx.commit()?;
-                Ok(value)
-            });
-        match result {
+        match in_read_tx(&conn, f) {
             Ok(value) => {
                 lock(&self.inline).push(conn);
                 Some(Ok(value))
@@ -144,16 +138,22 @@ impl ReadPool {
             Some(conn) => conn,
             None => schema::open_reader(&self.path).map_err(db_err)?,
         };
-        let result = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Deferred)
-            .and_then(|tx| {
-                let value = f(&tx, now_ms())?;
-                tx.commit()?;
-                Ok(value)
-            });
+        let result = in_read_tx(&conn, |tx| f(tx, now_ms()));
         // A connection that failed is dropped, not reused.
         if result.is_ok() {
             lock(&self.idle).push(conn);
         }
         result.map_err(db_err)
     }
+}
+
+/// `f` in one read transaction on `conn`: one consistent snapshot.
+fn in_read_tx<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
 }
