@@ -48,8 +48,9 @@ pub const KNOWN_IN_ALL: usize = 4_096;
 
 /// Most rooms' documents, by room, with their versions and the objects
 /// known at that version. Safe to act on: a commit succeeds only if the
-/// store is still at that version, and a conflict drops the entry and
-/// reloads. An object is known at a version only if this node read it at
+/// store is still at that version. An action takes its room's entry out
+/// and only its commit puts one back, so after a conflict or a refusal the
+/// next action reloads from the store. An object is known at a version only if this node read it at
 /// that version or wrote it in the commit that made it, so the objects a
 /// node just wrote (the message a forward relays) need no second read.
 #[derive(Default)]
