@@ -45,7 +45,21 @@ async function recordNotifications(context) {
   await context.addInitScript(() => {
     const Real = window.Notification;
     window.__notes = [];
+    // chromium-headless-shell says 'denied' here whatever was granted; the
+    // Permissions API has the grant, as Notification.permission has in Chromium.
+    let permission = Real.permission;
+    navigator.permissions.query({ name: 'notifications' }).then((status) => {
+      const follow = () => {
+        permission = status.state === 'prompt' ? 'default' : status.state;
+      };
+      follow();
+      status.onchange = follow;
+    });
     window.Notification = class extends Real {
+      static get permission() {
+        return permission;
+      }
+
       constructor(title, options) {
         window.__notes.push({ title, body: options && options.body });
         super(title, options);
