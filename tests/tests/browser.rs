@@ -20,14 +20,16 @@
 //! All the scripts run at once, in one test: most of a script's time is
 //! spent waiting on purpose (a typing line expiring, a heartbeat timing out,
 //! a poll coming round), so running them side by side keeps the suite under
-//! a minute on a two-core machine, where the test harness would otherwise
-//! run only two tests at a time. Each script's steps and its time are
+//! a minute on a two-core machine (about 40 s with the headless shell), where
+//! the test harness would otherwise run only two tests at a time. Each script's steps and its time are
 //! printed; a failure names every script that failed, with its output.
 //! `CAUCUS_BROWSER_SCRIPTS=e2e,console` runs only those.
 //!
-//! Needs Node.js and Chromium (see `caucus_tests::browser`). The scripts save
-//! their screenshots under `target/screenshots/`; `UPDATE_SCREENSHOTS=1` writes
-//! them to `docs/screenshots/` (the README's pictures) instead.
+//! Needs Node.js and Chromium, preferably Debian's `chromium-headless-shell`,
+//! which takes about half the processor time (see `caucus_tests::browser`).
+//! The scripts save their screenshots under `target/screenshots/`;
+//! `UPDATE_SCREENSHOTS=1` writes them to `docs/screenshots/` (the README's
+//! pictures) instead.
 
 use std::future::Future;
 use std::path::PathBuf;
