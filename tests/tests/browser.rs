@@ -20,7 +20,7 @@
 //! All the scripts run at once, in one test: most of a script's time is
 //! spent waiting on purpose (a typing line expiring, a heartbeat timing out,
 //! a poll coming round), so running them side by side keeps the suite under
-//! a minute on a two-core machine (about 40 s with the headless shell), where
+//! a minute on a two-core machine (40 to 55 s with the headless shell), where
 //! the test harness would otherwise run only two tests at a time. Each script's steps and its time are
 //! printed; a failure names every script that failed, with its output.
 //! `CAUCUS_BROWSER_SCRIPTS=e2e,console` runs only those.
