@@ -7,7 +7,7 @@
 //! whose queue is full is dropped from the registry, and its handler closes it
 //! as too slow, so one slow reader never costs the relay unbounded memory.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +29,8 @@ pub enum ConnMsg {
     Deliver {
         seq: u64,
         payload: Arc<Vec<u8>>,
+        /// Its JSON, when this node made the commit ([`crate::store::Delivery::plain`]).
+        plain: Option<Arc<str>>,
     },
     /// A ready-to-send ephemeral frame.
     Frame(Arc<str>),
@@ -353,6 +355,7 @@ impl Hub {
                     let msg = ConnMsg::Deliver {
                         seq: d.seq,
                         payload: Arc::new(d.payload),
+                        plain: d.plain,
                     };
                     send(&d.participant, msg, conns);
                 }

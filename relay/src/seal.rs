@@ -8,6 +8,8 @@
 //! cannot be replayed into another room. `key_id` lets a relay hold the
 //! current key plus previous ones during a key rotation (see README).
 
+use std::sync::Arc;
+
 use aes_gcm::aead::{Aead, AeadCore, AeadInPlace, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
@@ -121,6 +123,15 @@ pub struct Sealer {
     keys: Vec<SealKey>,
 }
 
+/// `value` as JSON after room for the key id and nonce; most events and
+/// records fit the first allocation.
+fn plain_buffer<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(512);
+    buf.extend_from_slice(&[0; HEAD]);
+    serde_json::to_writer(&mut buf, value).expect("stored types always serialise");
+    buf
+}
+
 impl Sealer {
     /// `current` and `previous` are base64 (standard or URL-safe) 32-byte keys.
     pub fn from_base64(current: &str, previous: &[String]) -> Result<Self, String> {
@@ -226,10 +237,16 @@ impl Sealer {
     }
 
     pub fn seal<T: Serialize>(&self, aad: &[u8], value: &T) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(256);
-        buf.extend_from_slice(&[0; HEAD]);
-        serde_json::to_writer(&mut buf, value).expect("stored types always serialise");
-        self.seal_in_place(aad, buf)
+        self.seal_in_place(aad, plain_buffer(value))
+    }
+
+    /// [`Sealer::seal`], also returning the JSON it sealed (for a reader in
+    /// this process that would otherwise open the value straight away).
+    pub fn seal_keeping_json<T: Serialize>(&self, aad: &[u8], value: &T) -> (Vec<u8>, Arc<str>) {
+        let buf = plain_buffer(value);
+        let json = std::str::from_utf8(&buf[HEAD..]).expect("serde_json writes UTF-8");
+        let json = Arc::from(json);
+        (self.seal_in_place(aad, buf), json)
     }
 
     pub fn open<T: DeserializeOwned>(&self, aad: &[u8], sealed: &[u8]) -> Result<T, SealError> {

@@ -1,6 +1,6 @@
 //! What one decision of the room logic produces, and what it may read.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use chrono::{DateTime, Utc};
 use protocol::events::Event;

@@ -2,7 +2,7 @@
 //! saw (saves a read and a decryption per action) and a turn per room (so a
 //! node's own requests never conflict with each other).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use protocol::RoomId;

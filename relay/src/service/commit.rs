@@ -80,7 +80,7 @@ impl Rooms {
                     Cached {
                         version,
                         doc,
-                        known: Known::new(),
+                        known: Known::default(),
                     }
                 }
             };
@@ -196,6 +196,23 @@ impl Rooms {
     }
 
     fn seal_outcome(&self, room: RoomId, version: u64, out: &Outcome) -> Commit {
+        let mut plain = Vec::new();
+        let deliveries = if self.store.announces_in_process() {
+            plain.reserve(out.deliveries.len());
+            out.deliveries
+                .iter()
+                .map(|(p, e)| {
+                    let (sealed, json) = self.sealer.seal_keeping_json(&inbox_aad(room, *p), e);
+                    plain.push(json);
+                    (*p, sealed)
+                })
+                .collect()
+        } else {
+            out.deliveries
+                .iter()
+                .map(|(p, e)| (*p, self.sealer.seal(&inbox_aad(room, *p), e)))
+                .collect()
+        };
         Commit {
             expect_version: version,
             doc: out
@@ -210,11 +227,8 @@ impl Rooms {
                     (name, self.sealer.seal(&obj_aad(room, k), o))
                 })
                 .collect(),
-            deliveries: out
-                .deliveries
-                .iter()
-                .map(|(p, e)| (*p, self.sealer.seal(&inbox_aad(room, *p), e)))
-                .collect(),
+            deliveries,
+            plain,
             counts: self.usage_counts(room, out),
         }
     }

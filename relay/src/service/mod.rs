@@ -60,6 +60,8 @@ pub struct Rooms {
     redacting: Arc<tokio::sync::Semaphore>,
     /// This node's counters (`GET /metrics`).
     metrics: Arc<Metrics>,
+    /// Participants' quota counter names, computed once.
+    counter_fields: usage::CounterFields,
 }
 
 impl Rooms {
@@ -82,6 +84,7 @@ impl Rooms {
             matchers: Arc::default(),
             redacting: Arc::new(tokio::sync::Semaphore::new(REDACTIONS_AT_ONCE)),
             metrics,
+            counter_fields: usage::CounterFields::default(),
         }
     }
 

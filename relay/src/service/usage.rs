@@ -6,6 +6,9 @@
 //! Counter names hold no id: a participant's counters are named by a
 //! keyed hash of its id, scoped to the room.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use protocol::{ParticipantId, RoomId};
 
 use super::Rooms;
@@ -22,13 +25,16 @@ impl Rooms {
         let Some((who, t)) = out.usage else {
             return Vec::new();
         };
-        let who = self.counter_names(room, who).swap_remove(0);
+        let [who_m, who_b] = self.counter_fields.get(room, who, || {
+            let who = self.counter_names(room, who).swap_remove(0);
+            [format!("{who}.m"), format!("{who}.b")]
+        });
         let (m, b) = (to_i64(t.messages), to_i64(t.bytes));
         vec![
             (format!("{ROOM}.m"), m),
             (format!("{ROOM}.b"), b),
-            (format!("{who}.m"), m),
-            (format!("{who}.b"), b),
+            (who_m, m),
+            (who_b, b),
         ]
     }
 
@@ -73,6 +79,34 @@ impl Rooms {
                 h
             })
             .collect()
+    }
+}
+
+/// The current names of participants' counter fields, so that an action
+/// does not compute a keyed hash to count what it stores. Names depend only
+/// on the room, the participant and the data key, which is fixed for the
+/// process's life.
+#[derive(Default)]
+pub(super) struct CounterFields(Mutex<HashMap<(RoomId, ParticipantId), [String; 2]>>);
+
+/// Entries kept before the cache starts again (about 200 bytes each).
+const COUNTER_FIELDS_KEPT: usize = 8_192;
+
+impl CounterFields {
+    fn get(
+        &self,
+        room: RoomId,
+        who: ParticipantId,
+        make: impl FnOnce() -> [String; 2],
+    ) -> [String; 2] {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(names) = map.get(&(room, who)) {
+            return names.clone();
+        }
+        if map.len() >= COUNTER_FIELDS_KEPT {
+            map.clear();
+        }
+        map.entry((room, who)).or_insert_with(make).clone()
     }
 }
 

@@ -3,7 +3,7 @@
 //! the room) keeps rooms from contending with each other. Expiry is enforced
 //! on every read and by a sweeper task that stops when the store is dropped.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -72,7 +72,15 @@ impl MemoryStore {
     }
 
     fn publish(&self, n: Notification) {
-        lock(&self.inner.subscribers).retain(|tx| tx.send(n.clone()).is_ok());
+        let mut subscribers = lock(&self.inner.subscribers);
+        subscribers.retain(|tx| !tx.is_closed());
+        // Usually one subscriber (this node's hub): it gets the original.
+        if let Some((last, others)) = subscribers.split_last() {
+            for tx in others {
+                let _ = tx.send(n.clone());
+            }
+            let _ = last.send(n);
+        }
     }
 }
 
@@ -179,6 +187,7 @@ impl Store for MemoryStore {
                 *r.counts.entry(field).or_default() += by;
             }
             let mut deliveries = Vec::with_capacity(commit.deliveries.len());
+            let mut plain = commit.plain.into_iter();
             for (participant, payload) in commit.deliveries {
                 let inbox = r.inboxes.entry(participant).or_default();
                 inbox.push(Arc::from(payload.as_slice()));
@@ -186,6 +195,7 @@ impl Store for MemoryStore {
                     participant,
                     seq: inbox.len() as u64,
                     payload,
+                    plain: plain.next(),
                 });
             }
             (r.version, deliveries)
@@ -295,6 +305,10 @@ impl Store for MemoryStore {
     async fn signal(&self, room: RoomId, payload: Vec<u8>) -> StoreResult<()> {
         self.publish(Notification::Signal { room, payload });
         Ok(())
+    }
+
+    fn announces_in_process(&self) -> bool {
+        true
     }
 
     fn notifications(&self) -> mpsc::UnboundedReceiver<Notification> {

@@ -17,6 +17,7 @@ pub mod file;
 pub mod memory;
 pub mod redis;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -64,6 +65,12 @@ pub struct Commit {
     pub puts: Vec<(String, Vec<u8>)>,
     /// Events to append, in order, to these participants' inboxes.
     pub deliveries: Vec<(ParticipantId, Vec<u8>)>,
+    /// The deliveries' plaintext, index for index, given only to a store
+    /// that announces its commits within this process
+    /// ([`Store::announces_in_process`]): it passes each on in its
+    /// [`Delivery`], so this node's connections need not decrypt what this
+    /// node has just encrypted. Never stored.
+    pub plain: Vec<Arc<str>>,
     /// Room counters to add to (quota usage), by opaque field name. They
     /// live beside the document rather than in it, so that counting what an
     /// action stores does not rewrite (re-seal, re-send) the whole document
@@ -96,6 +103,9 @@ pub struct Delivery {
     pub participant: ParticipantId,
     pub seq: u64,
     pub payload: Vec<u8>,
+    /// The payload's plaintext when the commit was made in this process
+    /// ([`Commit::plain`]); `None` when it came from elsewhere.
+    pub plain: Option<Arc<str>>,
 }
 
 /// Something every node with connections in `room` may need to act on.
@@ -208,6 +218,12 @@ pub trait Store: Send + Sync + 'static {
     /// start-up (`/metrics`); stores without one never reconnect.
     fn pubsub_reconnects(&self) -> u64 {
         0
+    }
+    /// True when this store's delivery notifications are made in this
+    /// process from the commit itself (so [`Commit::plain`] is worth
+    /// passing); false when they come back through another service.
+    fn announces_in_process(&self) -> bool {
+        false
     }
 }
 

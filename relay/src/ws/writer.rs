@@ -303,9 +303,14 @@ impl Writer {
         self.feed(Message::text(event_frame_text(seq, json))).await
     }
 
-    async fn send_event(&mut self, seq: u64, sealed: &[u8]) -> Next {
+    /// Sends inbox entry `seq`: its JSON as this node sealed it, or else
+    /// the sealed entry opened.
+    async fn send_event(&mut self, seq: u64, sealed: &[u8], plain: Option<&str>) -> Next {
         if seq <= self.last {
             return Next::Continue;
+        }
+        if let Some(json) = plain {
+            return Self::next_of(self.send_json(seq, json).await);
         }
         match self
             .state
@@ -323,9 +328,11 @@ impl Writer {
     async fn on_hub(&mut self, msg: ConnMsg) -> Next {
         let gap = |code| Next::Close(code, "could not read inbox; reconnect with since");
         match msg {
-            ConnMsg::Deliver { seq, payload } if seq == self.last + 1 => {
-                self.send_event(seq, &payload).await
-            }
+            ConnMsg::Deliver {
+                seq,
+                payload,
+                plain,
+            } if seq == self.last + 1 => self.send_event(seq, &payload, plain.as_deref()).await,
             ConnMsg::Deliver { seq, .. } if seq > self.last => match self.catch_up(seq).await {
                 Ok(()) => Next::Continue,
                 Err(code) => gap(code),

@@ -126,6 +126,7 @@ async fn the_index_is_rebuilt_the_same_after_reopening() {
                     .map(|p| (p, format!("e{version}").into_bytes()))
                     .collect(),
                 counts: vec![("bytes".into(), 10), ("undo".into(), -(version as i64 % 2))],
+                plain: Vec::new(),
             };
             committed(store.commit(room, commit).await.unwrap());
         }

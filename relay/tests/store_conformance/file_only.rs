@@ -53,6 +53,7 @@ async fn furnished_room(store: &FileStore, marker: &[u8], expire_at: i64) -> Roo
             (Uuid::new_v4(), marker.to_vec()),
         ],
         counts: Vec::new(),
+        plain: Vec::new(),
     };
     committed(store.commit(room, commit).await.unwrap());
     store
@@ -89,6 +90,7 @@ async fn everything_survives_closing_and_reopening() {
                 (a, b"a2".to_vec()),
             ],
             counts: Vec::new(),
+            plain: Vec::new(),
         };
         assert_eq!(
             committed(store.commit(room, commit).await.unwrap()),
@@ -227,6 +229,7 @@ async fn write_to_all(store: &Arc<FileStore>, rooms: &mut [(RoomId, Vec<u8>, u64
                 puts: vec![("m:0".into(), next()), (format!("m:{version}"), next())],
                 deliveries: vec![(Uuid::new_v4(), next())],
                 counts: Vec::new(),
+                plain: Vec::new(),
             };
             tokio::spawn(async move { committed(store.commit(room, commit).await.unwrap()).0 })
         })

@@ -47,6 +47,7 @@ async fn furnished_room(store: &RedisStore, expire_at: i64) -> RoomId {
             (Uuid::new_v4(), b"b".to_vec()),
         ],
         counts: Vec::new(),
+        plain: Vec::new(),
     };
     committed(store.commit(room, commit).await.unwrap());
     store.put_invite(room, "live", b"v".to_vec()).await.unwrap();
@@ -279,7 +280,8 @@ async fn other_nodes_hear_only_the_rooms_they_watch() {
             deliveries: vec![Delivery {
                 participant: who,
                 seq: seqs[0],
-                payload: b"\0e".to_vec()
+                payload: b"\0e".to_vec(),
+                plain: None,
             }],
         }
     );
@@ -363,7 +365,8 @@ async fn outage_fails_fast_and_the_store_recovers_by_itself() {
             deliveries: vec![Delivery {
                 participant: who,
                 seq: seqs[0],
-                payload: b"after".to_vec()
+                payload: b"after".to_vec(),
+                plain: None,
             }],
         }
     );
@@ -395,6 +398,7 @@ async fn acknowledged_commits_survive_a_redis_kill() {
         puts: vec![("m:1".into(), b"one".to_vec())],
         deliveries: vec![(who, b"e1".to_vec()), (who, b"e2".to_vec())],
         counts: Vec::new(),
+        plain: Vec::new(),
     };
     committed(store.commit(room, commit).await.unwrap());
     store.put_invite(room, "code", b"v".to_vec()).await.unwrap();
@@ -431,7 +435,8 @@ async fn acknowledged_commits_survive_a_redis_kill() {
             deliveries: vec![Delivery {
                 participant: who,
                 seq: 3,
-                payload: b"e3".to_vec()
+                payload: b"e3".to_vec(),
+                plain: None,
             }],
         }
     );

@@ -148,6 +148,7 @@ pub async fn commit_applies_doc_and_objects_and_bumps_version(store: Arc<dyn Sto
         ],
         deliveries: Vec::new(),
         counts: Vec::new(),
+        plain: Vec::new(),
     };
     assert_eq!(
         committed(store.commit(room, commit).await.unwrap()),
@@ -238,6 +239,7 @@ pub async fn stale_commit_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
             puts: vec![("m:lost".into(), b"lost".to_vec())],
             deliveries: vec![(who, b"lost".to_vec())],
             counts: vec![("lost".into(), 7)],
+            plain: Vec::new(),
         };
         assert_eq!(
             store.commit(room, commit).await.unwrap(),
@@ -368,6 +370,7 @@ pub async fn stored_values_are_binary_safe(store: Arc<dyn Store>) {
             puts: vec![(format!("o:{i}"), value.clone())],
             deliveries: vec![(who, value.clone())],
             counts: Vec::new(),
+            plain: Vec::new(),
         };
         assert_eq!(
             committed(store.commit(room, commit).await.unwrap()),
@@ -467,6 +470,7 @@ pub async fn delete_room_removes_everything_and_announces_it(store: Arc<dyn Stor
             puts: vec![("m:1".into(), b"one".to_vec())],
             deliveries: vec![(who, b"e1".to_vec())],
             counts: Vec::new(),
+            plain: Vec::new(),
         };
         committed(store.commit(r, commit).await.unwrap());
         store.put_invite(r, "live", b"v".to_vec()).await.unwrap();
@@ -548,10 +552,17 @@ pub async fn watched_commits_are_announced_in_order_with_exact_bytes(store: Arc<
     let mut expected = Vec::new();
     for (i, payload) in payloads.iter().enumerate() {
         let seq = i as u64 + 1;
-        let commit = deliver(version, vec![(a, payload.clone()), (b, payload.clone())]);
+        // The plaintext beside each payload reaches this process's
+        // listeners only from a store that announces commits itself.
+        let plain: Vec<Arc<str>> = vec![format!("a{i}").into(), format!("b{i}").into()];
+        let commit = Commit {
+            plain: plain.clone(),
+            ..deliver(version, vec![(a, payload.clone()), (b, payload.clone())])
+        };
         let (v, seqs) = committed(store.commit(room, commit).await.unwrap());
         assert_eq!(seqs, vec![seq, seq]);
         version = v;
+        let kept = |j: usize| store.announces_in_process().then(|| plain[j].clone());
         expected.push(Notification::Delivered {
             room,
             deliveries: vec![
@@ -559,11 +570,13 @@ pub async fn watched_commits_are_announced_in_order_with_exact_bytes(store: Arc<
                     participant: a,
                     seq,
                     payload: payload.clone(),
+                    plain: kept(0),
                 },
                 Delivery {
                     participant: b,
                     seq,
                     payload: payload.clone(),
+                    plain: kept(1),
                 },
             ],
         });

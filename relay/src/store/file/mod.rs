@@ -478,6 +478,10 @@ impl Store for FileStore {
         }
     }
 
+    fn announces_in_process(&self) -> bool {
+        true
+    }
+
     fn notifications(&self) -> mpsc::UnboundedReceiver<Notification> {
         let (tx, rx) = mpsc::unbounded_channel();
         lock(&self.shared.listeners).push(tx);

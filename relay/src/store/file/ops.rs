@@ -248,6 +248,7 @@ fn commit_room(
         deliveries: entry.deliveries.iter().map(|(p, s, _)| (*p, *s)).collect(),
         counts: commit.counts.clone(),
     };
+    let mut plain = commit.plain.into_iter();
     let deliveries: Vec<Delivery> = commit
         .deliveries
         .into_iter()
@@ -256,6 +257,7 @@ fn commit_room(
             participant,
             seq: *seq,
             payload,
+            plain: plain.next(),
         })
         .collect();
     Ok(Applied {

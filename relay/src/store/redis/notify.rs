@@ -56,6 +56,7 @@ pub(super) fn decode_notification(
                     participant,
                     seq,
                     payload,
+                    plain: None,
                 });
             }
             Notification::Delivered { room, deliveries }
@@ -135,12 +136,14 @@ mod tests {
                     Delivery {
                         participant: a,
                         seq: 7,
-                        payload: b"1:2:\0\xff".to_vec()
+                        payload: b"1:2:\0\xff".to_vec(),
+                        plain: None,
                     },
                     Delivery {
                         participant: b,
                         seq: 1,
-                        payload: Vec::new()
+                        payload: Vec::new(),
+                        plain: None,
                     },
                 ],
             }
@@ -195,7 +198,7 @@ mod tests {
                 wire.extend_from_slice(participant.as_bytes());
                 wire.extend_from_slice(format!("{seq}:{}:", payload.len()).as_bytes());
                 wire.extend_from_slice(payload);
-                want.push(Delivery { participant, seq: *seq, payload: payload.clone() });
+                want.push(Delivery { participant, seq: *seq, payload: payload.clone(), plain: None });
             }
             let room = Uuid::new_v4();
             let (origin, n) = decode_notification(room, &wire).expect("decodes");
