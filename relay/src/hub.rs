@@ -7,10 +7,10 @@
 //! whose queue is full is dropped from the registry, and its handler closes it
 //! as too slow, so one slow reader never costs the relay unbounded memory.
 
-use foldhash::{HashMap, HashMapExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use foldhash::{HashMap, HashMapExt};
 use protocol::{CloseCode, ParticipantId, Role, RoomId, ServerFrame};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{self, error::TrySendError};

@@ -1,8 +1,7 @@
 //! What one decision of the room logic produces, and what it may read.
 
-use foldhash::HashMap;
-
 use chrono::{DateTime, Utc};
+use foldhash::HashMap;
 use protocol::events::Event;
 use protocol::{AckResult, CloseCode, ParticipantId, ServerFrame};
 use uuid::Uuid;

@@ -2,9 +2,9 @@
 //! saw (saves a read and a decryption per action) and a turn per room (so a
 //! node's own requests never conflict with each other).
 
-use foldhash::HashMap;
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use protocol::RoomId;
 
 use crate::room::{Obj, RoomDoc};

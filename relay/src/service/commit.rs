@@ -196,23 +196,21 @@ impl Rooms {
     }
 
     fn seal_outcome(&self, room: RoomId, version: u64, out: &Outcome) -> Commit {
+        let keep_plain = self.store.announces_in_process();
         let mut plain = Vec::new();
-        let deliveries = if self.store.announces_in_process() {
-            plain.reserve(out.deliveries.len());
-            out.deliveries
-                .iter()
-                .map(|(p, e)| {
-                    let (sealed, json) = self.sealer.seal_keeping_json(&inbox_aad(room, *p), e);
-                    plain.push(json);
-                    (*p, sealed)
-                })
-                .collect()
-        } else {
-            out.deliveries
-                .iter()
-                .map(|(p, e)| (*p, self.sealer.seal(&inbox_aad(room, *p), e)))
-                .collect()
-        };
+        let deliveries = out
+            .deliveries
+            .iter()
+            .map(|(p, e)| {
+                let aad = inbox_aad(room, *p);
+                if !keep_plain {
+                    return (*p, self.sealer.seal(&aad, e));
+                }
+                let (sealed, json) = self.sealer.seal_keeping_json(&aad, e);
+                plain.push(json);
+                (*p, sealed)
+            })
+            .collect();
         Commit {
             expect_version: version,
             doc: out

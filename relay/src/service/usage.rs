@@ -6,8 +6,9 @@
 //! Counter names hold no id: a participant's counters are named by a
 //! keyed hash of its id, scoped to the room.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
+
+use foldhash::HashMap;
 
 use protocol::{ParticipantId, RoomId};
 

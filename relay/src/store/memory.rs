@@ -3,11 +3,11 @@
 //! the room) keeps rooms from contending with each other. Expiry is enforced
 //! on every read and by a sweeper task that stops when the store is dropped.
 
-use foldhash::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use foldhash::HashMap;
 use tokio::sync::mpsc;
 
 use super::*;
@@ -72,15 +72,7 @@ impl MemoryStore {
     }
 
     fn publish(&self, n: Notification) {
-        let mut subscribers = lock(&self.inner.subscribers);
-        subscribers.retain(|tx| !tx.is_closed());
-        // Usually one subscriber (this node's hub): it gets the original.
-        if let Some((last, others)) = subscribers.split_last() {
-            for tx in others {
-                let _ = tx.send(n.clone());
-            }
-            let _ = last.send(n);
-        }
+        fan_out(&mut lock(&self.inner.subscribers), n);
     }
 }
 

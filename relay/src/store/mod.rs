@@ -227,5 +227,18 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// Hands `n` to every listener still there, forgetting the ones that have
+/// gone. The last gets `n` itself: the usual lone listener (this node's
+/// hub) costs no copy of the payloads.
+pub(crate) fn fan_out(listeners: &mut Vec<mpsc::UnboundedSender<Notification>>, n: Notification) {
+    listeners.retain(|tx| !tx.is_closed());
+    if let Some((last, others)) = listeners.split_last() {
+        for tx in others {
+            let _ = tx.send(n.clone());
+        }
+        let _ = last.send(n);
+    }
+}
+
 /// How long a store operation may take before it counts as unavailable.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(2);

@@ -129,7 +129,7 @@ struct Shared {
 impl Shared {
     fn publish(&self, n: Notification) {
         if lock(&self.watched).contains(&n.room()) {
-            lock(&self.listeners).retain(|tx| tx.send(n.clone()).is_ok());
+            super::fan_out(&mut lock(&self.listeners), n);
         }
     }
 }

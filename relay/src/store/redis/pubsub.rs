@@ -74,7 +74,7 @@ impl Listeners {
     }
 
     fn send(&self, notification: Notification) {
-        lock(&self.list).retain(|tx| tx.send(notification.clone()).is_ok());
+        crate::store::fan_out(&mut lock(&self.list), notification);
     }
 }
 
