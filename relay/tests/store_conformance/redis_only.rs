@@ -500,6 +500,28 @@ async fn writes_wait_for_the_replicas_asked_for() {
         assert!(Instant::now() < deadline, "the replica never caught up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // After a sync the primary streams writes to the replica only from its
+    // first `REPLCONF ACK`, sent once a second: until then a write is not
+    // acknowledged in the store's 200 ms. A write made after the sync and
+    // acknowledged shows the stream is on.
+    loop {
+        let _: () = ::redis::cmd("SET")
+            .arg(format!("{prefix}:probe"))
+            .arg(1)
+            .query_async(&mut primary_conn)
+            .await
+            .unwrap();
+        let acked: u64 = ::redis::cmd("WAIT")
+            .arg(1)
+            .arg(100)
+            .query_async(&mut primary_conn)
+            .await
+            .unwrap();
+        if acked == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replica never acknowledged");
+    }
     // The refused write did happen on the primary; now it is replicated too.
     assert!(!store
         .create_room(room, b"doc".to_vec(), in_an_hour())
