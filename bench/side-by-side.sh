@@ -7,6 +7,7 @@
 # message. Usage, from the workspace root, after
 # `(cd ../shared/peers/socketio && npm install)` and `cargo build --release -p relay`:
 #   bench/side-by-side.sh [ROOMS] [RATES...]   # RATE = messages/s per party; 100 rooms x 5 = 1,000 relays/s
+# RELAY_BIN= picks another relay build.
 # Prints one line per server and rate: delivered relays/s, p50/p99 (ms), RSS, CPU seconds.
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +16,7 @@ ROOMS=${1:-100}; shift || true; RATES=${*:-5 25 50}
 OUT=${OUT:-/tmp/sbs}; mkdir -p "$OUT"
 RP=${REDIS_PORT:-6391}
 SECS=${SECS:-10}
+RELAY_BIN=${RELAY_BIN:-$REPO/target/release/relay}
 rss() { ps -o rss= -p "$1" | tr -d ' '; }
 cpu() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }
 redis_up() {
@@ -33,7 +35,7 @@ for RATE in $RATES; do
   RELAY_ADDR=127.0.0.1:8190 REDIS_URL=redis://127.0.0.1:$RP \
     RELAY_JWT_SECRET=$(openssl rand -base64 48) RELAY_DATA_KEY=$(openssl rand -base64 32) \
     RELAY_BOOTSTRAP_OMBUD='ombud1:correct horse battery staple' \
-    RELAY_RATE_PER_SEC=100000 RELAY_RATE_BURST=100000 RUST_LOG=warn "$REPO/target/release/relay" >"$OUT/caucus.log" 2>&1 & CPID=$!
+    RELAY_RATE_PER_SEC=100000 RELAY_RATE_BURST=100000 RUST_LOG=warn "$RELAY_BIN" >"$OUT/caucus.log" 2>&1 & CPID=$!
   until curl -sf http://127.0.0.1:8190/readyz >/dev/null; do sleep 0.1; done
   R1=$(rss $CPID)
   ROOMS=$ROOMS RATE=$RATE SECS=$SECS BASE=http://127.0.0.1:8190 node "$PEERS/socketio/load-caucus.js" >"$OUT/caucus-$RATE.json" 2>&1

@@ -91,3 +91,7 @@ pub async fn run(
 pub fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
+
+pub fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::args::{Args, Mode, StoreKind};
-use crate::idle::{round2, IdleReport};
+use crate::idle::{round2, round4, IdleReport};
 use crate::procs::{Redis, Relays, Usage};
 use crate::resume::ResumeReport;
 use crate::stats::{human_us, Latency};
@@ -133,6 +133,16 @@ pub struct LoadReport {
     pub redis_window_cpu_s: Option<f64>,
     /// This load generator's CPU seconds in the measured window.
     pub bench_cpu_s: f64,
+    /// Commits made while the load ran (warm-up and drain included), all
+    /// nodes, from their `/metrics`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commits: Option<u64>,
+    /// Commit attempts retried after a conflict in the same span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_retries: Option<u64>,
+    /// `commit_retries` over all attempts (`commits + commit_retries`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_share: Option<f64>,
 }
 
 /// Runs what `args` asks for (load, idle connections, resume) and reports it.
@@ -248,6 +258,7 @@ async fn run_load(
         );
     }
 
+    let commits_before = relays.commits().await;
     let load = load::Load::start(args, opened);
     let stats = load.stats.clone();
     let window_start = load.start + Duration::from_secs_f64(args.warmup);
@@ -312,6 +323,13 @@ async fn run_load(
         d.saturating_duration_since(load.until).as_secs_f64()
     });
     load.stop().await;
+    let commits = match (commits_before, relays.commits().await) {
+        (Some(a), Some(b)) => Some((
+            b.committed.saturating_sub(a.committed),
+            b.retried.saturating_sub(a.retried),
+        )),
+        _ => None,
+    };
     let window = args.duration;
     let relay_rss = end.0.map(|u| u.rss_kib);
     Ok(LoadReport {
@@ -344,6 +362,9 @@ async fn run_load(
             _ => None,
         },
         bench_cpu_s: round2(end.2 - start.2),
+        commits: commits.map(|c| c.0),
+        commit_retries: commits.map(|c| c.1),
+        retry_share: commits.map(|(c, r)| round4(r as f64 / (c + r).max(1) as f64)),
     })
 }
 

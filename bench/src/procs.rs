@@ -182,9 +182,26 @@ impl Redis {
     }
 }
 
+/// Commit counts from the relays' `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commits {
+    pub committed: u64,
+    pub retried: u64,
+}
+
+/// The value of an unlabelled sample in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
 /// Relay nodes started by the benchmark, or the one it was pointed at.
 pub struct Relays {
     pub bases: Vec<String>,
+    /// Each started node's `/metrics` address.
+    metrics: Vec<String>,
     children: Vec<Child>,
     pub log_dir: Option<PathBuf>,
 }
@@ -193,6 +210,7 @@ impl Relays {
     pub fn external(base: &str) -> Relays {
         Relays {
             bases: vec![base.trim_end_matches('/').to_string()],
+            metrics: Vec::new(),
             children: Vec::new(),
             log_dir: None,
         }
@@ -213,6 +231,23 @@ impl Relays {
             .try_fold(Usage::default(), |acc, u| Some(acc + u?))
     }
 
+    /// Commit attempts that succeeded and that were retried after a
+    /// conflict, summed over the started nodes (`/metrics`); `None` for
+    /// `--target` or if a node does not answer.
+    pub async fn commits(&self) -> Option<Commits> {
+        if self.metrics.is_empty() {
+            return None;
+        }
+        let http = reqwest::Client::new();
+        let mut sum = Commits::default();
+        for url in &self.metrics {
+            let text = http.get(url).send().await.ok()?.text().await.ok()?;
+            sum.committed += metric(&text, "relay_commit_seconds_count")?;
+            sum.retried += metric(&text, "relay_commit_retries_total")?;
+        }
+        Some(sum)
+    }
+
     /// Starts `args.nodes` relays (on free ports) and waits until each answers `/healthz`.
     pub async fn start(args: &Args, bin: &Path, redis: Option<&Redis>) -> Result<Relays, Error> {
         // One folder per start: two runs in one process (the smoke tests)
@@ -226,16 +261,19 @@ impl Relays {
         let (jwt_secret, data_key) = run_secrets();
         let mut relays = Relays {
             bases: Vec::new(),
+            metrics: Vec::new(),
             children: Vec::new(),
             log_dir: Some(log_dir.clone()),
         };
         for node in 0..args.nodes {
             let port = free_port();
+            let metrics = format!("127.0.0.1:{}", free_port());
             let log = std::fs::File::create(log_dir.join(format!("relay-{node}.log")))?;
             let mut cmd = Command::new(bin);
             cmd.env_clear()
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .env("RELAY_ADDR", format!("127.0.0.1:{port}"))
+                .env("RELAY_METRICS_ADDR", &metrics)
                 .env("RUST_LOG", "warn")
                 .env("RELAY_JWT_SECRET", &jwt_secret)
                 .env("RELAY_BOOTSTRAP_OMBUD", &args.ombud)
@@ -288,6 +326,7 @@ impl Relays {
                 .map_err(|e| Error(format!("starting {}: {e}", bin.display())))?;
             relays.children.push(child);
             relays.bases.push(format!("http://127.0.0.1:{port}"));
+            relays.metrics.push(format!("http://{metrics}/metrics"));
         }
         let http = reqwest::Client::new();
         for (i, base) in relays.bases.iter().enumerate() {

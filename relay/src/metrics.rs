@@ -112,7 +112,7 @@ impl Metrics {
         );
         registry.register(
             "commit_retries",
-            "Commits retried after a version conflict",
+            "Commit attempts retried because what the action read had changed",
             m.commit_retries.clone(),
         );
         registry.register(

@@ -61,6 +61,9 @@ pub struct Outcome {
     /// (`logic::quota`). The service adds it to the room's counters in the
     /// same commit, beside the document rather than in it.
     pub usage: Option<(ParticipantId, Tally)>,
+    /// The usage adds text, so the commit must not take the room or its
+    /// author past a quota, whatever other nodes committed meanwhile.
+    pub capped: bool,
     /// Forwards this outcome delivers (a count for `/metrics`, nothing more).
     pub relays_delivered: usize,
 }

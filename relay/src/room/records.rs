@@ -106,6 +106,11 @@ pub struct Tally {
 pub struct Usage {
     pub room: Tally,
     pub by: BTreeMap<ParticipantId, Tally>,
+    /// The part of `by` counted under a participant's former counter names
+    /// (a rotated-out key): it no longer grows, and the ceiling on the
+    /// current name is the quota less it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub legacy: BTreeMap<ParticipantId, Tally>,
 }
 
 impl Usage {

@@ -26,10 +26,13 @@ impl RoomLocks {
     }
 }
 
-/// Objects of a room as the store holds them at a cached version: those
-/// this node's own actions read or wrote since it loaded the document.
-/// `None` records an object known to be absent.
-pub type Known = HashMap<String, Option<Arc<Obj>>>;
+/// Objects of a room as the store held them at the version that last wrote
+/// them: those this node's own actions read or wrote since it loaded the
+/// document. `None` records an object known to be absent (version 0). An
+/// action may decide on them without reading them again, because its
+/// commit checks those versions (`store::Commit::reads`): another node's
+/// change to one turns the commit into a conflict and a fresh read.
+pub type Known = HashMap<String, (Option<Arc<Obj>>, u64)>;
 
 /// At most this many known objects per room; beyond it they start over.
 pub const KNOWN_PER_ROOM: usize = 128;
@@ -115,7 +118,7 @@ mod tests {
     use super::*;
 
     fn known(n: usize) -> Known {
-        (0..n).map(|i| (format!("m:{i}"), None)).collect()
+        (0..n).map(|i| (format!("m:{i}"), (None, 0))).collect()
     }
 
     #[test]

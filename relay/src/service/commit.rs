@@ -15,18 +15,37 @@ use crate::room::{Obj, RoomDoc};
 use crate::seal::{inbox_aad, obj_aad, room_aad};
 use crate::store::{Commit, CommitOutcome};
 
-/// Moves the objects of `keys` that are known at the cached version into
-/// `view`; returns the keys still to be read from the store.
-fn recall(known: &Known, view: &mut View, keys: Vec<String>) -> Vec<String> {
+/// The version that last wrote each object an attempt read (0: never).
+type Seen = foldhash::HashMap<String, u64>;
+
+/// Moves the objects of `keys` that this node knows into `view`, with
+/// their write versions into `seen`; returns the keys still to be read from
+/// the store.
+fn recall(known: &Known, view: &mut View, seen: &mut Seen, keys: Vec<String>) -> Vec<String> {
     keys.into_iter()
         .filter(|k| match known.get(k) {
-            Some(obj) => {
+            Some((obj, at)) => {
                 view.objs.insert(k.clone(), obj.as_deref().cloned());
+                seen.insert(k.clone(), *at);
                 false
             }
             None => true,
         })
         .collect()
+}
+
+/// On a first attempt, takes a key that is nearly always absent (a
+/// `client_id`'s or an idempotency key's record: present only when a
+/// request is sent again) as absent without reading it, saving a round trip
+/// per request. The commit checks it is still absent (version 0); if it was
+/// there after all, the commit conflicts and the next attempt reads it.
+fn assume_absent(key: &str, view: &mut View, seen: &mut Seen) -> bool {
+    let first_use = key.starts_with("c:") || key.starts_with("a:");
+    if first_use {
+        view.objs.insert(key.to_string(), None);
+        seen.insert(key.to_string(), 0);
+    }
+    first_use
 }
 
 /// How often an action is retried when another writer got to the room first.
@@ -85,12 +104,19 @@ impl Rooms {
                 }
             };
             let mut view = View::default();
+            let mut seen = Seen::default();
+            let mut assumed = false;
             let decided = loop {
                 match decide(&doc, &view) {
                     Ok(out) => break Ok(out),
                     Err(Flow::Need(keys)) => {
-                        let missing = recall(&known, &mut view, keys);
-                        self.fill(room, &mut view, missing).await?
+                        let mut missing = recall(&known, &mut view, &mut seen, keys);
+                        if attempt == 0 {
+                            let before = missing.len();
+                            missing.retain(|k| !assume_absent(k, &mut view, &mut seen));
+                            assumed |= missing.len() < before;
+                        }
+                        seen.extend(self.fill_at(room, &mut view, missing).await?);
                     }
                     Err(Flow::NeedInbox(p)) => {
                         let events = self.inbox(room, p).await?;
@@ -100,10 +126,11 @@ impl Rooms {
                     Err(Flow::Fail(e)) => break Err(Error::from(e)),
                 }
             };
-            // Only a commit proves a cached document current: a refusal or a
-            // read-only answer made from the cache is checked against the store.
+            // Only a commit proves a cached document (or an object assumed
+            // absent) current: a refusal or a read-only answer made from one
+            // is checked against the store.
             let writes = matches!(&decided, Ok(out) if !out.writes_nothing());
-            if from_cache && !writes {
+            if (from_cache || assumed) && !writes {
                 continue;
             }
             let mut out = match decided {
@@ -116,23 +143,36 @@ impl Rooms {
                 }
                 Ok(out) => out,
             };
-            if let Some(version) = self.try_commit(room, version, &out, attempt).await? {
-                // What this attempt read was as stored at the version it
-                // committed on, and its puts are what that commit changed:
-                // all of it is known at the new version. The puts move into
-                // the cache; nothing reads them from the outcome any more.
+            // What the decision read: the document at `version` and the
+            // objects in the view at their versions, unless it read an
+            // inbox, which every delivery changes (then the whole room).
+            let reads = view.inboxes.is_empty().then(|| {
+                seen.iter()
+                    .map(|(k, at)| (self.store_names(room, k).swap_remove(0), *at))
+                    .collect()
+            });
+            let commit = self.seal_outcome(room, version, &doc, reads, &out);
+            if let Some((version, counts)) = self.try_commit(room, commit, attempt).await? {
+                // What this attempt read is still as stored (its versions
+                // passed the commit's check), and its puts are what the
+                // commit wrote, at the new version: all of it is known. The
+                // puts move into the cache; nothing reads them from the
+                // outcome any more.
                 if known.len() + view.objs.len() + out.puts.len() > KNOWN_PER_ROOM {
                     known.clear();
                 }
-                known.extend(view.objs.into_iter().map(|(k, o)| (k, o.map(Arc::new))));
+                known.extend(view.objs.into_iter().map(|(k, o)| {
+                    let at = seen.get(&k).copied().unwrap_or_default();
+                    (k, (o.map(Arc::new), at))
+                }));
                 known.extend(
                     std::mem::take(&mut out.puts)
                         .into_iter()
-                        .map(|(k, o)| (k, Some(Arc::new(o)))),
+                        .map(|(k, o)| (k, (Some(Arc::new(o)), version))),
                 );
                 let mut doc = out.doc.clone().map(Arc::new).unwrap_or(doc);
-                if let Some((who, cost)) = out.usage {
-                    Arc::make_mut(&mut doc).usage.add(who, cost);
+                if out.usage.is_some() {
+                    self.usage_after(&mut Arc::make_mut(&mut doc).usage, &out, &counts);
                 }
                 self.docs.put(room, version, doc, known);
                 self.metrics.commit(started.elapsed());
@@ -152,40 +192,53 @@ impl Rooms {
         view: &mut View,
         keys: Vec<String>,
     ) -> Result<()> {
+        self.fill_at(room, view, keys).await.map(drop)
+    }
+
+    /// Reads `keys` into `view`; returns the version that last wrote each
+    /// under its current name (a read set's entries, [`Commit::reads`]).
+    async fn fill_at(
+        &self,
+        room: RoomId,
+        view: &mut View,
+        keys: Vec<String>,
+    ) -> Result<Vec<(String, u64)>> {
         if keys.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let names: Vec<Vec<String>> = keys.iter().map(|k| self.store_names(room, k)).collect();
         let flat: Vec<String> = names.iter().flatten().cloned().collect();
-        let mut values = self.store.get_objects(room, &flat).await?.into_iter();
+        let mut values = self.store.read_objects(room, &flat).await?.into_iter();
+        let mut seen = Vec::with_capacity(keys.len());
         for (k, forms) in keys.into_iter().zip(names) {
+            let forms: Vec<_> = values.by_ref().take(forms.len()).collect();
+            // A commit writes the current form only, so its version is the one to check.
+            let at = forms.first().map_or(0, |(_, at)| *at);
             // The first form found: the current key's, or an earlier one's.
-            let found = values.by_ref().take(forms.len()).flatten().next();
+            let found = forms.into_iter().find_map(|(value, _)| value);
             let obj = match found {
                 Some(sealed) => Some(self.sealer.open::<Obj>(&obj_aad(room, &k), &sealed)?),
                 None => None,
             };
-            view.objs.insert(k, obj);
+            view.objs.insert(k.clone(), obj);
+            seen.push((k, at));
         }
-        Ok(())
+        Ok(seen)
     }
 
-    /// Commits `out`, decided from the room at `version`; returns the new
-    /// version. On a conflict it backs off a little (jittered) and returns
-    /// `None`: the caller starts again from the store.
+    /// Commits an outcome; returns the new version and the counters it
+    /// moved, as they now stand. On a conflict it backs off a little
+    /// (jittered) and returns `None`: the caller starts again from the store.
     async fn try_commit(
         &self,
         room: RoomId,
-        version: u64,
-        out: &Outcome,
+        commit: Commit,
         attempt: usize,
-    ) -> Result<Option<u64>> {
-        match self
-            .store
-            .commit(room, self.seal_outcome(room, version, out))
-            .await?
-        {
-            CommitOutcome::Committed { version, .. } => Ok(Some(version)),
+    ) -> Result<Option<(u64, Vec<i64>)>> {
+        match self.store.commit(room, commit).await? {
+            CommitOutcome::Committed {
+                version, counts, ..
+            } => Ok(Some((version, counts))),
             CommitOutcome::Conflict => {
                 self.metrics.commit_retry();
                 let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
@@ -195,7 +248,16 @@ impl Rooms {
         }
     }
 
-    fn seal_outcome(&self, room: RoomId, version: u64, out: &Outcome) -> Commit {
+    /// `out`, decided from `doc` at `version` after reading `reads`, as
+    /// the store commits it: sealed, with its counters and ceilings.
+    fn seal_outcome(
+        &self,
+        room: RoomId,
+        version: u64,
+        doc: &RoomDoc,
+        reads: Option<Vec<(String, u64)>>,
+        out: &Outcome,
+    ) -> Commit {
         let keep_plain = self.store.announces_in_process();
         let mut plain = Vec::new();
         let deliveries = out
@@ -211,23 +273,28 @@ impl Rooms {
                 (*p, sealed)
             })
             .collect();
+        let sealed_doc = out
+            .doc
+            .as_ref()
+            .map(|d| self.sealer.seal(&room_aad(room), d));
+        let puts = out
+            .puts
+            .iter()
+            .map(|(k, o)| {
+                let name = self.store_names(room, k).swap_remove(0);
+                (name, self.sealer.seal(&obj_aad(room, k), o))
+            })
+            .collect();
+        let (counts, limits) = self.usage_counts(room, doc, out);
         Commit {
             expect_version: version,
-            doc: out
-                .doc
-                .as_ref()
-                .map(|d| self.sealer.seal(&room_aad(room), d)),
-            puts: out
-                .puts
-                .iter()
-                .map(|(k, o)| {
-                    let name = self.store_names(room, k).swap_remove(0);
-                    (name, self.sealer.seal(&obj_aad(room, k), o))
-                })
-                .collect(),
+            reads,
+            doc: sealed_doc,
+            puts,
             deliveries,
             plain,
-            counts: self.usage_counts(room, out),
+            counts,
+            limits,
         }
     }
 }
@@ -242,16 +309,24 @@ mod tests {
             message_id: uuid::Uuid::new_v4(),
         };
         let known: Known = [
-            ("m:1".to_string(), Some(Arc::new(obj.clone()))),
-            ("c:gone".to_string(), None),
+            ("m:1".to_string(), (Some(Arc::new(obj.clone())), 7)),
+            ("c:gone".to_string(), (None, 0)),
         ]
         .into_iter()
         .collect();
-        let mut view = View::default();
+        let (mut view, mut seen) = (View::default(), Seen::default());
         let keys = ["m:1", "c:gone", "m:2"].map(String::from).to_vec();
-        assert_eq!(recall(&known, &mut view, keys), vec!["m:2".to_string()]);
+        assert_eq!(
+            recall(&known, &mut view, &mut seen, keys),
+            vec!["m:2".to_string()]
+        );
         assert_eq!(view.objs.get("m:1"), Some(&Some(obj)));
         assert_eq!(view.objs.get("c:gone"), Some(&None));
         assert!(!view.objs.contains_key("m:2"));
+        assert_eq!(
+            (seen["m:1"], seen["c:gone"]),
+            (7, 0),
+            "read at their versions"
+        );
     }
 }

@@ -17,7 +17,9 @@ struct Room {
     version: u64,
     doc: Vec<u8>,
     expire_at_ms: i64,
-    objects: HashMap<String, Vec<u8>>,
+    /// The version that last wrote the document, and each object.
+    doc_written: u64,
+    objects: HashMap<String, (Vec<u8>, u64)>,
     inboxes: HashMap<ParticipantId, Vec<Arc<[u8]>>>,
     invites: HashMap<String, Option<Vec<u8>>>,
     counts: HashMap<String, i64>,
@@ -149,34 +151,43 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn get_objects(
-        &self,
-        room: RoomId,
-        keys: &[String],
-    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    async fn read_objects(&self, room: RoomId, keys: &[String]) -> StoreResult<Vec<ObjectRead>> {
         let Some(r) = self.room(room) else {
-            return Ok(vec![None; keys.len()]);
+            return Ok(vec![(None, 0); keys.len()]);
         };
         let r = lock(&r);
-        Ok(keys.iter().map(|k| r.objects.get(k).cloned()).collect())
+        Ok(keys
+            .iter()
+            .map(|k| match r.objects.get(k) {
+                Some((value, at)) => (Some(value.clone()), *at),
+                None => (None, 0),
+            })
+            .collect())
     }
 
     async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome> {
         let Some(entry) = self.room(room) else {
             return Ok(CommitOutcome::Conflict);
         };
-        let (version, deliveries) = {
+        let (version, deliveries, counts) = {
             let mut r = lock(&entry);
-            if r.version != commit.expect_version {
+            let written = |k: &str| r.objects.get(k).map_or(0, |(_, at)| *at);
+            if !commit.reads_hold(r.version, r.doc_written, written) {
                 return Ok(CommitOutcome::Conflict);
             }
+            let Some(counts) = commit.counted(|f| r.counts.get(f).copied().unwrap_or(0)) else {
+                return Ok(CommitOutcome::Conflict);
+            };
             r.version += 1;
+            let version = r.version;
             if let Some(doc) = commit.doc {
                 r.doc = doc;
+                r.doc_written = version;
             }
-            r.objects.extend(commit.puts);
-            for (field, by) in commit.counts {
-                *r.counts.entry(field).or_default() += by;
+            r.objects
+                .extend(commit.puts.into_iter().map(|(k, v)| (k, (v, version))));
+            for ((field, _), value) in commit.counts.into_iter().zip(&counts) {
+                r.counts.insert(field, *value);
             }
             let mut deliveries = Vec::with_capacity(commit.deliveries.len());
             let mut plain = commit.plain.into_iter();
@@ -190,13 +201,17 @@ impl Store for MemoryStore {
                     plain: plain.next(),
                 });
             }
-            (r.version, deliveries)
+            (r.version, deliveries, counts)
         };
         let seqs = deliveries.iter().map(|d| d.seq).collect();
         if !deliveries.is_empty() {
             self.publish(Notification::Delivered { room, deliveries });
         }
-        Ok(CommitOutcome::Committed { version, seqs })
+        Ok(CommitOutcome::Committed {
+            version,
+            seqs,
+            counts,
+        })
     }
 
     async fn read_inbox(

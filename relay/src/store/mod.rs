@@ -4,9 +4,10 @@
 //! the [`crate::seal`] layer has already serialised and sealed (encrypted),
 //! so neither store ever sees a message body in plaintext and both stores
 //! stay small. Everything the room logic changes in one action is written by
-//! one [`Store::commit`], atomically, guarded by the room's version
-//! (optimistic concurrency): that is what lets any number of relay nodes
-//! share one Redis without a lock service.
+//! one [`Store::commit`], atomically, guarded by what the action read
+//! (optimistic concurrency by read set, [`Commit::reads`]): that is what lets
+//! any number of relay nodes share one Redis without a lock service, and
+//! unrelated actions in one room commit side by side.
 //!
 //! Every committed inbox append is also announced on the notification stream
 //! ([`Store::notifications`]) to every node that [`Store::watch`]es the room;
@@ -43,6 +44,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// An object as read: its value (`None`: absent) and the version that
+/// last wrote it.
+pub type ObjectRead = (Option<Vec<u8>>, u64);
+
 /// A room document with the version that guards the next commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versioned {
@@ -55,9 +60,23 @@ pub struct Versioned {
 /// Everything one action writes in one room, applied atomically or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Commit {
-    /// The version the action read; the commit fails with `Conflict` if the
-    /// room has moved on (or no longer exists).
+    /// The version the action read. The commit fails with `Conflict` if the
+    /// room no longer exists, or if what the action read ([`Commit::reads`])
+    /// has changed since.
     pub expect_version: u64,
+    /// What the action read, for concurrency control. `None`: the whole
+    /// room, so any commit since `expect_version` conflicts. `Some(reads)`:
+    /// the document as of `expect_version`, and these objects (present or
+    /// absent), each with the version that had last written it when it was
+    /// read ([`Store::read_objects`]). The commit then conflicts only if the
+    /// document was written after `expect_version` or one of the objects
+    /// after its version (one read at version 0, as absent, if it now
+    /// exists). An action may therefore assume an object absent without
+    /// reading it: if it is not, the commit conflicts. Actions on different objects of one room (a
+    /// party's send and the ombud's forward of an earlier message) commit
+    /// side by side, from any node; inbox seqs and counters are assigned by
+    /// the store.
+    pub reads: Option<Vec<(String, u64)>>,
     /// The new room document, if the action changed it. The version is bumped
     /// by every successful commit either way.
     pub doc: Option<Vec<u8>>,
@@ -77,14 +96,72 @@ pub struct Commit {
     /// on every action. Read back with the document by `load_room`; erased
     /// with the room.
     pub counts: Vec<(String, i64)>,
+    /// Ceilings on counters (field, most it may hold after this commit's
+    /// increments): the commit conflicts rather than go past one. A quota is
+    /// then exact even when another node's commits moved the counter after
+    /// this action read it.
+    pub limits: Vec<(String, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitOutcome {
-    /// Applied. `seqs[i]` is the inbox sequence number given to `deliveries[i]`.
-    Committed { version: u64, seqs: Vec<u64> },
-    /// The room's version was not `expect_version` (or the room is gone): reload and retry.
+    /// Applied. `seqs[i]` is the inbox sequence number given to
+    /// `deliveries[i]`; `counts[i]` is the value of the counter
+    /// `counts[i].0` after the commit, other nodes' increments included.
+    Committed {
+        version: u64,
+        seqs: Vec<u64>,
+        counts: Vec<i64>,
+    },
+    /// What the action read has changed, a ceiling would be passed, or the
+    /// room is gone: reload and retry.
     Conflict,
+}
+
+impl Commit {
+    /// Whether this commit may be applied to a room now at `version`, whose
+    /// document was last written at `doc_written` and each object at
+    /// `written(key)` (0: never). For the stores that keep rooms in this
+    /// process; the Redis script checks the same.
+    pub(crate) fn reads_hold(
+        &self,
+        version: u64,
+        doc_written: u64,
+        written: impl Fn(&str) -> u64,
+    ) -> bool {
+        let seen = self.expect_version;
+        match &self.reads {
+            None => version == seen,
+            Some(reads) => {
+                version >= seen
+                    && doc_written <= seen
+                    && reads.iter().all(|(k, at)| written(k) <= *at)
+            }
+        }
+    }
+
+    /// The counters after this commit's increments, from `current`, or
+    /// `None` if one would pass its ceiling.
+    pub(crate) fn counted(&self, current: impl Fn(&str) -> i64) -> Option<Vec<i64>> {
+        let mut after: Vec<(&str, i64)> = Vec::with_capacity(self.counts.len());
+        for (field, by) in &self.counts {
+            match after.iter_mut().find(|(f, _)| f == field) {
+                Some((_, v)) => *v += by,
+                None => after.push((field, current(field) + by)),
+            }
+        }
+        let value = |field: &str| after.iter().find(|(f, _)| *f == field).map(|(_, v)| *v);
+        let within = self
+            .limits
+            .iter()
+            .all(|(field, max)| value(field).unwrap_or_else(|| current(field)) <= *max);
+        within.then(|| {
+            self.counts
+                .iter()
+                .map(|(f, _)| value(f).unwrap_or_default())
+                .collect()
+        })
+    }
 }
 
 /// What happened to an invite code when someone tried to use it.
@@ -162,9 +239,20 @@ pub trait Store: Send + Sync + 'static {
     async fn load_room(&self, room: RoomId) -> StoreResult<Option<Versioned>>;
     /// Ids of every live room (for listings; an office has hundreds, not millions).
     async fn list_rooms(&self) -> StoreResult<Vec<RoomId>>;
+    /// Room objects by key, in the order asked (`None` where absent), each
+    /// with the version that last wrote it (0 when absent; 1 for an object
+    /// written before versions were kept), read at one instant: what a read
+    /// set names ([`Commit::reads`]).
+    async fn read_objects(&self, room: RoomId, keys: &[String]) -> StoreResult<Vec<ObjectRead>>;
     /// Room objects by key, in the order asked; `None` where absent.
-    async fn get_objects(&self, room: RoomId, keys: &[String])
-        -> StoreResult<Vec<Option<Vec<u8>>>>;
+    async fn get_objects(
+        &self,
+        room: RoomId,
+        keys: &[String],
+    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        let read = self.read_objects(room, keys).await?;
+        Ok(read.into_iter().map(|(value, _)| value).collect())
+    }
     /// Apply a commit atomically (see [`Commit`]) and announce its deliveries.
     async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome>;
     /// Returns once what was just read of the room is as durable as a

@@ -117,6 +117,8 @@ async fn the_index_is_rebuilt_the_same_after_reopening() {
         for version in 1..=40u64 {
             let i = version as usize;
             let commit = Commit {
+                reads: None,
+                limits: Vec::new(),
                 expect_version: version,
                 doc: (version % 7 == 0).then(|| format!("doc {version}").into_bytes()),
                 puts: vec![(keys[i % 6].clone(), format!("v{version}").into_bytes())],

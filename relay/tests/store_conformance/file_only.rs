@@ -45,6 +45,8 @@ async fn furnished_room(store: &FileStore, marker: &[u8], expire_at: i64) -> Roo
     let mut large = vec![0x5a; 50_000];
     large[20_000..20_048].copy_from_slice(marker);
     let commit = Commit {
+        reads: None,
+        limits: Vec::new(),
         expect_version: 1,
         doc: Some(marker.to_vec()),
         puts: vec![("m:1".into(), marker.to_vec()), ("m:2".into(), large)],
@@ -81,6 +83,8 @@ async fn everything_survives_closing_and_reopening() {
             .await
             .unwrap());
         let commit = Commit {
+            reads: None,
+            limits: Vec::new(),
             expect_version: 1,
             doc: Some(b"doc 2".to_vec()),
             puts: vec![("m:1".into(), b"\0one".to_vec())],
@@ -224,6 +228,8 @@ async fn write_to_all(store: &Arc<FileStore>, rooms: &mut [(RoomId, Vec<u8>, u64
             let mut sizes = std::iter::repeat_with(|| rand::random::<usize>() % 700);
             let mut next = || sized(sizes.next().unwrap_or(0));
             let commit = Commit {
+                reads: None,
+                limits: Vec::new(),
                 expect_version: version,
                 doc: Some(next()),
                 puts: vec![("m:0".into(), next()), (format!("m:{version}"), next())],

@@ -61,6 +61,9 @@ macro_rules! store_conformance {
             commits_add_to_room_counters_beside_the_doc,
             stale_commit_conflicts_and_writes_nothing,
             concurrent_commits_on_one_version_let_exactly_one_win,
+            commits_conflict_only_on_what_they_read,
+            concurrent_commits_with_disjoint_reads_all_win_gaplessly,
+            ceilings_refuse_a_commit_past_them,
             seqs_increase_by_one_per_inbox,
             read_inbox_honours_after_and_limit,
             stored_values_are_binary_safe,
@@ -201,7 +204,7 @@ fn deliver(expect_version: u64, deliveries: Vec<(ParticipantId, Vec<u8>)>) -> Co
 
 fn committed(outcome: CommitOutcome) -> (u64, Vec<u64>) {
     match outcome {
-        CommitOutcome::Committed { version, seqs } => (version, seqs),
+        CommitOutcome::Committed { version, seqs, .. } => (version, seqs),
         CommitOutcome::Conflict => panic!("unexpected conflict"),
     }
 }

@@ -1,7 +1,9 @@
 //! The Redis commit keeps each inbox's newest seq in a counter beside the
 //! room document instead of reading the inbox's newest entry on every
 //! append. Rooms written by releases before the counters have none: their
-//! seqs must continue without a gap or a repeat.
+//! seqs must continue without a gap or a repeat. Nor have their objects
+//! write versions (concurrency control by read set): such an object reads
+//! as version 1, and a commit that took it for absent conflicts.
 
 use super::*;
 
@@ -119,4 +121,58 @@ async fn one_commit_carries_many_objects_and_counters() {
     let mut counts = store.load_room(room).await.unwrap().unwrap().counts;
     counts.sort();
     assert_eq!(counts, vec![("a".to_string(), 7), ("b".to_string(), -2)]);
+
+    // A read set as large: every object checked, in chunks.
+    let reads = || {
+        let mut reads: Vec<(String, u64)> = keys.iter().map(|k| (k.clone(), 2)).collect();
+        reads.push(("m:none".into(), 0));
+        Commit {
+            expect_version: 2,
+            reads: Some(reads),
+            ..Commit::default()
+        }
+    };
+    committed(store.commit(room, reads()).await.unwrap());
+    let mut stale = reads();
+    stale.reads.as_mut().unwrap()[1499].1 = 1;
+    assert_eq!(
+        store.commit(room, stale).await.unwrap(),
+        CommitOutcome::Conflict,
+        "the last chunk is checked too"
+    );
+}
+
+#[tokio::test]
+async fn an_object_written_before_write_versions_reads_as_version_one() {
+    let server = RedisServer::start();
+    let prefix = random_prefix();
+    let store = connect(&server.url(), &prefix).await;
+    let room = new_room(&store).await;
+    let mut conn = raw(&server).await;
+    let _: i64 = ::redis::cmd("HSET")
+        .arg(format!("{prefix}:{{{room}}}:o"))
+        .arg("c:old")
+        .arg("message id")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .read_objects(room, &["c:old".into(), "c:new".into()])
+            .await
+            .unwrap(),
+        vec![(Some(b"message id".to_vec()), 1), (None, 0)]
+    );
+    let reading = |at: u64| Commit {
+        expect_version: 1,
+        reads: Some(vec![("c:old".into(), at), ("c:new".into(), 0)]),
+        puts: vec![("m:1".into(), b"m".to_vec())],
+        ..Commit::default()
+    };
+    assert_eq!(
+        store.commit(room, reading(0)).await.unwrap(),
+        CommitOutcome::Conflict,
+        "taken for absent, but there"
+    );
+    committed(store.commit(room, reading(1)).await.unwrap());
 }

@@ -39,6 +39,8 @@ async fn furnished_room(store: &RedisStore, expire_at: i64) -> RoomId {
         .await
         .unwrap());
     let commit = Commit {
+        reads: None,
+        limits: Vec::new(),
         expect_version: 1,
         doc: Some(b"doc 2".to_vec()),
         puts: vec![("m:1".into(), b"one".to_vec())],
@@ -128,8 +130,8 @@ async fn deleted_room_leaves_no_key() {
             .iter()
             .filter(|k| k.contains(&room.to_string()))
             .count(),
-        5,
-        "{before:?}"
+        6,
+        "doc, objects, written, invites, two inboxes: {before:?}"
     );
 
     assert!(store.delete_room(room).await.unwrap());
@@ -144,7 +146,7 @@ async fn deleted_room_leaves_no_key() {
             .iter()
             .filter(|k| k.contains(&kept.to_string()))
             .count(),
-        5
+        6
     );
     assert!(after.contains(&format!("{prefix}:accounts")));
     assert!(after.contains(&format!("{prefix}:counters")));
@@ -393,6 +395,8 @@ async fn acknowledged_commits_survive_a_redis_kill() {
     let who = Uuid::new_v4();
     store.watch(room).await.unwrap();
     let commit = Commit {
+        reads: None,
+        limits: Vec::new(),
         expect_version: 1,
         doc: Some(b"doc 2".to_vec()),
         puts: vec![("m:1".into(), b"one".to_vec())],

@@ -140,6 +140,8 @@ pub async fn list_rooms_lists_live_rooms(store: Arc<dyn Store>) {
 pub async fn commit_applies_doc_and_objects_and_bumps_version(store: Arc<dyn Store>) {
     let room = new_room(&*store).await;
     let commit = Commit {
+        reads: None,
+        limits: Vec::new(),
         expect_version: 1,
         doc: Some(b"doc 2".to_vec()),
         puts: vec![
@@ -240,6 +242,8 @@ pub async fn stale_commit_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
             deliveries: vec![(who, b"lost".to_vec())],
             counts: vec![("lost".into(), 7)],
             plain: Vec::new(),
+            reads: None,
+            limits: Vec::new(),
         };
         assert_eq!(
             store.commit(room, commit).await.unwrap(),
@@ -267,7 +271,7 @@ pub async fn concurrent_commits_on_one_version_let_exactly_one_win(store: Arc<dy
         .collect();
     let mut wins = 0;
     for racer in racers {
-        if let CommitOutcome::Committed { version, seqs } = racer.await.unwrap().unwrap() {
+        if let CommitOutcome::Committed { version, seqs, .. } = racer.await.unwrap().unwrap() {
             assert_eq!((version, seqs), (2, vec![1]));
             wins += 1;
         }
@@ -275,6 +279,212 @@ pub async fn concurrent_commits_on_one_version_let_exactly_one_win(store: Arc<dy
     assert_eq!(wins, 1);
     assert_eq!(store.load_room(room).await.unwrap().unwrap().version, 2);
     assert_eq!(store.inbox_head(room, who).await.unwrap(), 1);
+}
+
+/// A commit that read only the document and some objects conflicts only
+/// if the document was written since the version it read, or an object
+/// since the version that had written it when it was read.
+pub async fn commits_conflict_only_on_what_they_read(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let put = |expect_version, reads: &[(&str, u64)], key: &str| Commit {
+        expect_version,
+        reads: Some(reads.iter().map(|(k, at)| (k.to_string(), *at)).collect()),
+        puts: vec![(key.to_string(), key.as_bytes().to_vec())],
+        ..Commit::default()
+    };
+    // Both read at version 1; the second read nothing the first wrote.
+    let (v, _) = committed(
+        store
+            .commit(room, put(1, &[("m:a", 0)], "m:a"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(v, 2);
+    let reads = [("m:b", 0), ("c:x", 0)];
+    let (v, _) = committed(store.commit(room, put(1, &reads, "m:b")).await.unwrap());
+    assert_eq!(v, 3, "a disjoint read set commits on a later version");
+    assert_eq!(
+        store
+            .read_objects(room, &["m:a".into(), "m:b".into(), "m:none".into()])
+            .await
+            .unwrap(),
+        vec![
+            (Some(b"m:a".to_vec()), 2),
+            (Some(b"m:b".to_vec()), 3),
+            (None, 0)
+        ],
+        "each object with the version that wrote it"
+    );
+    // m:a (present) and m:b (then absent) have moved since they were read.
+    for reads in [&[("m:a", 0)][..], &[("c:y", 0), ("m:b", 0)][..]] {
+        assert_eq!(
+            store.commit(room, put(1, reads, "m:lost")).await.unwrap(),
+            CommitOutcome::Conflict
+        );
+    }
+    // Read later, at the versions that wrote them: both still hold, even
+    // though the document was read at version 1.
+    committed(
+        store
+            .commit(room, put(1, &[("m:a", 2), ("m:b", 3)], "m:c"))
+            .await
+            .unwrap(),
+    );
+    // The whole room (no read set) conflicts on any commit since.
+    let whole = Commit {
+        reads: None,
+        ..put(3, &[], "m:lost")
+    };
+    assert_eq!(
+        store.commit(room, whole).await.unwrap(),
+        CommitOutcome::Conflict
+    );
+    // Every action reads the document: a new one conflicts with every
+    // read of it at an earlier version.
+    let doc = Commit {
+        doc: Some(b"doc 2".to_vec()),
+        ..put(4, &[], "m:d")
+    };
+    assert_eq!(committed(store.commit(room, doc).await.unwrap()).0, 5);
+    assert_eq!(
+        store.commit(room, put(4, &[], "m:lost")).await.unwrap(),
+        CommitOutcome::Conflict
+    );
+    committed(
+        store
+            .commit(room, put(5, &[("m:a", 2)], "m:e"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store.get_objects(room, &["m:lost".into()]).await.unwrap(),
+        vec![None],
+        "a conflict writes nothing"
+    );
+    assert_eq!(store.load_room(room).await.unwrap().unwrap().version, 6);
+    store.delete_room(room).await.unwrap();
+    assert_eq!(
+        store.commit(room, put(6, &[], "m:lost")).await.unwrap(),
+        CommitOutcome::Conflict,
+        "a room that is gone conflicts"
+    );
+}
+
+/// Commits that read nothing in common all win, however they interleave,
+/// and the inbox they share still gets gapless seqs.
+pub async fn concurrent_commits_with_disjoint_reads_all_win_gaplessly(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let who = Uuid::new_v4();
+    let racers: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = store.clone();
+            let key = format!("m:{i}");
+            tokio::spawn(async move {
+                let commit = Commit {
+                    expect_version: 1,
+                    reads: Some(vec![(key.clone(), 0)]),
+                    puts: vec![(key, vec![i])],
+                    deliveries: vec![(who, vec![i])],
+                    counts: vec![("room.m".into(), 1)],
+                    ..Commit::default()
+                };
+                store.commit(room, commit).await
+            })
+        })
+        .collect();
+    let (mut versions, mut seqs, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    for racer in racers {
+        match racer.await.unwrap().unwrap() {
+            CommitOutcome::Committed {
+                version,
+                seqs: s,
+                counts: c,
+            } => {
+                versions.push(version);
+                seqs.extend(s);
+                counts.extend(c);
+            }
+            CommitOutcome::Conflict => panic!("disjoint reads conflicted"),
+        }
+    }
+    for got in [&mut versions, &mut seqs] {
+        got.sort_unstable();
+    }
+    counts.sort_unstable();
+    assert_eq!(versions, (2..=9).collect::<Vec<u64>>());
+    assert_eq!(seqs, (1..=8).collect::<Vec<u64>>());
+    assert_eq!(
+        counts,
+        (1..=8).collect::<Vec<i64>>(),
+        "each sees the others' counts"
+    );
+    let inbox = store.read_inbox(room, who, 0, 100).await.unwrap();
+    assert_eq!(inbox.len(), 8);
+    let loaded = store.load_room(room).await.unwrap().unwrap();
+    assert_eq!(loaded.counts, vec![("room.m".to_string(), 8)]);
+}
+
+/// A ceiling on a counter refuses the commit that would pass it, and
+/// writes nothing of it; a commit returns its counters as they now stand.
+pub async fn ceilings_refuse_a_commit_past_them(store: Arc<dyn Store>) {
+    let room = new_room(&*store).await;
+    let who = Uuid::new_v4();
+    let add = |expect_version, by: i64| Commit {
+        expect_version,
+        reads: Some(Vec::new()),
+        puts: vec![(format!("m:{expect_version}"), b"x".to_vec())],
+        deliveries: vec![(who, b"x".to_vec())],
+        counts: vec![("room.b".into(), by), ("p.b".into(), 1)],
+        limits: vec![("room.b".into(), 10), ("other".into(), 5)],
+        ..Commit::default()
+    };
+    match store.commit(room, add(1, 4)).await.unwrap() {
+        CommitOutcome::Committed { counts, .. } => assert_eq!(counts, vec![4, 1]),
+        CommitOutcome::Conflict => panic!("within the ceiling"),
+    }
+    // Read at version 1 (4 bytes ago): reaching the ceiling exactly is allowed.
+    match store.commit(room, add(1, 6)).await.unwrap() {
+        CommitOutcome::Committed { counts, .. } => assert_eq!(counts, vec![10, 2]),
+        CommitOutcome::Conflict => panic!("at the ceiling"),
+    }
+    assert_eq!(
+        store.commit(room, add(3, 1)).await.unwrap(),
+        CommitOutcome::Conflict,
+        "one past the ceiling"
+    );
+    let loaded = store.load_room(room).await.unwrap().unwrap();
+    assert_eq!(loaded.version, 3);
+    let mut counts = loaded.counts;
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![("p.b".to_string(), 2), ("room.b".to_string(), 10)]
+    );
+    assert_eq!(store.inbox_head(room, who).await.unwrap(), 2);
+    assert_eq!(
+        store.get_objects(room, &["m:3".into()]).await.unwrap(),
+        vec![None]
+    );
+    // A ceiling holds whatever the sign of the increment.
+    let lower = Commit {
+        counts: vec![("room.b".into(), -3)],
+        limits: vec![("room.b".into(), 0)],
+        ..Commit::default()
+    };
+    assert_eq!(
+        store
+            .commit(
+                room,
+                Commit {
+                    expect_version: 3,
+                    ..lower
+                }
+            )
+            .await
+            .unwrap(),
+        CommitOutcome::Conflict,
+        "below its old value, but still over the ceiling"
+    );
 }
 
 pub async fn seqs_increase_by_one_per_inbox(store: Arc<dyn Store>) {
@@ -365,6 +575,8 @@ pub async fn stored_values_are_binary_safe(store: Arc<dyn Store>) {
         }
         let version = i as u64 + 1;
         let commit = Commit {
+            reads: None,
+            limits: Vec::new(),
             expect_version: version,
             doc: Some(value.clone()),
             puts: vec![(format!("o:{i}"), value.clone())],
@@ -465,6 +677,8 @@ pub async fn delete_room_removes_everything_and_announces_it(store: Arc<dyn Stor
     let who = Uuid::new_v4();
     for r in [room, kept] {
         let commit = Commit {
+            reads: None,
+            limits: Vec::new(),
             expect_version: 1,
             doc: Some(b"doc 2".to_vec()),
             puts: vec![("m:1".into(), b"one".to_vec())],

@@ -4,33 +4,12 @@
 
 use caucus_tests::app::free_port;
 use caucus_tests::redis_server::Persistence;
-use prometheus_parse::{Scrape, Value as Sample};
 use serde_json::json;
 
 use crate::support::*;
 
 /// How long Redis stays down: past the first reconnect attempt.
 const OUTAGE: std::time::Duration = std::time::Duration::from_millis(1500);
-
-/// A counter's value in one scrape of `addr`, parsed as Prometheus text.
-async fn counter(addr: &str, metric: &str) -> f64 {
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics body");
-    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses");
-    scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric)
-        .map(|s| match s.value {
-            Sample::Counter(v) | Sample::Untyped(v) => v,
-            ref other => panic!("{metric} is not a counter: {other:?}"),
-        })
-        .unwrap_or_else(|| panic!("no {metric} in the scrape"))
-}
 
 #[tokio::test]
 async fn a_redis_outage_counts_store_errors_a_pubsub_reconnect_and_a_resync() {

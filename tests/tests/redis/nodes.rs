@@ -99,6 +99,91 @@ async fn concurrent_writers_on_different_nodes_reach_the_ombud_once_each_in_orde
     );
 }
 
+/// Concurrency control by read set: both parties write through their own
+/// nodes while the ombud, on a third, relays each of A's messages to B as it
+/// arrives. None of these actions reads what another writes (a send reads
+/// its own `client_id`, a forward the message it relays), so no commit on
+/// any node is retried, although every node's cached room is behind the
+/// others' commits; and everything arrives once, in order.
+#[tokio::test]
+async fn unrelated_actions_on_different_nodes_commit_without_a_retry() {
+    const EACH: usize = 30;
+    let (d, metrics) = Deployment::start_with_metrics(3, Persistence::None, &[]).await;
+    let home = d.api(0);
+    let token = login(home).await;
+    let settings = json!({"title": "Side by side", "consent_required": false});
+    let room = create_room(home, &token, settings).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = add_party(home, d.api(1), &token, &room, "Ada").await;
+    let b = add_party(home, d.api(2), &token, &room, "Ben").await;
+    let mut ombud = connect_ombud(&d.ws_url(0), &token, &room).await;
+    let mut pa = connect_party(&d.ws_url(1), &a).await;
+    let mut pb = connect_party(&d.ws_url(2), &b).await;
+    // Joining wrote the room document through every node: each node's first
+    // action after that finds its cached document stale and retries once.
+    let (a_channel, b_channel) = (a.channel(), b.channel());
+    pa.ok(
+        json!({"type": "send", "channel": a_channel, "body": "Ada says hello", "client_id": "w"}),
+    )
+    .await;
+    pb.ok(
+        json!({"type": "send", "channel": b_channel, "body": "Ben says hello", "client_id": "w"}),
+    )
+    .await;
+    let hello = message_in(&mut ombud, &a_channel).await;
+    ombud
+        .ok(json!({"type": "forward", "source_message_id": hello["id"], "to": [b.id], "body": "relayed hello"}))
+        .await;
+    let mut retried_before = 0.0;
+    for addr in &metrics {
+        retried_before += counter(addr, "relay_commit_retries_total").await;
+    }
+
+    let said =
+        |who: &str| -> Vec<String> { (0..EACH).map(|i| format!("{who} says {i}")).collect() };
+    let (a_said, b_said) = (said("Ada"), said("Ben"));
+    let relay_each = async {
+        for i in 0..EACH {
+            let m = message_in(&mut ombud, &a_channel).await;
+            let fwd = ombud
+                .ok(json!({"type": "forward", "source_message_id": m["id"], "to": [b.id], "body": format!("relayed {i}")}))
+                .await;
+            assert_eq!(fwd["status"], "delivered", "{fwd}");
+        }
+    };
+    tokio::join!(
+        pipelined_sends(&mut pa, &a_channel, &a_said),
+        pipelined_sends(&mut pb, &b_channel, &b_said),
+        relay_each,
+    );
+
+    let mut retried = 0.0;
+    for addr in &metrics {
+        retried += counter(addr, "relay_commit_retries_total").await;
+    }
+    assert_eq!(retried - retried_before, 0.0, "commits retried");
+    let stored = stored_inbox(&d.ws_url(0), json!({"token": token, "room_id": room})).await;
+    assert_contiguous(&stored, 1, "ombud's inbox");
+    let with_hello = |who: &str, said: &[String]| {
+        let mut all = vec![format!("{who} says hello")];
+        all.extend_from_slice(said);
+        all
+    };
+    assert_eq!(bodies_in(&stored, &a_channel), with_hello("Ada", &a_said));
+    let mut b_own = bodies_in(&stored, &b_channel);
+    b_own.retain(|body| body.starts_with("Ben"));
+    assert_eq!(b_own, with_hello("Ben", &b_said));
+    let mut relayed = vec!["relayed hello".to_string()];
+    relayed.extend((0..EACH).map(|i| format!("relayed {i}")));
+    let at_b = stored_inbox(&d.ws_url(2), json!({"token": b.token, "room_id": room})).await;
+    assert_contiguous(&at_b, 1, "B's inbox");
+    let mut b_got = bodies_in(&at_b, &b_channel);
+    b_got.retain(|body| body.starts_with("relayed"));
+    assert_eq!(b_got, relayed);
+}
+
 /// Sends every body as a `send` without waiting, then collects the acks.
 async fn pipelined_sends(ws: &mut Ws, channel: &str, bodies: &[String]) {
     const REQ_BASE: u64 = 1_000_000;
@@ -437,4 +522,68 @@ async fn quotas_count_what_was_stored_through_every_node() {
         )
         .await;
     assert_eq!(detail["quota"]["messages"], 4, "{detail}");
+}
+
+/// The room's quota holds exactly while two nodes fill the room at once:
+/// neither node's cached count knows of the other's sends, and the store's
+/// ceiling refuses the commit that would pass the quota.
+#[tokio::test]
+async fn a_room_quota_holds_exactly_while_two_nodes_fill_the_room_at_once() {
+    const QUOTA: usize = 10;
+    const EACH: usize = 8;
+    let d = Deployment::start_with(
+        3,
+        Persistence::None,
+        &[("RELAY_ROOM_MAX_MESSAGES", QUOTA.to_string())],
+    )
+    .await;
+    let token = login(d.api(0)).await;
+    let room = create_room(d.api(0), &token, json!({"title": "Nearly full"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = add_party(d.api(0), d.api(1), &token, &room, "Ada").await;
+    let b = add_party(d.api(0), d.api(2), &token, &room, "Ben").await;
+    let mut pa = connect_party(&d.ws_url(1), &a).await;
+    let mut pb = connect_party(&d.ws_url(2), &b).await;
+    let (a_channel, b_channel) = (a.channel(), b.channel());
+    let ((a_ok, a_full), (b_ok, b_full)) = tokio::join!(
+        sends_until_full(&mut pa, &a_channel, EACH),
+        sends_until_full(&mut pb, &b_channel, EACH),
+    );
+    assert_eq!(a_ok + b_ok, QUOTA, "stored");
+    assert_eq!(a_full + b_full, 2 * EACH - QUOTA, "refused");
+    let detail = d
+        .api(0)
+        .ok(
+            reqwest::Method::GET,
+            &format!("/api/rooms/{room}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(detail["quota"]["messages"], QUOTA, "{detail}");
+}
+
+/// Sends `n` messages without waiting; returns how many were stored and how
+/// many refused with `quota_exceeded` (any other error fails the test).
+async fn sends_until_full(ws: &mut Ws, channel: &str, n: usize) -> (usize, usize) {
+    const REQ_BASE: u64 = 2_000_000;
+    for i in 0..n {
+        let frame = json!({"type": "send", "req": REQ_BASE + i as u64, "channel": channel, "body": format!("note {i}"), "client_id": format!("f{i}")});
+        ws.send_raw(&frame.to_string()).await;
+    }
+    let (mut stored, mut refused) = (0, 0);
+    while stored + refused < n {
+        let frame = ws.next_frame().await.expect("connection open");
+        if frame["req"].as_u64() < Some(REQ_BASE) {
+            continue;
+        }
+        match frame["type"].as_str() {
+            Some("ack") => stored += 1,
+            Some("error") if frame["code"] == "quota_exceeded" => refused += 1,
+            _ => panic!("unexpected answer {frame}"),
+        }
+    }
+    (stored, refused)
 }

@@ -9,6 +9,7 @@ use base64::Engine;
 use caucus_tests::app::{free_port, RelayProcess, OMBUD};
 use caucus_tests::client::{Api, Ws};
 use caucus_tests::redis_server::{Persistence, RedisServer};
+use prometheus_parse::{Scrape, Value as Sample};
 use redis::aio::MultiplexedConnection;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -50,6 +51,33 @@ impl Deployment {
             env,
             nodes,
         }
+    }
+
+    /// Like [`Deployment::start_with`], each node also serving `/metrics`
+    /// on an address of its own; returns those addresses, by node.
+    pub async fn start_with_metrics(
+        nodes: usize,
+        persistence: Persistence,
+        extra: &[(&'static str, String)],
+    ) -> (Deployment, Vec<String>) {
+        let redis = RedisServer::start_with(persistence);
+        let prefix = format!("caucus-test-{}", Uuid::new_v4().simple());
+        let env = deployment_env(&redis.url(), &prefix, extra);
+        let (mut started, mut addrs) = (Vec::new(), Vec::new());
+        for _ in 0..nodes {
+            let addr = format!("127.0.0.1:{}", free_port());
+            let mut own = env.clone();
+            own.push(("RELAY_METRICS_ADDR", addr.clone()));
+            started.push(RelayProcess::start(free_port(), &own).await);
+            addrs.push(addr);
+        }
+        let d = Deployment {
+            redis,
+            prefix,
+            env,
+            nodes: started,
+        };
+        (d, addrs)
     }
 
     pub fn api(&self, node: usize) -> &Api {
@@ -375,4 +403,25 @@ pub async fn connect_when_available(url: &str, hello: Value) -> Ws {
             Err(refused) => panic!("connection refused: {refused:?}"),
         }
     }
+}
+
+/// A counter's value in one scrape of `addr`'s `/metrics`, parsed as
+/// Prometheus text.
+pub async fn counter(addr: &str, metric: &str) -> f64 {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics body");
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric)
+        .map(|s| match s.value {
+            Sample::Counter(v) | Sample::Untyped(v) => v,
+            ref other => panic!("{metric} is not a counter: {other:?}"),
+        })
+        .unwrap_or_else(|| panic!("no {metric} in the scrape"))
 }

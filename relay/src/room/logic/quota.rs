@@ -3,8 +3,11 @@
 //! encryption) and counted against the room and against the participant
 //! who made the request. The count travels with the outcome
 //! ([`Outcome::usage`]) and the store adds it to the room's counters in the
-//! same commit, under the room's version, so it is exact on every node and
-//! store without rewriting the room document on every action.
+//! same commit. A request that adds text also sends the quotas as ceilings
+//! ([`Outcome::capped`]): the store refuses to commit past one, so quotas
+//! are exact on every node and store even when another node's commit moved
+//! the counters after this one read them, and no action rewrites the room
+//! document just to count.
 //!
 //! A request that adds text (`send`, `refer`, `forward`, `forward_update`,
 //! `edit`, `propose`, `share` (a copy of the text per party), `comment`,
@@ -80,6 +83,7 @@ pub fn charge(ctx: &Ctx, req: &Request, mut out: Outcome, q: &Quotas) -> Result<
         }
     }
     out.usage = Some((ctx.actor.id, cost));
+    out.capped = adds_text;
     Ok(out)
 }
 

@@ -27,7 +27,11 @@ pub(super) struct IndexedRoom {
     pub version: u64,
     /// The row holding the current doc.
     pub doc: i64,
-    pub objects: HashMap<String, i64>,
+    /// The version that last wrote the doc (concurrency control, see
+    /// [`crate::store::Commit::reads`]).
+    pub doc_written: u64,
+    /// Each object's row, and the version that wrote it.
+    pub objects: HashMap<String, (i64, u64)>,
     /// Per participant, the row of each event: `inboxes[p][seq - 1]`.
     pub inboxes: HashMap<ParticipantId, Vec<i64>>,
     pub counts: HashMap<String, i64>,
@@ -59,9 +63,10 @@ impl IndexedRoom {
         self.version = self.version.max(entry.version);
         if entry.doc.is_some() {
             self.doc = r;
+            self.doc_written = entry.version;
         }
         for (key, _) in &entry.puts {
-            self.objects.insert(key.to_string(), r);
+            self.objects.insert(key.to_string(), (r, entry.version));
         }
         for (participant, seq, _) in &entry.deliveries {
             let inbox = self.inboxes.entry(*participant).or_default();

@@ -321,11 +321,7 @@ impl Store for FileStore {
         Ok(live.map(|(room, _)| *room).collect())
     }
 
-    async fn get_objects(
-        &self,
-        room: RoomId,
-        keys: &[String],
-    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    async fn read_objects(&self, room: RoomId, keys: &[String]) -> StoreResult<Vec<ObjectRead>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -338,8 +334,8 @@ impl Store for FileStore {
         let found = self.read_rows(room, look, |tx, (n, rows)| {
             let mut values = Vec::with_capacity(rows.len());
             for (key, row) in rows {
-                let Some(row) = row else {
-                    values.push(None);
+                let Some((row, written)) = row else {
+                    values.push((None, 0));
                     continue;
                 };
                 let value = rooms::with_row(tx, *n, *row, |record| match record {
@@ -347,13 +343,13 @@ impl Store for FileStore {
                     Record::Invite { .. } => None,
                 })?;
                 match value.flatten() {
-                    Some(value) => values.push(Some(value)),
+                    Some(value) => values.push((Some(value), *written)),
                     None => return Ok(None),
                 }
             }
             Ok(Some(values))
         });
-        Ok(found.await?.unwrap_or_else(|| vec![None; keys.len()]))
+        Ok(found.await?.unwrap_or_else(|| vec![(None, 0); keys.len()]))
     }
 
     async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome> {

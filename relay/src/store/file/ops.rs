@@ -83,7 +83,11 @@ pub(super) fn apply(
             applied
         }
         Request::Commit { room, commit } => match live(&room) {
-            Some(indexed) if indexed.version == commit.expect_version => {
+            Some(indexed)
+                if commit.reads_hold(indexed.version, indexed.doc_written, |k| {
+                    indexed.objects.get(k).map_or(0, |(_, at)| *at)
+                }) =>
+            {
                 commit_room(conn, index, room, commit)?
             }
             _ => Applied::plain(Response::Commit(CommitOutcome::Conflict)),
@@ -175,6 +179,9 @@ fn commit_room(
     let Some(indexed) = index.get(&room) else {
         return Ok(Applied::plain(Response::Commit(CommitOutcome::Conflict)));
     };
+    let Some(after) = commit.counted(|f| indexed.counts.get(f).copied().unwrap_or(0)) else {
+        return Ok(Applied::plain(Response::Commit(CommitOutcome::Conflict)));
+    };
     let version = indexed.version + 1;
     // A key put twice in one commit: only the last value is kept.
     let mut seen = HashSet::new();
@@ -217,7 +224,7 @@ fn commit_room(
         stale.entry(indexed.doc).or_default().0 = true;
     }
     for (key, _) in &entry.puts {
-        if let Some(old) = indexed.objects.get(*key) {
+        if let Some((old, _)) = indexed.objects.get(*key) {
             stale.entry(*old).or_default().1.push(key);
         }
     }
@@ -265,6 +272,10 @@ fn commit_room(
             .then_some(Notification::Delivered { room, deliveries }),
         changes: vec![change],
         replaced,
-        ..Applied::plain(Response::Commit(CommitOutcome::Committed { version, seqs }))
+        ..Applied::plain(Response::Commit(CommitOutcome::Committed {
+            version,
+            seqs,
+            counts: after,
+        }))
     })
 }

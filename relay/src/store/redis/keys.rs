@@ -20,6 +20,10 @@ impl KeySpace {
     pub(super) fn objects(&self, room: RoomId) -> String {
         self.room(room, "o")
     }
+    /// The version that last wrote each object (concurrency control).
+    pub(super) fn written(&self, room: RoomId) -> String {
+        self.room(room, "w")
+    }
     pub(super) fn invites(&self, room: RoomId) -> String {
         self.room(room, "inv")
     }

@@ -7,8 +7,9 @@
 //!
 //! | key                 | type   | holds                                        |
 //! |---------------------|--------|----------------------------------------------|
-//! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms), `c:<field>` room counters, `s<participant>` newest inbox seq (16 raw bytes), `o` set once the objects hash has its expiry |
+//! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms), `c:<field>` room counters, `s<participant>` newest inbox seq (16 raw bytes), `w` the version that last wrote `d`, `o`/`p` set once the objects/written hash has its expiry |
 //! | `P:{R}:o`           | hash   | room objects by caller key (blinded by the caller where it holds text) |
+//! | `P:{R}:w`           | hash   | the version that last wrote each object (concurrency control by read set) |
 //! | `P:{R}:inv`         | hash   | invite code -> `+value` (live) or `-` (spent) |
 //! | `P:{R}:in:<participant>` | stream | inbox; entry id `<seq>-0`, field `e`     |
 //! | `P:accounts`        | hash   | ombud accounts by keyed hash of username     |
@@ -254,27 +255,44 @@ impl Store for RedisStore {
             .collect())
     }
 
-    async fn get_objects(
-        &self,
-        room: RoomId,
-        keys: &[String],
-    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    async fn read_objects(&self, room: RoomId, keys: &[String]) -> StoreResult<Vec<ObjectRead>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut hmget = cmd("HMGET");
-        hmget.arg(self.keys.objects(room)).arg(keys);
-        let values: Vec<Option<Vec<u8>>> = read(&self.conn, &hmget).await?;
-        if values.len() != keys.len() {
-            return Err(corrupt("HMGET reply"));
+        let mut call = Call::new(&self.scripts.read_objects);
+        call.key(self.keys.objects(room))
+            .key(self.keys.written(room))
+            .arg(keys);
+        let mut conn = self.conn.clone();
+        let reply: Vec<Option<Vec<u8>>> =
+            within(async move { conn.invoke(&call, Durability::NONE).await }).await?;
+        if reply.len() != 2 * keys.len() {
+            return Err(corrupt("read_objects reply"));
         }
-        Ok(values)
+        let (values, written) = reply.split_at(keys.len());
+        values
+            .iter()
+            .zip(written)
+            .map(|(value, at)| {
+                let at = match (value, at) {
+                    (_, Some(at)) => {
+                        u64::try_from(parse_int(at)?).map_err(|_| corrupt("version"))?
+                    }
+                    // Written before versions were kept: before any version
+                    // a commit could have read at.
+                    (Some(_), None) => 1,
+                    (None, None) => 0,
+                };
+                Ok((value.clone(), at))
+            })
+            .collect()
     }
 
     async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome> {
         let mut call = Call::new(&self.scripts.commit);
         call.key(self.keys.doc(room))
             .key(self.keys.objects(room))
+            .key(self.keys.written(room))
             .arg(commit.expect_version)
             .arg(self.keys.channel(room))
             .arg(self.head(KIND_DELIVERED));
@@ -286,23 +304,46 @@ impl Store for RedisStore {
         for (key, value) in commit.puts {
             call.arg(key).arg(value);
         }
-        call.arg(commit.counts.len());
+        let counted = commit.counts.len();
+        call.arg(counted);
         for (field, by) in commit.counts {
             call.arg(format!("c:{field}")).arg(by);
         }
+        call.arg(commit.limits.len());
+        for (field, max) in commit.limits {
+            call.arg(format!("c:{field}")).arg(max);
+        }
+        match commit.reads {
+            None => call.arg(-1),
+            Some(reads) => {
+                call.arg(reads.len());
+                for (key, at) in reads {
+                    call.arg(key).arg(at);
+                }
+                &mut call
+            }
+        };
+        let delivered = commit.deliveries.len();
         for (participant, payload) in commit.deliveries {
             call.key(self.keys.inbox(room, participant))
                 .arg(participant.as_bytes().as_slice())
                 .arg(payload);
         }
-        let reply: Option<Vec<u64>> = self.invoke(call).await?;
+        let reply: Option<Vec<i64>> = self.invoke(call).await?;
         let Some(reply) = reply else {
             return Ok(CommitOutcome::Conflict);
         };
-        let (version, seqs) = reply.split_first().ok_or_else(|| corrupt("commit reply"))?;
+        if reply.len() != 1 + delivered + counted {
+            return Err(corrupt("commit reply"));
+        }
+        let unsigned = |n: &i64| u64::try_from(*n).map_err(|_| corrupt("commit reply"));
         Ok(CommitOutcome::Committed {
-            version: *version,
-            seqs: seqs.to_vec(),
+            version: unsigned(&reply[0])?,
+            seqs: reply[1..=delivered]
+                .iter()
+                .map(unsigned)
+                .collect::<StoreResult<_>>()?,
+            counts: reply[1 + delivered..].to_vec(),
         })
     }
 

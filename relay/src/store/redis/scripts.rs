@@ -15,18 +15,23 @@ use redis::{cmd, Cmd, Script, ToRedisArgs};
 pub(super) struct Scripts {
     /// KEYS: doc. ARGV: doc, expire_at_ms.
     pub(super) create_room: Script,
-    /// KEYS: doc, objects, then one inbox per delivery.
+    /// KEYS: doc, objects, written, then one inbox per delivery.
     /// ARGV: expect_version, channel, notification head, has_doc ('0'/'1'),
     /// doc, put count, the puts as key/value pairs, count count, the
-    /// counters, then participant (16 raw bytes) and payload per delivery.
+    /// counters, limit count, the ceilings, read count (-1: the whole room)
+    /// and the keys read, then participant (16 raw bytes) and payload per
+    /// delivery.
     ///
-    /// Returns nil on a version conflict, else `{version, seq...}`. The next
-    /// seq of an inbox is one past its counter in the doc hash (one past its
-    /// newest entry id in a room written before the counters). One HMGET
-    /// reads, one HSET writes the doc hash. The notification appends one
-    /// `participant seq ':' len ':' payload` record per delivery to the
-    /// head; see `notify`.
+    /// Returns nil on a conflict, else `{version, seq..., counter...}`.
+    /// The next seq of an inbox is one past its counter in the doc hash
+    /// (one past its newest entry id in a room written before the
+    /// counters). One HMGET reads, one HSET writes the doc hash. The
+    /// notification appends one `participant seq ':' len ':' payload`
+    /// record per delivery to the head; see `notify`.
     pub(super) commit: Script,
+    /// KEYS: objects, written. ARGV: the keys. Returns each key's value,
+    /// then each one's write version, read at one instant.
+    pub(super) read_objects: Script,
     /// KEYS: doc, invites. ARGV: code, `+value`. Does nothing if the room is gone.
     pub(super) put_invite: Script,
     /// KEYS: invites. ARGV: code. Returns what was stored before; a live code
@@ -46,6 +51,7 @@ impl Scripts {
         Scripts {
             create_room: Script::new(include_str!("lua/create_room.lua")),
             commit: announcing(include_str!("lua/commit.lua")),
+            read_objects: Script::new(include_str!("lua/read_objects.lua")),
             put_invite: Script::new(include_str!("lua/put_invite.lua")),
             take_invite: Script::new(include_str!("lua/take_invite.lua")),
             delete_room: announcing(include_str!("lua/delete_room.lua")),
