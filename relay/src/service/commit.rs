@@ -146,11 +146,7 @@ impl Rooms {
             // What the decision read: the document at `version` and the
             // objects in the view at their versions, unless it read an
             // inbox, which every delivery changes (then the whole room).
-            let reads = view.inboxes.is_empty().then(|| {
-                seen.iter()
-                    .map(|(k, at)| (self.store_names(room, k).swap_remove(0), *at))
-                    .collect()
-            });
+            let reads = view.inboxes.is_empty().then_some(&seen);
             let commit = self.seal_outcome(room, version, &doc, reads, &out);
             if let Some((version, counts)) = self.try_commit(room, commit, attempt).await? {
                 // What this attempt read is still as stored (its versions
@@ -248,14 +244,15 @@ impl Rooms {
         }
     }
 
-    /// `out`, decided from `doc` at `version` after reading `reads`, as
-    /// the store commits it: sealed, with its counters and ceilings.
+    /// `out`, decided from `doc` at `version` after reading `reads` (by
+    /// logic key), as the store commits it: sealed, under store names, with
+    /// its counters and ceilings.
     fn seal_outcome(
         &self,
         room: RoomId,
         version: u64,
         doc: &RoomDoc,
-        reads: Option<Vec<(String, u64)>>,
+        reads: Option<&Seen>,
         out: &Outcome,
     ) -> Commit {
         let keep_plain = self.store.announces_in_process();
@@ -277,7 +274,7 @@ impl Rooms {
             .doc
             .as_ref()
             .map(|d| self.sealer.seal(&room_aad(room), d));
-        let puts = out
+        let puts: Vec<(String, Vec<u8>)> = out
             .puts
             .iter()
             .map(|(k, o)| {
@@ -285,6 +282,19 @@ impl Rooms {
                 (name, self.sealer.seal(&obj_aad(room, k), o))
             })
             .collect();
+        // A key both read and written (a send's `client_id` record) has
+        // its store name, a keyed hash, computed once.
+        let reads = reads.map(|seen| {
+            seen.iter()
+                .map(|(k, at)| {
+                    let name = match out.puts.iter().position(|(put, _)| put == k) {
+                        Some(i) => puts[i].0.clone(),
+                        None => self.store_names(room, k).swap_remove(0),
+                    };
+                    (name, *at)
+                })
+                .collect()
+        });
         let (counts, limits) = self.usage_counts(room, doc, out);
         Commit {
             expect_version: version,
