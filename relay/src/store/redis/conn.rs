@@ -60,12 +60,6 @@ pub struct Durability {
 }
 
 impl Durability {
-    /// No replication wait: for scripts that only read.
-    pub(super) const NONE: Durability = Durability {
-        replicas: 0,
-        timeout_ms: 0,
-    };
-
     fn check(self, acked: u32) -> StoreResult<()> {
         if acked < self.replicas {
             return Err(StoreError::Unavailable(format!(

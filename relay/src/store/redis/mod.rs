@@ -259,31 +259,37 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut call = Call::new(&self.scripts.read_objects);
-        call.key(self.keys.objects(room))
-            .key(self.keys.written(room))
+        // The versions first, then the values, in one round trip but not
+        // atomically: a write between the two gives a value newer than its
+        // version, so the commit's read-set check fails and the action
+        // reads again. (The other order could pair an old value with a
+        // new version, which the check would pass.)
+        let mut both = ::redis::pipe();
+        both.cmd("HMGET")
+            .arg(self.keys.written(room))
+            .arg(keys)
+            .cmd("HMGET")
+            .arg(self.keys.objects(room))
             .arg(keys);
-        let mut conn = self.conn.clone();
-        let reply: Vec<Option<Vec<u8>>> =
-            within(async move { conn.invoke(&call, Durability::NONE).await }).await?;
-        if reply.len() != 2 * keys.len() {
-            return Err(corrupt("read_objects reply"));
+        let (written, values): (Vec<Option<Vec<u8>>>, Vec<Option<Vec<u8>>>) =
+            read(&self.conn, &both).await?;
+        if values.len() != keys.len() || written.len() != keys.len() {
+            return Err(corrupt("HMGET reply"));
         }
-        let (values, written) = reply.split_at(keys.len());
         values
-            .iter()
+            .into_iter()
             .zip(written)
             .map(|(value, at)| {
-                let at = match (value, at) {
+                let at = match (&value, at) {
                     (_, Some(at)) => {
-                        u64::try_from(parse_int(at)?).map_err(|_| corrupt("version"))?
+                        u64::try_from(parse_int(&at)?).map_err(|_| corrupt("version"))?
                     }
                     // Written before versions were kept: before any version
                     // a commit could have read at.
                     (Some(_), None) => 1,
                     (None, None) => 0,
                 };
-                Ok((value.clone(), at))
+                Ok((value, at))
             })
             .collect()
     }

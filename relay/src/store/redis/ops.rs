@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use redis::{Cmd, ErrorKind, FromRedisValue, RedisError};
+use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult};
 
 use super::conn::Conn;
 
@@ -57,17 +57,44 @@ pub(super) fn parse_entry((id, fields): StreamEntry) -> StoreResult<(u64, Vec<u8
     }
 }
 
-/// Runs a read-only command. After Redis restarts, the first command on the
-/// old connection fails (and makes the manager reconnect); a read is safe to
-/// send again at once on the new connection, so a client catching up after
-/// an outage is not turned away by a connection that is already mended.
-pub(super) async fn read<T: FromRedisValue>(conn: &Conn, command: &Cmd) -> StoreResult<T> {
+/// A command, or commands pipelined in one round trip.
+pub(super) trait Query: Sync {
+    fn run<T: FromRedisValue>(
+        &self,
+        conn: &mut Conn,
+    ) -> impl Future<Output = RedisResult<T>> + Send;
+}
+
+impl Query for Cmd {
+    fn run<T: FromRedisValue>(
+        &self,
+        conn: &mut Conn,
+    ) -> impl Future<Output = RedisResult<T>> + Send {
+        self.query_async(conn)
+    }
+}
+
+impl Query for Pipeline {
+    fn run<T: FromRedisValue>(
+        &self,
+        conn: &mut Conn,
+    ) -> impl Future<Output = RedisResult<T>> + Send {
+        self.query_async(conn)
+    }
+}
+
+/// Runs a read-only command (or pipeline). After Redis restarts, the first
+/// command on the old connection fails (and makes the manager reconnect); a
+/// read is safe to send again at once on the new connection, so a client
+/// catching up after an outage is not turned away by a connection that is
+/// already mended.
+pub(super) async fn read<T: FromRedisValue>(conn: &Conn, query: &impl Query) -> StoreResult<T> {
     within(async {
         let mut first = conn.clone();
-        match command.query_async(&mut first).await {
+        match query.run(&mut first).await {
             Err(e) if e.is_connection_dropped() || e.is_io_error() => {
                 let mut second = conn.clone();
-                Ok(command.query_async(&mut second).await?)
+                Ok(query.run(&mut second).await?)
             }
             other => Ok(other?),
         }

@@ -29,9 +29,6 @@ pub(super) struct Scripts {
     /// notification appends one `participant seq ':' len ':' payload`
     /// record per delivery to the head; see `notify`.
     pub(super) commit: Script,
-    /// KEYS: objects, written. ARGV: the keys. Returns each key's value,
-    /// then each one's write version, read at one instant.
-    pub(super) read_objects: Script,
     /// KEYS: doc, invites. ARGV: code, `+value`. Does nothing if the room is gone.
     pub(super) put_invite: Script,
     /// KEYS: invites. ARGV: code. Returns what was stored before; a live code
@@ -51,7 +48,6 @@ impl Scripts {
         Scripts {
             create_room: Script::new(include_str!("lua/create_room.lua")),
             commit: announcing(include_str!("lua/commit.lua")),
-            read_objects: Script::new(include_str!("lua/read_objects.lua")),
             put_invite: Script::new(include_str!("lua/put_invite.lua")),
             take_invite: Script::new(include_str!("lua/take_invite.lua")),
             delete_room: announcing(include_str!("lua/delete_room.lua")),
