@@ -66,34 +66,25 @@ async fn the_shuttle_flow_across_three_nodes_works_exactly_as_on_one_node() {
 async fn concurrent_writers_on_different_nodes_reach_the_ombud_once_each_in_order() {
     const EACH: usize = 40;
     let d = Deployment::start(3, Persistence::None).await;
-    let home = d.api(0);
-    let token = login(home).await;
-    let room = create_room(home, &token, json!({"title": "Busy room"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let a = add_party(home, d.api(1), &token, &room, "Ada").await;
-    let b = add_party(home, d.api(2), &token, &room, "Ben").await;
-    let mut ombud = connect_ombud(&d.ws_url(0), &token, &room).await;
-    let mut pa = connect_party(&d.ws_url(1), &a).await;
-    let mut pb = connect_party(&d.ws_url(2), &b).await;
+    let mut s = spread_room(&d, json!({"title": "Busy room"})).await;
 
     let said =
         |who: &str| -> Vec<String> { (0..EACH).map(|i| format!("{who} says {i}")).collect() };
     let (a_said, b_said) = (said("Ada"), said("Ben"));
-    let (a_channel, b_channel) = (a.channel(), b.channel());
+    let (a_channel, b_channel) = (s.a.channel(), s.b.channel());
     tokio::join!(
-        pipelined_sends(&mut pa, &a_channel, &a_said),
-        pipelined_sends(&mut pb, &b_channel, &b_said),
+        pipelined_sends(&mut s.pa, &a_channel, &a_said),
+        pipelined_sends(&mut s.pb, &b_channel, &b_said),
     );
 
-    let stored = stored_inbox(&d.ws_url(0), json!({"token": token, "room_id": room})).await;
+    let hello = json!({"token": s.token, "room_id": s.room});
+    let stored = stored_inbox(&d.ws_url(0), hello).await;
     assert_contiguous(&stored, 1, "ombud's inbox");
     assert_eq!(bodies_in(&stored, &a_channel), a_said);
     assert_eq!(bodies_in(&stored, &b_channel), b_said);
-    read_to(&mut ombud, stored.last().unwrap().0).await;
+    read_to(&mut s.ombud, stored.last().unwrap().0).await;
     assert_eq!(
-        events(&ombud),
+        events(&s.ombud),
         stored,
         "live delivery and the stored inbox differ"
     );
@@ -109,18 +100,16 @@ async fn concurrent_writers_on_different_nodes_reach_the_ombud_once_each_in_orde
 async fn unrelated_actions_on_different_nodes_commit_without_a_retry() {
     const EACH: usize = 30;
     let (d, metrics) = Deployment::start_with_metrics(3, Persistence::None, &[]).await;
-    let home = d.api(0);
-    let token = login(home).await;
     let settings = json!({"title": "Side by side", "consent_required": false});
-    let room = create_room(home, &token, settings).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let a = add_party(home, d.api(1), &token, &room, "Ada").await;
-    let b = add_party(home, d.api(2), &token, &room, "Ben").await;
-    let mut ombud = connect_ombud(&d.ws_url(0), &token, &room).await;
-    let mut pa = connect_party(&d.ws_url(1), &a).await;
-    let mut pb = connect_party(&d.ws_url(2), &b).await;
+    let Spread {
+        token,
+        room,
+        a,
+        b,
+        mut ombud,
+        mut pa,
+        mut pb,
+    } = spread_room(&d, settings).await;
     // Joining wrote the room document through every node: each node's first
     // action after that finds its cached document stale and retries once.
     let (a_channel, b_channel) = (a.channel(), b.channel());
@@ -182,6 +171,38 @@ async fn unrelated_actions_on_different_nodes_commit_without_a_retry() {
     let mut b_got = bodies_in(&at_b, &b_channel);
     b_got.retain(|body| body.starts_with("relayed"));
     assert_eq!(b_got, relayed);
+}
+
+/// A room with its ombud on node 0, party A on node 1 and party B on node
+/// 2, everyone connected.
+struct Spread {
+    token: String,
+    room: String,
+    a: Party,
+    b: Party,
+    ombud: Ws,
+    pa: Ws,
+    pb: Ws,
+}
+
+async fn spread_room(d: &Deployment, settings: Value) -> Spread {
+    let home = d.api(0);
+    let token = login(home).await;
+    let room = create_room(home, &token, settings).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = add_party(home, d.api(1), &token, &room, "Ada").await;
+    let b = add_party(home, d.api(2), &token, &room, "Ben").await;
+    Spread {
+        ombud: connect_ombud(&d.ws_url(0), &token, &room).await,
+        pa: connect_party(&d.ws_url(1), &a).await,
+        pb: connect_party(&d.ws_url(2), &b).await,
+        token,
+        room,
+        a,
+        b,
+    }
 }
 
 /// Sends every body as a `send` without waiting, then collects the acks.
@@ -512,16 +533,23 @@ async fn quotas_count_what_was_stored_through_every_node() {
     }
     assert_eq!(on_1.err(send(20)).await, "quota_exceeded");
     assert_eq!(on_2.err(send(21)).await, "quota_exceeded");
+    assert_eq!(stored_messages(&d, &token, &room).await, 4);
+}
+
+/// The room's message count as its ombud sees it (`quota.messages`).
+async fn stored_messages(d: &Deployment, token: &str, room: &str) -> u64 {
     let detail = d
         .api(0)
         .ok(
             reqwest::Method::GET,
             &format!("/api/rooms/{room}"),
-            Some(&token),
+            Some(token),
             None,
         )
         .await;
-    assert_eq!(detail["quota"]["messages"], 4, "{detail}");
+    detail["quota"]["messages"]
+        .as_u64()
+        .expect("quota in the detail")
 }
 
 /// The room's quota holds exactly while two nodes fill the room at once:
@@ -553,16 +581,7 @@ async fn a_room_quota_holds_exactly_while_two_nodes_fill_the_room_at_once() {
     );
     assert_eq!(a_ok + b_ok, QUOTA, "stored");
     assert_eq!(a_full + b_full, 2 * EACH - QUOTA, "refused");
-    let detail = d
-        .api(0)
-        .ok(
-            reqwest::Method::GET,
-            &format!("/api/rooms/{room}"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(detail["quota"]["messages"], QUOTA, "{detail}");
+    assert_eq!(stored_messages(&d, &token, &room).await, QUOTA as u64);
 }
 
 /// Sends `n` messages without waiting; returns how many were stored and how

@@ -65,23 +65,19 @@ pub(super) trait Query: Sync {
     ) -> impl Future<Output = RedisResult<T>> + Send;
 }
 
-impl Query for Cmd {
-    fn run<T: FromRedisValue>(
-        &self,
-        conn: &mut Conn,
-    ) -> impl Future<Output = RedisResult<T>> + Send {
-        self.query_async(conn)
-    }
+macro_rules! query_by_query_async {
+    ($($t:ty),*) => {$(
+        impl Query for $t {
+            fn run<T: FromRedisValue>(
+                &self,
+                conn: &mut Conn,
+            ) -> impl Future<Output = RedisResult<T>> + Send {
+                self.query_async(conn)
+            }
+        }
+    )*};
 }
-
-impl Query for Pipeline {
-    fn run<T: FromRedisValue>(
-        &self,
-        conn: &mut Conn,
-    ) -> impl Future<Output = RedisResult<T>> + Send {
-        self.query_async(conn)
-    }
-}
+query_by_query_async!(Cmd, Pipeline);
 
 /// Runs a read-only command (or pipeline). After Redis restarts, the first
 /// command on the old connection fails (and makes the manager reconnect); a
