@@ -117,13 +117,6 @@ impl Usage {
     pub fn of(&self, p: ParticipantId) -> Tally {
         self.by.get(&p).copied().unwrap_or_default()
     }
-
-    pub fn add(&mut self, p: ParticipantId, t: Tally) {
-        for tally in [&mut self.room, self.by.entry(p).or_default()] {
-            tally.messages += t.messages;
-            tally.bytes += t.bytes;
-        }
-    }
 }
 
 impl RoomDoc {
@@ -321,6 +314,13 @@ pub fn client_key(author: ParticipantId, client_id: &str) -> String {
     format!("c:{author}:{client_id}")
 }
 
+/// Whether `key` names a record that exists only once a request has been
+/// made (a `client_id`'s, [`client_key`], or an idempotency key's answer,
+/// [`answer_key`]): a first request finds it absent, only a resend finds it.
+pub fn first_use_key(key: &str) -> bool {
+    key.starts_with("c:") || key.starts_with("a:")
+}
+
 /// Store key of the answer to a request made with an idempotency key: a
 /// hash, so the key (free text chosen by the client) is not stored.
 pub fn answer_key(author: ParticipantId, key: &str) -> String {
@@ -352,4 +352,18 @@ pub enum Obj {
     Version(super::onetext::VersionRec),
     /// A range question and its private bounds.
     Range(super::onetext::RangeRec),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_use_keys_are_the_client_id_and_answer_records_only() {
+        let id = uuid::Uuid::new_v4();
+        assert!(first_use_key(&client_key(id, "c1")));
+        assert!(first_use_key(&answer_key(id, "k1")));
+        assert!(!first_use_key(&message_key(id)));
+        assert!(!first_use_key(&forward_key(id)));
+    }
 }

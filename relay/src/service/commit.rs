@@ -11,7 +11,7 @@ use super::Rooms;
 use crate::error::{Error, Result};
 use crate::metrics::Refusal;
 use crate::room::logic::{Flow, Outcome, View};
-use crate::room::{Obj, RoomDoc};
+use crate::room::{first_use_key, Obj, RoomDoc};
 use crate::seal::{inbox_aad, obj_aad, room_aad};
 use crate::store::{Commit, CommitOutcome};
 
@@ -34,13 +34,13 @@ fn recall(known: &Known, view: &mut View, seen: &mut Seen, keys: Vec<String>) ->
         .collect()
 }
 
-/// On a first attempt, takes a key that is nearly always absent (a
-/// `client_id`'s or an idempotency key's record: present only when a
-/// request is sent again) as absent without reading it, saving a round trip
-/// per request. The commit checks it is still absent (version 0); if it was
-/// there after all, the commit conflicts and the next attempt reads it.
+/// On a first attempt, takes a key that is nearly always absent
+/// ([`first_use_key`]: present only when a request is sent again) as absent
+/// without reading it, saving a round trip per request. The commit checks
+/// it is still absent (version 0); if it was there after all, the commit
+/// conflicts and the next attempt reads it.
 fn assume_absent(key: &str, view: &mut View, seen: &mut Seen) -> bool {
-    let first_use = key.starts_with("c:") || key.starts_with("a:");
+    let first_use = first_use_key(key);
     if first_use {
         view.objs.insert(key.to_string(), None);
         seen.insert(key.to_string(), 0);

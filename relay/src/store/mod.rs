@@ -72,10 +72,10 @@ pub struct Commit {
     /// document was written after `expect_version` or one of the objects
     /// after its version (one read at version 0, as absent, if it now
     /// exists). An action may therefore assume an object absent without
-    /// reading it: if it is not, the commit conflicts. Actions on different objects of one room (a
-    /// party's send and the ombud's forward of an earlier message) commit
-    /// side by side, from any node; inbox seqs and counters are assigned by
-    /// the store.
+    /// reading it: if it is not, the commit conflicts. Actions on different
+    /// objects of one room (a party's send and the ombud's forward of an
+    /// earlier message) commit side by side, from any node; inbox seqs and
+    /// counters are assigned by the store.
     pub reads: Option<Vec<(String, u64)>>,
     /// The new room document, if the action changed it. The version is bumped
     /// by every successful commit either way.
