@@ -2,7 +2,14 @@
 //! socket. It drains the hub queue and the request side's answers, writes
 //! every frame that is ready, then flushes once; and it owns `last`, the
 //! newest `seq` sent, so events go out strictly in order, exactly once.
+//!
+//! Deliveries can arrive out of order: on Redis a commit made on this node
+//! is announced from its reply, one made elsewhere through pub/sub. One
+//! that arrives ahead of a missing `seq` is held for [`GAP_WAIT`], which is
+//! nearly always enough for the missing one to arrive too; only then is the
+//! gap filled from the inbox.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +28,15 @@ use crate::hub::ConnMsg;
 use crate::state::AppState;
 
 const REPLAY_PAGE: usize = 512;
+
+/// How long a delivery that arrived ahead of a missing `seq` waits for it
+/// before the gap is read from the inbox.
+const GAP_WAIT: Duration = Duration::from_millis(100);
+/// Deliveries held at most; one more and the gap is read at once.
+const HELD_MAX: usize = 64;
+
+/// A delivery held for a missing `seq` before it.
+type Held = (Arc<Vec<u8>>, Option<Arc<str>>);
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -100,6 +116,8 @@ pub(super) struct Writer {
     participant: Uuid,
     sink: Sink,
     last: u64,
+    /// Deliveries after a missing `seq`, by `seq`.
+    held: BTreeMap<u64, Held>,
     heard: Arc<Heard>,
     /// Pings go out this often; a peer silent for twice as long is gone.
     ping_every: Duration,
@@ -120,6 +138,7 @@ impl Writer {
             participant,
             sink,
             last: 0,
+            held: BTreeMap::new(),
             heard,
             ping_every,
         }
@@ -206,9 +225,17 @@ impl Writer {
         // lock twice (register, drop) on every frame of every connection.
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
+        // Armed while deliveries are held; one timer for the connection.
+        let gap = tokio::time::sleep(GAP_WAIT);
+        tokio::pin!(gap);
+        let mut armed = false;
         loop {
             let next = tokio::select! {
                 _ = &mut cancelled => return Some((CloseCode::Restart, "relay restarting; reconnect")),
+                _ = &mut gap, if armed => {
+                    armed = false;
+                    self.fill_gap().await
+                }
                 _ = ping.tick() => {
                     if self.heard.silent_for() > self.stall_limit() {
                         tracing::info!("peer silent through two pings; closing");
@@ -230,18 +257,32 @@ impl Writer {
             if let Next::Close(code, why) = next {
                 return Some((code, why));
             }
-            // Everything else already waiting goes out in the same flush.
+            // Everything else already waiting goes out in the same flush;
+            // and once more after a yield, which lets the tasks about to
+            // hand us more (an answer and the events of the same commit)
+            // run first.
+            let mut yielded = false;
             loop {
                 let next = if let Ok(m) = rx.try_recv() {
                     self.on_hub(m).await
                 } else if let Ok(o) = out_rx.try_recv() {
                     self.on_out(o).await
+                } else if !yielded {
+                    yielded = true;
+                    tokio::task::yield_now().await;
+                    continue;
                 } else {
                     break;
                 };
                 if let Next::Close(code, why) = next {
                     return Some((code, why));
                 }
+            }
+            if self.held.is_empty() {
+                armed = false;
+            } else if !armed {
+                gap.as_mut().reset(tokio::time::Instant::now() + GAP_WAIT);
+                armed = true;
             }
             if self.flush().await.is_err() {
                 return None;
@@ -325,6 +366,32 @@ impl Writer {
         }
     }
 
+    /// Sends what is held and now next in line.
+    async fn send_held(&mut self) -> Next {
+        while let Some(entry) = self.held.first_entry() {
+            let seq = *entry.key();
+            if seq > self.last + 1 {
+                break;
+            }
+            let (payload, plain) = entry.remove();
+            if let Next::Close(code, why) = self.send_event(seq, &payload, plain.as_deref()).await {
+                return Next::Close(code, why);
+            }
+        }
+        Next::Continue
+    }
+
+    /// The missing `seq` did not come in time (or too much is held): read
+    /// the gap, and everything held, from the inbox.
+    async fn fill_gap(&mut self) -> Next {
+        let upto = self.held.last_key_value().map_or(0, |(seq, _)| *seq);
+        self.held.clear();
+        match self.catch_up(upto).await {
+            Ok(()) => Next::Continue,
+            Err(code) => Next::Close(code, "could not read inbox; reconnect with since"),
+        }
+    }
+
     async fn on_hub(&mut self, msg: ConnMsg) -> Next {
         let gap = |code| Next::Close(code, "could not read inbox; reconnect with since");
         match msg {
@@ -332,16 +399,31 @@ impl Writer {
                 seq,
                 payload,
                 plain,
-            } if seq == self.last + 1 => self.send_event(seq, &payload, plain.as_deref()).await,
-            ConnMsg::Deliver { seq, .. } if seq > self.last => match self.catch_up(seq).await {
-                Ok(()) => Next::Continue,
-                Err(code) => gap(code),
-            },
+            } if seq == self.last + 1 => {
+                match self.send_event(seq, &payload, plain.as_deref()).await {
+                    Next::Continue => self.send_held().await,
+                    close => close,
+                }
+            }
+            ConnMsg::Deliver {
+                seq,
+                payload,
+                plain,
+            } if seq > self.last => {
+                self.held.insert(seq, (payload, plain));
+                if self.held.len() > HELD_MAX {
+                    return self.fill_gap().await;
+                }
+                Next::Continue
+            }
             ConnMsg::Deliver { .. } => Next::Continue,
-            ConnMsg::Resync => match self.catch_up(u64::MAX).await {
-                Ok(()) => Next::Continue,
-                Err(code) => gap(code),
-            },
+            ConnMsg::Resync => {
+                self.held.clear();
+                match self.catch_up(u64::MAX).await {
+                    Ok(()) => Next::Continue,
+                    Err(code) => gap(code),
+                }
+            }
             ConnMsg::Frame(text) => Self::next_of(self.feed(Message::text(text.to_string())).await),
             ConnMsg::Close(CloseCode::Normal) => {
                 Next::Close(CloseCode::Normal, "you left the room")

@@ -548,3 +548,135 @@ async fn writes_wait_for_the_replicas_asked_for() {
         .unwrap();
     assert_eq!(on_replica.as_deref(), Some("2"));
 }
+
+/// A node hears its own commits from their replies; Redis publishes a
+/// commit only while another node watches the room, and stops when it
+/// leaves. A raw subscriber on the room's channel sees what is published.
+#[tokio::test]
+async fn a_commit_is_published_only_while_another_node_watches() {
+    use futures_util::StreamExt;
+    let server = RedisServer::start();
+    let prefix = random_prefix();
+    let (a, b) = (
+        connect(&server.url(), &prefix).await,
+        connect(&server.url(), &prefix).await,
+    );
+    let room = new_room(&a).await;
+    let who = Uuid::new_v4();
+    let (mut heard_a, mut heard_b) = (a.notifications(), b.notifications());
+    let mut spy = ::redis::Client::open(server.url())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    spy.subscribe(format!("{prefix}:{{{room}}}:n"))
+        .await
+        .unwrap();
+    let heard = |seq: u64, payload: &[u8]| Notification::Delivered {
+        room,
+        deliveries: vec![Delivery {
+            participant: who,
+            seq,
+            payload: payload.to_vec(),
+            plain: None,
+        }],
+    };
+    let quiet = Duration::from_millis(300);
+
+    a.watch(room).await.unwrap();
+    let (v, seqs) = committed(
+        a.commit(room, deliver(1, vec![(who, b"alone".to_vec())]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(next(&mut heard_a).await, heard(seqs[0], b"alone"));
+    assert!(
+        tokio::time::timeout(quiet, spy.on_message().next())
+            .await
+            .is_err(),
+        "published with no other node watching"
+    );
+
+    b.watch(room).await.unwrap();
+    let (v, seqs) = committed(
+        a.commit(room, deliver(v, vec![(who, b"shared".to_vec())]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(next(&mut heard_a).await, heard(seqs[0], b"shared"));
+    assert_eq!(next(&mut heard_b).await, heard(seqs[0], b"shared"));
+    let published = tokio::time::timeout(WAIT, spy.on_message().next())
+        .await
+        .expect("published while another node watches");
+    assert!(published.is_some());
+    assert!(
+        tokio::time::timeout(quiet, heard_a.recv()).await.is_err(),
+        "a node hears its own commit once"
+    );
+
+    b.unwatch(room).await.unwrap();
+    committed(
+        a.commit(room, deliver(v, vec![(who, b"alone again".to_vec())]))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        tokio::time::timeout(quiet, spy.on_message().next())
+            .await
+            .is_err(),
+        "published after the other node left"
+    );
+}
+
+/// A registration lost with Redis data (here deleted by hand) is made
+/// again when the pub/sub connection is, and the room is resynced again
+/// then; from there other nodes' commits reach the node once more.
+#[tokio::test]
+async fn a_lost_watch_registration_is_made_again_with_the_subscription() {
+    let server = RedisServer::start();
+    let prefix = random_prefix();
+    let (a, b) = (
+        connect(&server.url(), &prefix).await,
+        connect(&server.url(), &prefix).await,
+    );
+    let room = new_room(&a).await;
+    let who = Uuid::new_v4();
+    let mut heard_b = b.notifications();
+    b.watch(room).await.unwrap();
+
+    let mut conn = raw(&server).await;
+    let _: i64 = ::redis::cmd("DEL")
+        .arg(format!("{prefix}:{{{room}}}:nodes"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: i64 = ::redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Once for the lost subscription, once for the lost registration.
+    assert_eq!(next(&mut heard_b).await, Notification::Resync { room });
+    assert_eq!(next(&mut heard_b).await, Notification::Resync { room });
+
+    let seqs = committed(
+        a.commit(room, deliver(1, vec![(who, b"after".to_vec())]))
+            .await
+            .unwrap(),
+    )
+    .1;
+    assert_eq!(
+        next(&mut heard_b).await,
+        Notification::Delivered {
+            room,
+            deliveries: vec![Delivery {
+                participant: who,
+                seq: seqs[0],
+                payload: b"after".to_vec(),
+                plain: None,
+            }],
+        }
+    );
+}

@@ -24,6 +24,10 @@ impl KeySpace {
     pub(super) fn written(&self, room: RoomId) -> String {
         self.room(room, "w")
     }
+    /// The nodes watching the room, other than through pub/sub alone.
+    pub(super) fn watchers(&self, room: RoomId) -> String {
+        self.room(room, "nodes")
+    }
     pub(super) fn invites(&self, room: RoomId) -> String {
         self.room(room, "inv")
     }

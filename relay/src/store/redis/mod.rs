@@ -10,13 +10,16 @@
 //! | `P:{R}:doc`         | hash   | `v` version, `d` document, `x` expiry (unix ms), `c:<field>` room counters, `s<participant>` newest inbox seq (16 raw bytes), `w` the version that last wrote `d`, `o`/`p` set once the objects/written hash has its expiry |
 //! | `P:{R}:o`           | hash   | room objects by caller key (blinded by the caller where it holds text) |
 //! | `P:{R}:w`           | hash   | the version that last wrote each object (concurrency control by read set) |
+//! | `P:{R}:nodes`       | hash   | the relay nodes watching the room (see [`watchers`]) |
 //! | `P:{R}:inv`         | hash   | invite code -> `+value` (live) or `-` (spent) |
 //! | `P:{R}:in:<participant>` | stream | inbox; entry id `<seq>-0`, field `e`     |
 //! | `P:accounts`        | hash   | ombud accounts by keyed hash of username     |
 //! | `P:counters`        | hash   | aggregate counters by keyed hash of name     |
 //! | `P:generations`     | hash   | token generation by keyed hash of subject    |
 //!
-//! Channel `P:{R}:n` carries the room's notifications. Every key of a room
+//! Channel `P:{R}:n` carries the room's notifications to other nodes: a
+//! node announces its own commits to itself from their replies, and a
+//! commit is published only while another node watches the room. Every key of a room
 //! expires at the same absolute time (`x`, set by `create_room`), and there
 //! is no index outside the room: listings and deletion find keys with SCAN,
 //! so nothing of a deleted or expired room remains.
@@ -57,6 +60,7 @@ mod ops;
 mod pubsub;
 mod scripts;
 mod sharded;
+mod watchers;
 
 pub use conn::Durability;
 pub use open::RedisOptions;
@@ -78,6 +82,7 @@ use ops::{corrupt, entry_seq, parse_entry, parse_int, read, within, StreamEntry}
 use pubsub::{reconnecting, Listeners, Shared};
 use scripts::{Call, Scripts};
 use sharded::Sharded;
+use watchers::Registrar;
 
 pub struct RedisStore {
     conn: Conn,
@@ -88,6 +93,9 @@ pub struct RedisStore {
     notifier: Notifier,
     out: Arc<Listeners>,
     subscriber: tokio::task::JoinHandle<()>,
+    registrar: Registrar,
+    /// Keeps the watch registrations ([`watchers`]).
+    refresher: tokio::task::JoinHandle<()>,
 }
 
 /// The notification side: one pub/sub connection, or sharded pub/sub.
@@ -99,6 +107,23 @@ enum Notifier {
 impl RedisStore {
     fn head(&self, kind: u8) -> Vec<u8> {
         notify::head(kind, self.node_id)
+    }
+
+    /// After a commit whose outcome we did not hear, once the room's slot
+    /// answers again: see [`Listeners::resync_when_up`].
+    fn resync_when_up(&self, room: RoomId) {
+        let (conn, doc) = (self.conn.clone(), self.keys.doc(room));
+        self.out.resync_when_up(room, move || {
+            let (mut conn, doc) = (conn.clone(), doc.clone());
+            async move {
+                within(async move {
+                    let _: i64 = cmd("EXISTS").arg(doc).query_async(&mut conn).await?;
+                    Ok(())
+                })
+                .await
+                .is_ok()
+            }
+        });
     }
 
     /// Delete the room's doc and `keys` in one script; announces the
@@ -148,6 +173,7 @@ impl RedisStore {
 impl Drop for RedisStore {
     fn drop(&mut self) {
         self.subscriber.abort();
+        self.refresher.abort();
     }
 }
 
@@ -299,6 +325,7 @@ impl Store for RedisStore {
         call.key(self.keys.doc(room))
             .key(self.keys.objects(room))
             .key(self.keys.written(room))
+            .key(self.keys.watchers(room))
             .arg(commit.expect_version)
             .arg(self.keys.channel(room))
             .arg(self.head(KIND_DELIVERED));
@@ -330,12 +357,20 @@ impl Store for RedisStore {
             }
         };
         let delivered = commit.deliveries.len();
-        for (participant, payload) in commit.deliveries {
-            call.key(self.keys.inbox(room, participant))
+        for (participant, payload) in &commit.deliveries {
+            call.key(self.keys.inbox(room, *participant))
                 .arg(participant.as_bytes().as_slice())
-                .arg(payload);
+                .arg(payload.as_slice());
         }
-        let reply: Option<Vec<i64>> = self.invoke(call).await?;
+        let reply: Option<Vec<i64>> = match self.invoke(call).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                if delivered > 0 {
+                    self.resync_when_up(room);
+                }
+                return Err(e);
+            }
+        };
         let Some(reply) = reply else {
             return Ok(CommitOutcome::Conflict);
         };
@@ -343,12 +378,26 @@ impl Store for RedisStore {
             return Err(corrupt("commit reply"));
         }
         let unsigned = |n: &i64| u64::try_from(*n).map_err(|_| corrupt("commit reply"));
+        let seqs: Vec<u64> = reply[1..=delivered]
+            .iter()
+            .map(unsigned)
+            .collect::<StoreResult<_>>()?;
+        let mut plain = commit.plain.into_iter();
+        let deliveries = commit
+            .deliveries
+            .into_iter()
+            .zip(&seqs)
+            .map(|((participant, payload), seq)| Delivery {
+                participant,
+                seq: *seq,
+                payload,
+                plain: plain.next(),
+            })
+            .collect();
+        self.out.announce(room, deliveries);
         Ok(CommitOutcome::Committed {
             version: unsigned(&reply[0])?,
-            seqs: reply[1..=delivered]
-                .iter()
-                .map(unsigned)
-                .collect::<StoreResult<_>>()?,
+            seqs,
             counts: reply[1 + delivered..].to_vec(),
         })
     }
@@ -475,14 +524,22 @@ impl Store for RedisStore {
         self.write(hincrby).await
     }
 
+    /// Subscribes, then registers in the room's watchers, so another
+    /// node's commit is published to us from then on.
     async fn watch(&self, room: RoomId) -> StoreResult<()> {
+        self.out.watching(room, true);
         match &self.notifier {
-            Notifier::Single(shared) => pubsub::watch(shared, &self.keys, room).await,
-            Notifier::Sharded(sharded) => sharded.watch(room).await,
+            Notifier::Single(shared) => pubsub::watch(shared, &self.keys, room).await?,
+            Notifier::Sharded(sharded) => sharded.watch(room).await?,
         }
+        self.registrar.set(room, true).await?;
+        Ok(())
     }
 
     async fn unwatch(&self, room: RoomId) -> StoreResult<()> {
+        self.out.watching(room, false);
+        // A registration left behind costs publishes, nothing else.
+        let _ = self.registrar.set(room, false).await;
         match &self.notifier {
             Notifier::Single(shared) => pubsub::unwatch(shared, &self.keys, room).await,
             Notifier::Sharded(sharded) => sharded.unwatch(room).await,
@@ -515,5 +572,10 @@ impl Store for RedisStore {
 
     fn pubsub_reconnects(&self) -> u64 {
         self.out.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// This node's own commits are announced to it from their replies.
+    fn announces_in_process(&self) -> bool {
+        true
     }
 }

@@ -18,6 +18,17 @@ pub(super) fn head(kind: u8, node: Uuid) -> Vec<u8> {
     head
 }
 
+/// The node that published a notification and its kind, read without
+/// decoding the rest (a node drops its own deliveries unread).
+pub(super) fn origin_and_kind(bytes: &[u8]) -> Option<(Uuid, u8)> {
+    match bytes {
+        [FORMAT, kind, rest @ ..] if rest.len() >= 16 => {
+            Some((Uuid::from_slice(&rest[..16]).ok()?, *kind))
+        }
+        _ => None,
+    }
+}
+
 /// Parse a notification published on a room's channel.
 ///
 /// Wire format (binary safe: the only variable-length field that is not last
@@ -148,6 +159,21 @@ mod tests {
                 ],
             }
         );
+    }
+
+    #[test]
+    fn the_origin_is_read_from_the_head_alone() {
+        let node = Uuid::new_v4();
+        let mut wire = head(KIND_DELIVERED, node);
+        assert_eq!(origin_and_kind(&wire), Some((node, KIND_DELIVERED)));
+        wire.extend_from_slice(b"anything after the head");
+        assert_eq!(origin_and_kind(&wire), Some((node, KIND_DELIVERED)));
+        assert_eq!(
+            origin_and_kind(&head(KIND_SIGNAL, node)),
+            Some((node, KIND_SIGNAL))
+        );
+        assert_eq!(origin_and_kind(&wire[..17]), None, "truncated");
+        assert_eq!(origin_and_kind(b"2D0123456789abcdef"), None, "other format");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::keys::KeySpace;
 use super::ops::within;
 use super::pubsub::{run_subscriber, subscribe_all, Listeners, Shared, Subscriptions};
 use super::sharded::{NodeClients, Sharded};
+use super::watchers::Registrar;
 use super::{scripts, Notifier, RedisStore};
 use crate::store::{StoreError, StoreResult, OP_TIMEOUT};
 
@@ -92,7 +93,7 @@ impl RedisStore {
         let keys = KeySpace {
             prefix: prefix.to_string(),
         };
-        let out = Arc::new(Listeners::default());
+        let out = Arc::new(Listeners::new(node_id));
         let bad_url =
             |e: ::redis::RedisError| StoreError::Config(format!("invalid redis url: {e}"));
         let (conn, notifier, subscriber, scripts) = if options.cluster {
@@ -165,6 +166,13 @@ impl RedisStore {
                 &*scripts::SINGLE,
             )
         };
+        let registrar = Registrar {
+            conn: conn.clone(),
+            keys: keys.clone(),
+            scripts,
+            node: node_id,
+        };
+        let refresher = tokio::spawn(registrar.clone().keep(out.clone()));
         Ok(RedisStore {
             conn,
             keys,
@@ -174,6 +182,8 @@ impl RedisStore {
             notifier,
             out,
             subscriber,
+            registrar,
+            refresher,
         })
     }
 }

@@ -12,12 +12,14 @@ use futures_util::future::try_join_all;
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use redis::{Client, Value};
-use tokio::sync::{mpsc, Mutex as AsyncMutex};
+use tokio::sync::{mpsc, Mutex as AsyncMutex, Notify};
+use uuid::Uuid;
 
 use super::keys::KeySpace;
-use super::notify::decode_notification;
+use super::notify::{decode_notification, origin_and_kind, KIND_DELIVERED};
 use super::ops::within;
-use crate::store::{Notification, RoomId, StoreError, StoreResult, OP_TIMEOUT};
+
+use crate::store::{Delivery, Notification, RoomId, StoreError, StoreResult, OP_TIMEOUT};
 
 /// How often the pub/sub connection is pinged, so that a silently dead
 /// connection (no FIN, e.g. a network partition) is noticed and replaced.
@@ -35,14 +37,84 @@ pub(super) struct Shared {
 
 /// Where notifications go, shared by the single-Redis and the sharded
 /// subscriber.
-#[derive(Default)]
+///
+/// A commit made by this node is announced to it from the commit's reply
+/// ([`Listeners::announce`]), with its plaintext and without waiting for
+/// pub/sub; the copy that comes back through Redis is dropped. Other nodes
+/// hear it through pub/sub as before.
 pub(super) struct Listeners {
+    /// This node: deliveries it published itself are already announced.
+    node: Uuid,
     list: StdMutex<Vec<mpsc::UnboundedSender<Notification>>>,
+    /// The rooms this node watches: its own commits are announced only for
+    /// these, as pub/sub would.
+    watched: StdMutex<HashSet<RoomId>>,
     /// Reconnects of the pub/sub connection(s), read by `/metrics`.
     pub(super) reconnects: AtomicU64,
+    /// Woken after the subscriptions were re-established: the watchers
+    /// registrations may have been lost with them (see `watchers`).
+    pub(super) resubscribed: Notify,
 }
 
 impl Listeners {
+    pub(super) fn new(node: Uuid) -> Listeners {
+        Listeners {
+            node,
+            list: StdMutex::default(),
+            watched: StdMutex::default(),
+            reconnects: AtomicU64::new(0),
+            resubscribed: Notify::new(),
+        }
+    }
+
+    /// The rooms this node watches now.
+    pub(super) fn watched(&self) -> Vec<RoomId> {
+        lock(&self.watched).iter().copied().collect()
+    }
+
+    pub(super) fn watching(&self, room: RoomId, on: bool) {
+        let mut watched = lock(&self.watched);
+        if on {
+            watched.insert(room);
+        } else {
+            watched.remove(&room);
+        }
+    }
+
+    /// This node's own commit, announced from its reply: called in commit
+    /// order within a room's turn, and ahead of any later commit here.
+    pub(super) fn announce(&self, room: RoomId, deliveries: Vec<Delivery>) {
+        if !deliveries.is_empty() && lock(&self.watched).contains(&room) {
+            self.send(Notification::Delivered { room, deliveries });
+        }
+    }
+
+    /// A commit of this room may have been made without its reply reaching
+    /// us (a lost connection, a timeout, a failed replication wait): its
+    /// pub/sub copy was dropped as ours, so once Redis answers again the
+    /// room's connections re-read their inboxes. Gives up after a minute;
+    /// by then the connections have been closed or have resumed.
+    pub(super) fn resync_when_up<F, Fut>(self: &Arc<Self>, room: RoomId, ping: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
+        if !lock(&self.watched).contains(&room) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut wait = MIN_BACKOFF;
+            for _ in 0..60 {
+                if ping().await {
+                    me.resync_room(room);
+                    return;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_BACKOFF);
+            }
+        });
+    }
     pub(super) fn add(&self) -> mpsc::UnboundedReceiver<Notification> {
         let (tx, rx) = mpsc::unbounded_channel();
         lock(&self.list).push(tx);
@@ -55,6 +127,10 @@ impl Listeners {
             tracing::warn!("ignoring message on an unexpected redis channel");
             return;
         };
+        if origin_and_kind(payload) == Some((self.node, KIND_DELIVERED)) {
+            // Announced from the commit's reply already.
+            return;
+        }
         match decode_notification(room, payload) {
             Ok((origin, notification)) => {
                 tracing::trace!(%room, %origin, "notification");
@@ -69,6 +145,14 @@ impl Listeners {
     pub(super) fn resync(&self, rooms: impl IntoIterator<Item = RoomId>) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
         for room in rooms {
+            self.send(Notification::Resync { room });
+        }
+        self.resubscribed.notify_one();
+    }
+
+    /// This room's connections re-read their inboxes, if it is watched.
+    pub(super) fn resync_room(&self, room: RoomId) {
+        if lock(&self.watched).contains(&room) {
             self.send(Notification::Resync { room });
         }
     }

@@ -15,7 +15,7 @@ use redis::{cmd, Cmd, Script, ToRedisArgs};
 pub(super) struct Scripts {
     /// KEYS: doc. ARGV: doc, expire_at_ms.
     pub(super) create_room: Script,
-    /// KEYS: doc, objects, written, then one inbox per delivery.
+    /// KEYS: doc, objects, written, watchers, then one inbox per delivery.
     /// ARGV: expect_version, channel, notification head, has_doc ('0'/'1'),
     /// doc, put count, the puts as key/value pairs, count count, the
     /// counters, limit count, the ceilings, read count (-1: the whole room)
@@ -27,8 +27,13 @@ pub(super) struct Scripts {
     /// (one past its newest entry id in a room written before the
     /// counters). One HMGET reads, one HSET writes the doc hash. The
     /// notification appends one `participant seq ':' len ':' payload`
-    /// record per delivery to the head; see `notify`.
+    /// record per delivery to the head; see `notify`. It is published only
+    /// if a node other than the committing one (named in the head) is
+    /// registered in the watchers hash.
     pub(super) commit: Script,
+    /// KEYS: doc, watchers. ARGV: node, '1' (register) or '0' (withdraw).
+    /// Returns 1 if a registration was added.
+    pub(super) watch: Script,
     /// KEYS: doc, invites. ARGV: code, `+value`. Does nothing if the room is gone.
     pub(super) put_invite: Script,
     /// KEYS: invites. ARGV: code. Returns what was stored before; a live code
@@ -48,6 +53,7 @@ impl Scripts {
         Scripts {
             create_room: Script::new(include_str!("lua/create_room.lua")),
             commit: announcing(include_str!("lua/commit.lua")),
+            watch: Script::new(include_str!("lua/watch.lua")),
             put_invite: Script::new(include_str!("lua/put_invite.lua")),
             take_invite: Script::new(include_str!("lua/take_invite.lua")),
             delete_room: announcing(include_str!("lua/delete_room.lua")),

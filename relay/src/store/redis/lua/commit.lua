@@ -1,4 +1,4 @@
--- KEYS: doc, objects, written, then one inbox per delivery.
+-- KEYS: doc, objects, written, watchers, then one inbox per delivery.
 -- ARGV: expect_version, channel, notification head, has_doc ('0'/'1'), doc,
 -- put count, the puts as key/value pairs, count count, the counters as
 -- field/increment pairs (kept in the doc hash), limit count, the ceilings
@@ -23,9 +23,13 @@
 -- instead (entries are never trimmed), and the counter is set from then on.
 --
 -- The notification appends one `participant seq ':' len ':' payload`
--- record per delivery to the head; see notify.rs.
-local doc, objects, written = KEYS[1], KEYS[2], KEYS[3]
-local first_inbox = 4
+-- record per delivery to the head; see notify.rs. It is published only if
+-- a node other than the committing one (bytes 3-18 of the head) watches
+-- the room (the watchers hash, kept by watch.lua): the committing node
+-- announces the commit to itself from this reply, so one node alone makes
+-- Redis publish nothing.
+local doc, objects, written, watchers = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local first_inbox = 5
 local puts = tonumber(ARGV[6])
 local i = 7 + 2 * puts
 local counts = tonumber(ARGV[i])
@@ -169,5 +173,9 @@ for f, at in pairs(slot) do
   end
 end
 redis.call('HSET', doc, unpack(writes))
-if #KEYS >= first_inbox then redis.call('PUBLISH', ARGV[2], table.concat(announced)) end
+if #KEYS >= first_inbox then
+  local others = redis.call('HLEN', watchers)
+    - redis.call('HEXISTS', watchers, string.sub(ARGV[3], 3, 18))
+  if others > 0 then redis.call('PUBLISH', ARGV[2], table.concat(announced)) end
+end
 return result
