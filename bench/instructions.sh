@@ -7,14 +7,31 @@
 # the two counts over the difference of relays delivered cancels start-up
 # and sign-in. Prints one line per binary.
 #
+# STORE=redis runs the same load on the Redis store, with a fresh
+# redis-server (REDIS_SERVER, default redis-server) under valgrind as well
+# for each run, and prints Redis's instructions per relay beside the
+# relay's: the commit scripts' cost, without this host's noise.
+#
 #   bench/instructions.sh target/release/relay ../base/target/release/relay
+#   STORE=redis bench/instructions.sh target/release/relay
 set -euo pipefail
 SHORT=${SHORT:-4} LONG=${LONG:-14}
 BENCH=${BENCH:-target/release/relay-bench}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-count() { # relay seconds -> "instructions delivered"
-  local relay=$1 secs=$2
+STORE=${STORE:-memory}
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
+vg() { valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "$@"; }
+refs() { grep 'I *refs' "$1" | tr -d ', ' | sed 's/.*refs://'; }
+count() { # relay seconds -> "relay-instructions delivered redis-instructions"
+  local relay=$1 secs=$2 store_args=(--store memory) rpid=
+  if [ "$STORE" = redis ]; then
+    local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    vg "$REDIS_SERVER" --port "$port" --save '' --appendonly no 2>"$work/vg-redis.log" >/dev/null &
+    rpid=$!
+    until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.2; done
+    store_args=(--store redis --redis-url "redis://127.0.0.1:$port")
+  fi
   cat > "$work/wrap" <<WRAP
 #!/bin/bash
 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "$relay" "\$@" 2>"$work/vg.log" &
@@ -23,18 +40,27 @@ wait
 WRAP
   chmod +x "$work/wrap"
   "$BENCH" --quiet --relay-bin "$work/wrap" --duration "$secs" --rooms 10 \
-    --store memory --mode closed --inflight 4 > "$work/run.json"
+    "${store_args[@]}" --mode closed --inflight 4 > "$work/run.json"
   # The benchmark kills its child (the wrapper); valgrind's relay is stopped
   # gracefully here, so valgrind prints its count.
   local pid; pid=$(cat "$work/vg.pid")
   kill -TERM "$pid"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
-  local ir; ir=$(grep 'I *refs' "$work/vg.log" | tr -d ', ' | sed 's/.*refs://')
+  local redis_ir=0
+  if [ -n "$rpid" ]; then
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    wait "$rpid" || true
+    redis_ir=$(refs "$work/vg-redis.log")
+  fi
   local delivered; delivered=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['load']['delivered'])" "$work/run.json")
-  echo "$ir $delivered"
+  echo "$(refs "$work/vg.log") $delivered $redis_ir"
 }
 for relay in "$@"; do
-  read -r i1 d1 < <(count "$relay" "$SHORT")
-  read -r i2 d2 < <(count "$relay" "$LONG")
-  echo "$relay: $(( (i2 - i1) / (d2 - d1) )) instructions per relay ($d1 and $d2 relays; $i1 and $i2 instructions)"
+  read -r i1 d1 r1 < <(count "$relay" "$SHORT")
+  read -r i2 d2 r2 < <(count "$relay" "$LONG")
+  line="$relay: $(( (i2 - i1) / (d2 - d1) )) instructions per relay"
+  if [ "$STORE" = redis ]; then
+    line="$line, redis-server $(( (r2 - r1) / (d2 - d1) ))"
+  fi
+  echo "$line ($STORE store; $d1 and $d2 relays; $i1 and $i2 instructions)"
 done

@@ -78,7 +78,7 @@ use super::*;
 use conn::Conn;
 use keys::KeySpace;
 use notify::{KIND_DELETED, KIND_DELIVERED, KIND_SIGNAL};
-use ops::{corrupt, entry_seq, parse_entry, parse_int, read, within, StreamEntry};
+use ops::{corrupt, counter_triples, entry_seq, parse_entry, parse_int, read, within, StreamEntry};
 use pubsub::{reconnecting, Listeners, Shared};
 use scripts::{Call, Scripts};
 use sharded::Sharded;
@@ -337,14 +337,16 @@ impl Store for RedisStore {
         for (key, value) in commit.puts {
             call.arg(key).arg(value);
         }
-        let counted = commit.counts.len();
-        call.arg(counted);
-        for (field, by) in commit.counts {
-            call.arg(format!("c:{field}")).arg(by);
-        }
-        call.arg(commit.limits.len());
-        for (field, max) in commit.limits {
-            call.arg(format!("c:{field}")).arg(max);
+        let (counters, counted) = counter_triples(commit.counts, commit.limits);
+        call.arg(counters.len());
+        for (field, by, ceiling) in &counters {
+            call.arg(field.as_str());
+            for n in [by, ceiling] {
+                match n {
+                    Some(n) => call.arg(*n),
+                    None => call.arg(""),
+                };
+            }
         }
         match commit.reads {
             None => call.arg(-1),
@@ -374,7 +376,7 @@ impl Store for RedisStore {
         let Some(reply) = reply else {
             return Ok(CommitOutcome::Conflict);
         };
-        if reply.len() != 1 + delivered + counted {
+        if reply.len() != 1 + delivered + counters.len() {
             return Err(corrupt("commit reply"));
         }
         let unsigned = |n: &i64| u64::try_from(*n).map_err(|_| corrupt("commit reply"));
@@ -398,7 +400,7 @@ impl Store for RedisStore {
         Ok(CommitOutcome::Committed {
             version: unsigned(&reply[0])?,
             seqs,
-            counts: reply[1 + delivered..].to_vec(),
+            counts: counted.iter().map(|t| reply[1 + delivered + t]).collect(),
         })
     }
 

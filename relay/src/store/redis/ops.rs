@@ -105,3 +105,66 @@ pub(super) fn parse_int(value: &[u8]) -> Result<i64, StoreError> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| corrupt("integer field"))
 }
+
+/// A commit's counters as the commit script takes them: one
+/// `(c:field, increment, ceiling)` triple per field, the counted fields
+/// first (an increment counted twice is summed), then any field that only
+/// has a ceiling (no increment). Beside them, for each of `counts` in its
+/// order, the triple whose counter the reply returns for it. One triple
+/// per field spares the script reading, parsing and matching a field twice.
+pub(super) fn counter_triples(
+    counts: Vec<(String, i64)>,
+    limits: Vec<(String, i64)>,
+) -> (Vec<CounterTriple>, Vec<usize>) {
+    let mut triples: Vec<CounterTriple> = Vec::with_capacity(counts.len());
+    let mut at = Vec::with_capacity(counts.len());
+    for (field, by) in counts {
+        let field = format!("c:{field}");
+        match triples.iter().position(|t| t.0 == field) {
+            Some(t) => {
+                let sum = triples[t].1.unwrap_or(0).saturating_add(by);
+                triples[t].1 = Some(sum);
+                at.push(t);
+            }
+            None => {
+                at.push(triples.len());
+                triples.push((field, Some(by), None));
+            }
+        }
+    }
+    for (field, max) in limits {
+        let field = format!("c:{field}");
+        match triples.iter().position(|t| t.0 == field) {
+            // Two ceilings on one field: the lower holds.
+            Some(t) => triples[t].2 = Some(triples[t].2.map_or(max, |m| m.min(max))),
+            None => triples.push((field, None, Some(max))),
+        }
+    }
+    (triples, at)
+}
+
+/// A counter's field, increment and ceiling, as [`counter_triples`] gives them.
+pub(super) type CounterTriple = (String, Option<i64>, Option<i64>);
+
+#[cfg(test)]
+mod tests {
+    use super::counter_triples;
+
+    #[test]
+    fn each_field_is_one_triple_counted_ones_first() {
+        let s = |f: &str| f.to_string();
+        let (triples, at) = counter_triples(
+            vec![(s("room.m"), 1), (s("room.b"), 40), (s("room.m"), 2)],
+            vec![(s("who.m"), 7), (s("room.b"), 1000)],
+        );
+        assert_eq!(
+            triples,
+            vec![
+                (s("c:room.m"), Some(3), None),
+                (s("c:room.b"), Some(40), Some(1000)),
+                (s("c:who.m"), None, Some(7)),
+            ]
+        );
+        assert_eq!(at, vec![0, 1, 0]);
+    }
+}

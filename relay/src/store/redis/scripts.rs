@@ -17,12 +17,13 @@ pub(super) struct Scripts {
     pub(super) create_room: Script,
     /// KEYS: doc, objects, written, watchers, then one inbox per delivery.
     /// ARGV: expect_version, channel, notification head, has_doc ('0'/'1'),
-    /// doc, put count, the puts as key/value pairs, count count, the
-    /// counters, limit count, the ceilings, read count (-1: the whole room)
-    /// and the keys read, then participant (16 raw bytes) and payload per
-    /// delivery.
+    /// doc, put count, the puts as key/value pairs, counter count, the
+    /// counters as field/increment/ceiling triples, read count (-1: the
+    /// whole room) and the keys read, then participant (16 raw bytes) and
+    /// payload per delivery.
     ///
-    /// Returns nil on a conflict, else `{version, seq..., counter...}`.
+    /// Returns nil on a conflict or a ceiling passed, else `{version,
+    /// seq..., counter...}`.
     /// The next seq of an inbox is one past its counter in the doc hash
     /// (one past its newest entry id in a room written before the
     /// counters). One HMGET reads, one HSET writes the doc hash. The

@@ -1,13 +1,14 @@
 -- KEYS: doc, objects, written, watchers, then one inbox per delivery.
 -- ARGV: expect_version, channel, notification head, has_doc ('0'/'1'), doc,
--- put count, the puts as key/value pairs, count count, the counters as
--- field/increment pairs (kept in the doc hash), limit count, the ceilings
--- as field/max pairs, read count (-1: the whole room), the objects read as
+-- put count, the puts as key/value pairs, counter count, the counters
+-- (kept in the doc hash) as field/increment/ceiling triples (increment ''
+-- for a field that only has a ceiling, ceiling '' for none), read count (-1: the whole room), the objects read as
 -- key/version pairs, then participant (16 raw bytes) and payload per
 -- delivery.
 --
--- Returns nil on a conflict, else `{version, seq..., counter...}`: the new
--- version, each delivery's seq, and each counter's value after the commit.
+-- Returns nil on a conflict or a ceiling passed, else `{version, seq...,
+-- counter...}`: the new version, each delivery's seq, and each triple's
+-- counter after the commit.
 --
 -- Concurrency control by read set: with a read count of -1 the room's
 -- version must still be expect_version; otherwise the document must not
@@ -27,40 +28,48 @@
 -- a node other than the committing one (bytes 3-18 of the head) watches
 -- the room (the watchers hash, kept by watch.lua): the committing node
 -- announces the commit to itself from this reply, so one node alone makes
--- Redis publish nothing.
+-- Redis publish nothing, and the notification is not even put together.
+--
+-- Written for what Lua costs inside Redis (bench/instructions.sh,
+-- docs/BENCHMARKS.md): each argument, each string Lua makes and each
+-- tonumber costs thousands of instructions, about what a redis.call costs,
+-- while the length of a payload hardly matters. So a counter is one
+-- triple, each value is parsed once, numbers go to redis.call and
+-- table.concat as numbers (Redis and Lua format them in C), and nothing is
+-- formatted or gathered that is not written.
 local doc, objects, written, watchers = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local first_inbox = 5
+local inboxes = #KEYS - first_inbox + 1
 local puts = tonumber(ARGV[6])
 local i = 7 + 2 * puts
-local counts = tonumber(ARGV[i])
-local l = i + 1 + 2 * counts
-local limits = tonumber(ARGV[l])
-local r = l + 1 + 2 * limits
+local counters = tonumber(ARGV[i])
+local r = i + 1 + 3 * counters
 local reads = tonumber(ARGV[r])
 local first_delivery = r + 1 + 2 * math.max(reads, 0)
 
--- Every field this commit reads, each once. `o`/`p`: the objects and
--- written hashes have their expiry; `w`: the version that wrote the doc.
-local fields, slot = { 'v', 'x', 'o', 'p', 'w' }, {}
-local function want(field)
-  if not slot[field] then
-    fields[#fields + 1] = field
-    slot[field] = #fields
-  end
+-- One HMGET: `v` the version, `x` the expiry, `o`/`p` whether the objects
+-- and written hashes have their expiry, `w` the version that wrote the
+-- doc, then each counter, then each delivery's inbox counter (a field
+-- asked for twice, for two deliveries to one inbox, is read twice).
+local fields = { 'v', 'x', 'o', 'p', 'w' }
+for c = 1, counters do fields[5 + c] = ARGV[i + 3 * c - 2] end
+local inbox_field = {}
+for k = 1, inboxes do
+  local field = 's' .. ARGV[first_delivery + 2 * k - 2]
+  inbox_field[k] = field
+  fields[5 + counters + k] = field
 end
-for c = 0, counts - 1 do want(ARGV[i + 1 + 2 * c]) end
-for c = 0, limits - 1 do want(ARGV[l + 1 + 2 * c]) end
-for k = 0, #KEYS - first_inbox do want('s' .. ARGV[first_delivery + 2 * k]) end
 
 local state = redis.call('HMGET', doc, unpack(fields))
 if not state[1] then return false end
 local expire_at = state[2]
 if not expire_at then return redis.error_reply('CORRUPT room has no expiry') end
+local version = tonumber(state[1])
 if reads < 0 then
   if state[1] ~= ARGV[1] then return false end
 else
   local seen = tonumber(ARGV[1])
-  if tonumber(state[1]) < seen or (tonumber(state[5]) or 0) > seen then return false end
+  if version < seen or (tonumber(state[5]) or 0) > seen then return false end
   -- An object read as absent (version 0) must still be absent; any other
   -- must not have been written since its version. (An object written
   -- before versions were kept has none, and was read as version 1.)
@@ -86,25 +95,28 @@ else
   end
 end
 
-local version = tonumber(state[1]) + 1
-local stamp = string.format('%d', version)
-local value = {}
-for f, at in pairs(slot) do value[f] = state[at] end
-local writes = { 'v', stamp }
+version = version + 1
+local writes = { 'v', version }
 if ARGV[4] == '1' then
-  writes[#writes + 1] = 'd'
-  writes[#writes + 1] = ARGV[5]
-  writes[#writes + 1] = 'w'
-  writes[#writes + 1] = stamp
+  writes[3] = 'd'
+  writes[4] = ARGV[5]
+  writes[5] = 'w'
+  writes[6] = version
 end
 
-for c = 0, counts - 1 do
-  local field = ARGV[i + 1 + 2 * c]
-  value[field] = (tonumber(value[field]) or 0) + tonumber(ARGV[i + 2 + 2 * c])
-end
-for c = 0, limits - 1 do
-  local field = ARGV[l + 1 + 2 * c]
-  if (tonumber(value[field]) or 0) > tonumber(ARGV[l + 2 + 2 * c]) then return false end
+-- Counters, each checked against its ceiling before anything is written;
+-- one with increment '' only has a ceiling, and is not written.
+local result = { version }
+for c = 1, counters do
+  local at = i + 3 * c - 2
+  local now, by, ceiling = tonumber(state[5 + c]) or 0, ARGV[at + 1], ARGV[at + 2]
+  if by ~= '' then now = now + tonumber(by) end
+  if ceiling ~= '' and now > tonumber(ceiling) then return false end
+  result[1 + inboxes + c] = now
+  if by ~= '' then
+    writes[#writes + 1] = ARGV[at]
+    writes[#writes + 1] = now
+  end
 end
 
 if puts > 0 then
@@ -115,7 +127,7 @@ if puts > 0 then
   local stamps = {}
   for k = 0, puts - 1 do
     stamps[#stamps + 1] = ARGV[7 + 2 * k]
-    stamps[#stamps + 1] = stamp
+    stamps[#stamps + 1] = version
     if #stamps >= 512 then
       redis.call('HSET', written, unpack(stamps))
       stamps = {}
@@ -126,22 +138,31 @@ if puts > 0 then
   if not state[3] then
     redis.call('PEXPIREAT', objects, expire_at)
     writes[#writes + 1] = 'o'
-    writes[#writes + 1] = '1'
+    writes[#writes + 1] = 1
   end
   if not state[4] then
     redis.call('PEXPIREAT', written, expire_at)
     writes[#writes + 1] = 'p'
-    writes[#writes + 1] = '1'
+    writes[#writes + 1] = 1
   end
 end
 
-local result, announced = { version }, { ARGV[3] }
-for k = first_inbox, #KEYS do
-  local inbox = KEYS[k]
-  local at = first_delivery + 2 * (k - first_inbox)
-  local participant, payload = ARGV[at], ARGV[at + 1]
-  local field = 's' .. participant
-  local seq = tonumber(value[field])
+-- Published only if a node other than this one (bytes 3-18 of the head)
+-- watches: with one watcher, it may be this node.
+local announced
+if inboxes > 0 then
+  local watching = redis.call('HLEN', watchers)
+  if watching > 1 or (watching == 1
+      and redis.call('HEXISTS', watchers, string.sub(ARGV[3], 3, 18)) == 0) then
+    announced = { ARGV[3] }
+  end
+end
+
+local seqs = {}
+for k = 1, inboxes do
+  local inbox, field = KEYS[first_inbox + k - 1], inbox_field[k]
+  local at = first_delivery + 2 * k - 2
+  local seq = seqs[field] or tonumber(state[5 + counters + k])
   local created = false
   if not seq then
     seq = 0
@@ -149,33 +170,27 @@ for k = first_inbox, #KEYS do
     if newest then seq = tonumber(string.match(newest[1], '^%d+')) else created = true end
   end
   seq = seq + 1
-  value[field] = seq
-  local id = string.format('%d', seq)
-  redis.call('XADD', inbox, id .. '-0', 'e', payload)
+  seqs[field] = seq
+  redis.call('XADD', inbox, seq .. '-0', 'e', ARGV[at + 1])
   if created then redis.call('PEXPIREAT', inbox, expire_at) end
-  result[#result + 1] = seq
-  -- Pieces, joined once below: each string Lua makes is hashed over its
-  -- whole length, so no payload is copied into a string of its own.
-  local n = #announced
-  announced[n + 1] = participant
-  announced[n + 2] = id
-  announced[n + 3] = ':' .. string.format('%d', #payload) .. ':'
-  announced[n + 4] = payload
-end
-for c = 0, counts - 1 do
-  result[#result + 1] = value[ARGV[i + 1 + 2 * c]]
-end
-
-for f, at in pairs(slot) do
-  if value[f] ~= state[at] and value[f] ~= nil then
-    writes[#writes + 1] = f
-    writes[#writes + 1] = string.format('%d', value[f])
+  result[k + 1] = seq
+  if announced then
+    -- Pieces, joined once below: each string Lua makes is hashed over
+    -- its whole length, so no payload is copied into a string of its own.
+    local n = #announced
+    announced[n + 1] = ARGV[at]
+    announced[n + 2] = seq
+    announced[n + 3] = ':'
+    announced[n + 4] = #ARGV[at + 1]
+    announced[n + 5] = ':'
+    announced[n + 6] = ARGV[at + 1]
   end
 end
-redis.call('HSET', doc, unpack(writes))
-if #KEYS >= first_inbox then
-  local others = redis.call('HLEN', watchers)
-    - redis.call('HEXISTS', watchers, string.sub(ARGV[3], 3, 18))
-  if others > 0 then redis.call('PUBLISH', ARGV[2], table.concat(announced)) end
+for field, seq in pairs(seqs) do
+  writes[#writes + 1] = field
+  writes[#writes + 1] = seq
 end
+
+redis.call('HSET', doc, unpack(writes))
+if announced then redis.call('PUBLISH', ARGV[2], table.concat(announced)) end
 return result
