@@ -452,6 +452,17 @@ pub async fn ceilings_refuse_a_commit_past_them(store: Arc<dyn Store>) {
         CommitOutcome::Conflict,
         "one past the ceiling"
     );
+    // Refused on its last counter: the counters before it, one of them
+    // new, are as they were.
+    let past_last = Commit {
+        counts: vec![("p.b".into(), 1), ("fresh".into(), 6), ("room.b".into(), 1)],
+        ..add(3, 1)
+    };
+    assert_eq!(
+        store.commit(room, past_last).await.unwrap(),
+        CommitOutcome::Conflict,
+        "one past the ceiling, on the last counter"
+    );
     let loaded = store.load_room(room).await.unwrap().unwrap();
     assert_eq!(loaded.version, 3);
     let mut counts = loaded.counts;

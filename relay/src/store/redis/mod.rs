@@ -360,8 +360,11 @@ impl Store for RedisStore {
         };
         let delivered = commit.deliveries.len();
         for (participant, payload) in &commit.deliveries {
+            // The inbox's counter field in the doc hash: `s` and the id's bytes.
+            let mut field = [b's'; 17];
+            field[1..].copy_from_slice(participant.as_bytes());
             call.key(self.keys.inbox(room, *participant))
-                .arg(participant.as_bytes().as_slice())
+                .arg(field.as_slice())
                 .arg(payload.as_slice());
         }
         let reply: Option<Vec<i64>> = match self.invoke(call).await {

@@ -19,8 +19,8 @@ pub(super) struct Scripts {
     /// ARGV: expect_version, channel, notification head, has_doc ('0'/'1'),
     /// doc, put count, the puts as key/value pairs, counter count, the
     /// counters as field/increment/ceiling triples, read count (-1: the
-    /// whole room) and the keys read, then participant (16 raw bytes) and
-    /// payload per delivery.
+    /// whole room) and the keys read, then per delivery the recipient's
+    /// inbox counter field (`s` and 16 raw bytes) and the payload.
     ///
     /// Returns nil on a conflict or a ceiling passed, else `{version,
     /// seq..., counter...}`.

@@ -2,9 +2,10 @@
 -- ARGV: expect_version, channel, notification head, has_doc ('0'/'1'), doc,
 -- put count, the puts as key/value pairs, counter count, the counters
 -- (kept in the doc hash) as field/increment/ceiling triples (increment ''
--- for a field that only has a ceiling, ceiling '' for none), read count (-1: the whole room), the objects read as
--- key/version pairs, then participant (16 raw bytes) and payload per
--- delivery.
+-- for a field that only has a ceiling, ceiling '' for none), read count
+-- (-1: the whole room), the objects read as key/version pairs, then per
+-- delivery the recipient's inbox counter field (`s` and the participant's
+-- 16 raw bytes) and the payload.
 --
 -- Returns nil on a conflict or a ceiling passed, else `{version, seq...,
 -- counter...}`: the new version, each delivery's seq, and each triple's
@@ -17,11 +18,12 @@
 -- `written` hash). Every commit records what it wrote at its version.
 --
 -- Redis does little more than append and publish: one HMGET reads the
--- version, the expiry, the flags, each recipient's inbox counter
--- (`s<participant>`) and each counter; one HSET writes them all back. An
--- inbox's next seq is one past its counter. A room written before the
--- counters existed has none: the newest entry id is read once per inbox
--- instead (entries are never trimmed), and the counter is set from then on.
+-- version, the expiry and the flags, one HSET writes them back, and each
+-- counter, including each recipient's inbox counter (`s<participant>`),
+-- is one HINCRBY. An inbox's next seq is one past its counter. A room
+-- written before the counters existed has none: the newest entry id is
+-- read once per inbox instead (entries are never trimmed), and the counter
+-- is set from then on.
 --
 -- The notification appends one `participant seq ':' len ':' payload`
 -- record per delivery to the head; see notify.rs. It is published only if
@@ -31,12 +33,11 @@
 -- Redis publish nothing, and the notification is not even put together.
 --
 -- Written for what Lua costs inside Redis (bench/instructions.sh,
--- docs/BENCHMARKS.md): each argument, each string Lua makes and each
--- tonumber costs thousands of instructions, about what a redis.call costs,
--- while the length of a payload hardly matters. So a counter is one
--- triple, each value is parsed once, numbers go to redis.call and
--- table.concat as numbers (Redis and Lua format them in C), and nothing is
--- formatted or gathered that is not written.
+-- docs/BENCHMARKS.md): each argument, each tonumber, each number turned
+-- into a string and each field read or written costs one to three
+-- thousand instructions, about what a whole HINCRBY costs. So a counter
+-- is one triple and one HINCRBY, and nothing is parsed, formatted or
+-- gathered that is not needed.
 local doc, objects, written, watchers = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local first_inbox = 5
 local inboxes = #KEYS - first_inbox + 1
@@ -47,20 +48,9 @@ local r = i + 1 + 3 * counters
 local reads = tonumber(ARGV[r])
 local first_delivery = r + 1 + 2 * math.max(reads, 0)
 
--- One HMGET: `v` the version, `x` the expiry, `o`/`p` whether the objects
--- and written hashes have their expiry, `w` the version that wrote the
--- doc, then each counter, then each delivery's inbox counter (a field
--- asked for twice, for two deliveries to one inbox, is read twice).
-local fields = { 'v', 'x', 'o', 'p', 'w' }
-for c = 1, counters do fields[5 + c] = ARGV[i + 3 * c - 2] end
-local inbox_field = {}
-for k = 1, inboxes do
-  local field = 's' .. ARGV[first_delivery + 2 * k - 2]
-  inbox_field[k] = field
-  fields[5 + counters + k] = field
-end
-
-local state = redis.call('HMGET', doc, unpack(fields))
+-- `v` the version, `x` the expiry, `o`/`p` whether the objects and
+-- written hashes have their expiry, `w` the version that wrote the doc.
+local state = redis.call('HMGET', doc, 'v', 'x', 'o', 'p', 'w')
 if not state[1] then return false end
 local expire_at = state[2]
 if not expire_at then return redis.error_reply('CORRUPT room has no expiry') end
@@ -104,19 +94,32 @@ if ARGV[4] == '1' then
   writes[6] = version
 end
 
--- Counters, each checked against its ceiling before anything is written;
--- one with increment '' only has a ceiling, and is not written.
+-- Counters first, before anything else is written: HINCRBY adds in C
+-- and answers the sum. One that passes its ceiling refuses the commit,
+-- and the increments made so far are taken back (a counter left at 0 is
+-- removed: absent and 0 count the same). One with increment '' only has
+-- a ceiling, and is read, not written.
 local result = { version }
 for c = 1, counters do
   local at = i + 3 * c - 2
-  local now, by, ceiling = tonumber(state[5 + c]) or 0, ARGV[at + 1], ARGV[at + 2]
-  if by ~= '' then now = now + tonumber(by) end
-  if ceiling ~= '' and now > tonumber(ceiling) then return false end
-  result[1 + inboxes + c] = now
+  local field, by, ceiling = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local now
   if by ~= '' then
-    writes[#writes + 1] = ARGV[at]
-    writes[#writes + 1] = now
+    now = redis.call('HINCRBY', doc, field, by)
+  else
+    now = tonumber(redis.call('HGET', doc, field)) or 0
   end
+  if ceiling ~= '' and now > tonumber(ceiling) then
+    for u = c, 1, -1 do
+      local back = i + 3 * u - 2
+      if ARGV[back + 1] ~= '' then
+        local left = redis.call('HINCRBY', doc, ARGV[back], -tonumber(ARGV[back + 1]))
+        if left == 0 then redis.call('HDEL', doc, ARGV[back]) end
+      end
+    end
+    return false
+  end
+  result[1 + inboxes + c] = now
 end
 
 if puts > 0 then
@@ -158,27 +161,32 @@ if inboxes > 0 then
   end
 end
 
-local seqs = {}
 for k = 1, inboxes do
-  local inbox, field = KEYS[first_inbox + k - 1], inbox_field[k]
-  local at = first_delivery + 2 * k - 2
-  local seq = seqs[field] or tonumber(state[5 + counters + k])
+  local inbox, at = KEYS[first_inbox + k - 1], first_delivery + 2 * k - 2
+  local field = ARGV[at]
+  -- The inbox's counter, counted on in C. At 1 it was absent: the inbox is
+  -- new, or from a room written before the counters, whose newest entry
+  -- (entries are never trimmed) then sets the counter.
+  local seq = redis.call('HINCRBY', doc, field, 1)
   local created = false
-  if not seq then
-    seq = 0
+  if seq == 1 then
     local newest = redis.call('XREVRANGE', inbox, '+', '-', 'COUNT', 1)[1]
-    if newest then seq = tonumber(string.match(newest[1], '^%d+')) else created = true end
+    if newest then
+      seq = tonumber(string.match(newest[1], '^%d+')) + 1
+      redis.call('HSET', doc, field, seq)
+    else
+      created = true
+    end
   end
-  seq = seq + 1
-  seqs[field] = seq
-  redis.call('XADD', inbox, seq .. '-0', 'e', ARGV[at + 1])
+  -- An id of `seq` alone is `seq-0`.
+  redis.call('XADD', inbox, seq, 'e', ARGV[at + 1])
   if created then redis.call('PEXPIREAT', inbox, expire_at) end
   result[k + 1] = seq
   if announced then
     -- Pieces, joined once below: each string Lua makes is hashed over
     -- its whole length, so no payload is copied into a string of its own.
     local n = #announced
-    announced[n + 1] = ARGV[at]
+    announced[n + 1] = string.sub(field, 2)
     announced[n + 2] = seq
     announced[n + 3] = ':'
     announced[n + 4] = #ARGV[at + 1]
@@ -186,11 +194,6 @@ for k = 1, inboxes do
     announced[n + 6] = ARGV[at + 1]
   end
 end
-for field, seq in pairs(seqs) do
-  writes[#writes + 1] = field
-  writes[#writes + 1] = seq
-end
-
 redis.call('HSET', doc, unpack(writes))
 if announced then redis.call('PUBLISH', ARGV[2], table.concat(announced)) end
 return result
