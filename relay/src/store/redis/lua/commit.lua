@@ -86,12 +86,14 @@ else
 end
 
 version = version + 1
-local writes = { 'v', version }
+-- Formatted once: each number handed to redis.call is formatted anew.
+local stamp = tostring(version)
+local writes = { 'v', stamp }
 if ARGV[4] == '1' then
   writes[3] = 'd'
   writes[4] = ARGV[5]
   writes[5] = 'w'
-  writes[6] = version
+  writes[6] = stamp
 end
 
 -- Counters first, before anything else is written: HINCRBY adds in C
@@ -130,7 +132,7 @@ if puts > 0 then
   local stamps = {}
   for k = 0, puts - 1 do
     stamps[#stamps + 1] = ARGV[7 + 2 * k]
-    stamps[#stamps + 1] = version
+    stamps[#stamps + 1] = stamp
     if #stamps >= 512 then
       redis.call('HSET', written, unpack(stamps))
       stamps = {}
