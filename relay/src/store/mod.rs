@@ -185,6 +185,28 @@ pub struct Delivery {
     pub plain: Option<Arc<str>>,
 }
 
+impl Delivery {
+    /// A commit's deliveries with the seqs its store gave them, each with
+    /// its plaintext where the commit kept it ([`Commit::plain`]).
+    pub fn numbered(
+        deliveries: Vec<(ParticipantId, Vec<u8>)>,
+        plain: Vec<Arc<str>>,
+        seqs: &[u64],
+    ) -> Vec<Delivery> {
+        let mut plain = plain.into_iter();
+        deliveries
+            .into_iter()
+            .zip(seqs)
+            .map(|((participant, payload), seq)| Delivery {
+                participant,
+                seq: *seq,
+                payload,
+                plain: plain.next(),
+            })
+            .collect()
+    }
+}
+
 /// Something every node with connections in `room` may need to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {

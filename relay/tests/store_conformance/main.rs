@@ -209,6 +209,20 @@ fn committed(outcome: CommitOutcome) -> (u64, Vec<u64>) {
     }
 }
 
+/// One delivery to `who`, as a node hears it from another process (no
+/// plaintext beside it).
+fn heard_one(room: RoomId, who: ParticipantId, seq: u64, payload: &[u8]) -> Notification {
+    Notification::Delivered {
+        room,
+        deliveries: vec![Delivery {
+            participant: who,
+            seq,
+            payload: payload.to_vec(),
+            plain: None,
+        }],
+    }
+}
+
 async fn next(rx: &mut UnboundedReceiver<Notification>) -> Notification {
     tokio::time::timeout(WAIT, rx.recv())
         .await

@@ -277,15 +277,7 @@ async fn other_nodes_hear_only_the_rooms_they_watch() {
 
     assert_eq!(
         next(&mut heard).await,
-        Notification::Delivered {
-            room,
-            deliveries: vec![Delivery {
-                participant: who,
-                seq: seqs[0],
-                payload: b"\0e".to_vec(),
-                plain: None,
-            }],
-        }
+        heard_one(room, who, seqs[0], b"\0e")
     );
     assert_eq!(
         next(&mut heard).await,
@@ -360,18 +352,7 @@ async fn outage_fails_fast_and_the_store_recovers_by_itself() {
             .unwrap(),
     )
     .1;
-    assert_eq!(
-        next(&mut rx).await,
-        Notification::Delivered {
-            room,
-            deliveries: vec![Delivery {
-                participant: who,
-                seq: seqs[0],
-                payload: b"after".to_vec(),
-                plain: None,
-            }],
-        }
-    );
+    assert_eq!(next(&mut rx).await, heard_one(room, who, seqs[0], b"after"));
     let fresh = new_room(&store).await;
     store.watch(fresh).await.unwrap();
     store.signal(fresh, b"fresh".to_vec()).await.unwrap();
@@ -432,18 +413,7 @@ async fn acknowledged_commits_survive_a_redis_kill() {
     )
     .1;
     assert_eq!(seqs, vec![3]);
-    assert_eq!(
-        next(&mut rx).await,
-        Notification::Delivered {
-            room,
-            deliveries: vec![Delivery {
-                participant: who,
-                seq: 3,
-                payload: b"e3".to_vec(),
-                plain: None,
-            }],
-        }
-    );
+    assert_eq!(next(&mut rx).await, heard_one(room, who, 3, b"e3"));
 }
 
 /// With a replication wait, a write is acknowledged only once a replica
@@ -549,12 +519,9 @@ async fn writes_wait_for_the_replicas_asked_for() {
     assert_eq!(on_replica.as_deref(), Some("2"));
 }
 
-/// A node hears its own commits from their replies; Redis publishes a
-/// commit only while another node watches the room, and stops when it
-/// leaves. A raw subscriber on the room's channel sees what is published.
-#[tokio::test]
-async fn a_commit_is_published_only_while_another_node_watches() {
-    use futures_util::StreamExt;
+/// Two nodes on one private Redis (under one key prefix), and a room
+/// created through the first.
+async fn two_nodes() -> (RedisServer, String, RedisStore, RedisStore, RoomId) {
     let server = RedisServer::start();
     let prefix = random_prefix();
     let (a, b) = (
@@ -562,6 +529,16 @@ async fn a_commit_is_published_only_while_another_node_watches() {
         connect(&server.url(), &prefix).await,
     );
     let room = new_room(&a).await;
+    (server, prefix, a, b, room)
+}
+
+/// A node hears its own commits from their replies; Redis publishes a
+/// commit only while another node watches the room, and stops when it
+/// leaves. A raw subscriber on the room's channel sees what is published.
+#[tokio::test]
+async fn a_commit_is_published_only_while_another_node_watches() {
+    use futures_util::StreamExt;
+    let (server, prefix, a, b, room) = two_nodes().await;
     let who = Uuid::new_v4();
     let (mut heard_a, mut heard_b) = (a.notifications(), b.notifications());
     let mut spy = ::redis::Client::open(server.url())
@@ -572,15 +549,7 @@ async fn a_commit_is_published_only_while_another_node_watches() {
     spy.subscribe(format!("{prefix}:{{{room}}}:n"))
         .await
         .unwrap();
-    let heard = |seq: u64, payload: &[u8]| Notification::Delivered {
-        room,
-        deliveries: vec![Delivery {
-            participant: who,
-            seq,
-            payload: payload.to_vec(),
-            plain: None,
-        }],
-    };
+    let heard = |seq: u64, payload: &[u8]| heard_one(room, who, seq, payload);
     let quiet = Duration::from_millis(300);
 
     a.watch(room).await.unwrap();
@@ -633,13 +602,7 @@ async fn a_commit_is_published_only_while_another_node_watches() {
 /// then; from there other nodes' commits reach the node once more.
 #[tokio::test]
 async fn a_lost_watch_registration_is_made_again_with_the_subscription() {
-    let server = RedisServer::start();
-    let prefix = random_prefix();
-    let (a, b) = (
-        connect(&server.url(), &prefix).await,
-        connect(&server.url(), &prefix).await,
-    );
-    let room = new_room(&a).await;
+    let (server, prefix, a, b, room) = two_nodes().await;
     let who = Uuid::new_v4();
     let mut heard_b = b.notifications();
     b.watch(room).await.unwrap();
@@ -669,14 +632,6 @@ async fn a_lost_watch_registration_is_made_again_with_the_subscription() {
     .1;
     assert_eq!(
         next(&mut heard_b).await,
-        Notification::Delivered {
-            room,
-            deliveries: vec![Delivery {
-                participant: who,
-                seq: seqs[0],
-                payload: b"after".to_vec(),
-                plain: None,
-            }],
-        }
+        heard_one(room, who, seqs[0], b"after")
     );
 }

@@ -255,18 +255,7 @@ fn commit_room(
         deliveries: entry.deliveries.iter().map(|(p, s, _)| (*p, *s)).collect(),
         counts: commit.counts.clone(),
     };
-    let mut plain = commit.plain.into_iter();
-    let deliveries: Vec<Delivery> = commit
-        .deliveries
-        .into_iter()
-        .zip(&seqs)
-        .map(|((participant, payload), seq)| Delivery {
-            participant,
-            seq: *seq,
-            payload,
-            plain: plain.next(),
-        })
-        .collect();
+    let deliveries = Delivery::numbered(commit.deliveries, commit.plain, &seqs);
     Ok(Applied {
         notification: (!deliveries.is_empty())
             .then_some(Notification::Delivered { room, deliveries }),

@@ -387,18 +387,7 @@ impl Store for RedisStore {
             .iter()
             .map(unsigned)
             .collect::<StoreResult<_>>()?;
-        let mut plain = commit.plain.into_iter();
-        let deliveries = commit
-            .deliveries
-            .into_iter()
-            .zip(&seqs)
-            .map(|((participant, payload), seq)| Delivery {
-                participant,
-                seq: *seq,
-                payload,
-                plain: plain.next(),
-            })
-            .collect();
+        let deliveries = Delivery::numbered(commit.deliveries, commit.plain, &seqs);
         self.out.announce(room, deliveries);
         Ok(CommitOutcome::Committed {
             version: unsigned(&reply[0])?,
