@@ -209,8 +209,8 @@ fn committed(outcome: CommitOutcome) -> (u64, Vec<u64>) {
     }
 }
 
-/// One delivery to `who`, as a node hears it from another process (no
-/// plaintext beside it).
+/// One delivery to `who`, as a store's listeners get it from a commit
+/// that kept no plaintext (or from another node).
 fn heard_one(room: RoomId, who: ParticipantId, seq: u64, payload: &[u8]) -> Notification {
     Notification::Delivered {
         room,

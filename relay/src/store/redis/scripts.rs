@@ -26,7 +26,8 @@ pub(super) struct Scripts {
     /// seq..., counter...}`.
     /// The next seq of an inbox is one past its counter in the doc hash
     /// (one past its newest entry id in a room written before the
-    /// counters). One HMGET reads, one HSET writes the doc hash. The
+    /// counters). One HMGET reads the version and flags, one HSET writes
+    /// them, and each counter, inbox counters included, is a HINCRBY. The
     /// notification appends one `participant seq ':' len ':' payload`
     /// record per delivery to the head; see `notify`. It is published only
     /// if a node other than the committing one (named in the head) is

@@ -143,12 +143,12 @@ if puts > 0 then
   if not state[3] then
     redis.call('PEXPIREAT', objects, expire_at)
     writes[#writes + 1] = 'o'
-    writes[#writes + 1] = 1
+    writes[#writes + 1] = '1'
   end
   if not state[4] then
     redis.call('PEXPIREAT', written, expire_at)
     writes[#writes + 1] = 'p'
-    writes[#writes + 1] = 1
+    writes[#writes + 1] = '1'
   end
 end
 
