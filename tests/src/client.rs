@@ -337,6 +337,20 @@ impl Ws {
         self.received.iter().any(|f| f.contains(needle))
     }
 
+    /// Whether any frame holds `n` as a number of its own: its digits with
+    /// no letter or digit either side, as in `"value":9100` or `9100 EUR`.
+    /// Inside an id (`8f49100b`) or a longer number they are chance, not
+    /// the number.
+    pub fn saw_number(&self, n: u64) -> bool {
+        let digits = n.to_string();
+        self.received.iter().any(|f| {
+            f.match_indices(&digits).any(|(at, _)| {
+                let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+                !alnum(f[..at].chars().next_back()) && !alnum(f[at + digits.len()..].chars().next())
+            })
+        })
+    }
+
     pub async fn close(mut self) {
         let _ = self
             .stream
