@@ -12,11 +12,13 @@
 //
 // Run: CAUCUS_BASE_URL=http://127.0.0.1:18080 CAUCUS_OMBUD_USER=ombud \
 //      CAUCUS_OMBUD_PASSWORD=secret-pass node tests/browser/e2e.mjs
+// (add CAUCUS_PARTY_BASE_URL=http://127.0.0.1:18081, a second relay of the
+// same deployment, to put the parties on it: tests/tests/redis/browser.rs)
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, eventually, step, stepCount, checkA11y, reportFailure } from './lib.mjs';
+import { settings, partyUrl, launch, watchedPage, eventually, step, stepCount, checkA11y, reportFailure } from './lib.mjs';
 
 const cfg = settings();
 
@@ -116,6 +118,8 @@ try {
       const link = ombud.locator(`[data-testid="invite-link"][data-name="${name}"]`);
       await link.waitFor();
       links[name] = await link.inputValue();
+      // The console's links name the relay it was opened on, whichever
+      // relay the parties then open them on (CAUCUS_PARTY_BASE_URL).
       assert.match(links[name], new RegExp(`^${cfg.baseUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/join#.+`));
       await column(name).waitFor();
     }
@@ -123,7 +127,8 @@ try {
 
   for (const [page, name] of [[partyA, NAME_A], [partyB, NAME_B]]) {
     await step(`${name} joins from the link and must acknowledge the notice before writing`, async () => {
-      await page.goto(links[name]);
+      await page.goto(partyUrl(cfg, links[name]));
+      assert.equal(new URL(page.url()).origin, new URL(cfg.partyBaseUrl).origin, `${name}'s page is on the parties' relay`);
       const notice = page.getByTestId('notice');
       await notice.waitFor();
       assert.ok((await page.getByTestId('notice-text').innerText()).length > 20, 'the notice text is shown');

@@ -1,5 +1,6 @@
 // Helpers for the browser tests: launching Debian's Chromium through
-// playwright-core, reading the relay's address from the environment,
+// playwright-core, reading the relay's address from the environment (and,
+// for a run across two nodes, the parties' relay: CAUCUS_PARTY_BASE_URL),
 // watching pages for errors, and polling until something is true.
 
 import { chromium } from 'playwright-core';
@@ -24,18 +25,43 @@ export function defaultChromium(headed) {
   return !headed && existsSync(shell) ? shell : '/usr/bin/chromium';
 }
 
-/** Settings from the environment (set by tests/tests/browser.rs). */
+/**
+ * Settings from the environment (set by tests/tests/browser.rs, and by
+ * tests/tests/redis/browser.rs for a run across two relay nodes).
+ *
+ * - `CAUCUS_BASE_URL`: the relay the ombud's console is opened on.
+ * - `CAUCUS_PARTY_BASE_URL` (optional): another relay of the same deployment
+ *   (same store and secrets) on which the parties open their invitation
+ *   links (see `partyUrl`), so what one side does reaches the other across
+ *   nodes. Unset, the parties use `CAUCUS_BASE_URL`, as the links say.
+ */
 export function settings() {
   const baseUrl = process.env.CAUCUS_BASE_URL;
   assert.ok(baseUrl, 'CAUCUS_BASE_URL must be set, e.g. http://127.0.0.1:18080');
+  const partyBaseUrl = process.env.CAUCUS_PARTY_BASE_URL || baseUrl;
   return {
     baseUrl: baseUrl.replace(/\/$/, ''),
+    partyBaseUrl: partyBaseUrl.replace(/\/$/, ''),
     username: process.env.CAUCUS_OMBUD_USER || 'ombud',
     password: process.env.CAUCUS_OMBUD_PASSWORD || '',
     chromium: process.env.CHROMIUM_PATH || defaultChromium(process.env.HEADED === '1'),
     screenshots: process.env.CAUCUS_SCREENSHOTS || path.join(repoRoot, 'target', 'screenshots'),
     headed: process.env.HEADED === '1',
   };
+}
+
+/**
+ * Where a party opens `link` (an invitation link from the console, which
+ * starts with `cfg.baseUrl`): the same path and fragment on
+ * `cfg.partyBaseUrl`'s origin. Without `CAUCUS_PARTY_BASE_URL`, `link` itself.
+ */
+export function partyUrl(cfg, link) {
+  if (cfg.partyBaseUrl === cfg.baseUrl) return link;
+  const url = new URL(link);
+  const party = new URL(cfg.partyBaseUrl);
+  url.protocol = party.protocol;
+  url.host = party.host;
+  return url.href;
 }
 
 export async function launch(cfg) {

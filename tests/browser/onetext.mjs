@@ -10,11 +10,13 @@
 //
 // Run: CAUCUS_BASE_URL=http://127.0.0.1:18080 CAUCUS_OMBUD_USER=ombud \
 //      CAUCUS_OMBUD_PASSWORD=secret-pass node tests/browser/onetext.mjs
+// (add CAUCUS_PARTY_BASE_URL=http://127.0.0.1:18081, a second relay of the
+// same deployment, to put the parties on it: tests/tests/redis/browser.rs)
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { settings, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y, reportFailure } from './lib.mjs';
+import { settings, partyUrl, launch, watchedPage, eventually, step, stepCount, repoRoot, checkA11y, reportFailure } from './lib.mjs';
 
 const cfg = settings();
 
@@ -76,7 +78,8 @@ try {
 
   for (const [page, name] of [[partyA, NAME_A], [partyB, NAME_B]]) {
     await step(`${name} joins on a phone-sized page and acknowledges the notice`, async () => {
-      await page.goto(links[name]);
+      await page.goto(partyUrl(cfg, links[name]));
+      assert.equal(new URL(page.url()).origin, new URL(cfg.partyBaseUrl).origin, `${name}'s page is on the parties' relay`);
       await page.getByTestId('notice').waitFor();
       await page.getByRole('button', { name: 'I understand' }).click();
       await page.getByTestId('notice').waitFor({ state: 'hidden' });

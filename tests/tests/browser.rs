@@ -13,6 +13,11 @@
 //! - `oidc-e2e.mjs`: ombuds signing in with their institution, against a
 //!   real OpenID provider (`oidc-provider`, in `oidc-provider.mjs`).
 //!
+//! Each relay here is in-process on the embedded store. `e2e.mjs` and
+//! `onetext.mjs` also run on Redis, across two relay processes (the ombud
+//! on one, the parties on the other: `CAUCUS_PARTY_BASE_URL`), in the Redis
+//! test binary: `tests/redis/browser.rs`.
+//!
 //! Every script runs axe-core (`checkA11y` in `lib.mjs`) on each distinct
 //! page and state it reaches and fails on any serious or critical WCAG 2.2
 //! A/AA finding.

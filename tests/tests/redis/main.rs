@@ -4,13 +4,18 @@
 //! Redis state issue: a relay killed and restarted loses nothing
 //! acknowledged, three nodes behave as one, a Redis outage is survived,
 //! nothing of a closed or expired room remains, and nothing confidential is
-//! at rest in plaintext.
+//! at rest in plaintext. `browser` runs the web client in Chromium on two
+//! such nodes (`tests/browser/e2e.mjs` and `onetext.mjs`, the ombud on one
+//! node and the parties on the other), so the browser scripts also run on
+//! the Redis store, not only on the embedded one (`tests/browser.rs`); like
+//! that suite it needs Node.js and Chromium.
 //!
 //! Each test starts its own redis-server (or Redis Cluster) on free ports and gives its relays
 //! a random key prefix, JWT secret and data key. Relay logs stay quiet unless
 //! `TEST_LOG` is set.
 
 mod at_rest;
+mod browser;
 mod cluster;
 mod metrics;
 mod nodes;
