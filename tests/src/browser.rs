@@ -27,10 +27,14 @@ pub fn screenshots_dir() -> PathBuf {
     if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
         return repo_root().join("docs").join("screenshots");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    target_dir().join("screenshots")
+}
+
+/// `CARGO_TARGET_DIR`, else the checkout's `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    target.join("screenshots")
+        .unwrap_or_else(|| repo_root().join("target"))
 }
 
 /// `CHROMIUM_PATH`, else Debian's `chromium-headless-shell` if installed
@@ -107,8 +111,8 @@ pub struct ScriptRun {
 }
 
 /// Runs `tests/browser/<script>` with Chromium and the screenshots folder
-/// set, plus `env`, and says how it went; a script that does not finish in
-/// time has failed.
+/// set, plus `env` (which may name another `CAUCUS_SCREENSHOTS`), and says
+/// how it went; a script that does not finish in time has failed.
 pub async fn run_script(script: &str, env: &[(&str, &str)]) -> ScriptRun {
     assert_chromium();
     ensure_node_modules().await;
@@ -116,9 +120,9 @@ pub async fn run_script(script: &str, env: &[(&str, &str)]) -> ScriptRun {
     let run = Command::new("node")
         .arg(script)
         .current_dir(scripts_dir())
-        .envs(env.iter().copied())
         .env("CAUCUS_SCREENSHOTS", screenshots_dir())
         .env("CHROMIUM_PATH", chromium())
+        .envs(env.iter().copied())
         .kill_on_drop(true)
         .output();
     let what = format!("node tests/browser/{script}");

@@ -34,9 +34,13 @@ async fn the_web_client_works_with_the_ombud_and_the_parties_on_different_nodes(
 /// one account's rooms.
 async fn across_two_nodes(script: &str) -> ScriptRun {
     let mut d = Deployment::start(2, Persistence::None).await;
+    // Beside the browser suite's pictures, never over them (nor over the
+    // README's, with UPDATE_SCREENSHOTS).
+    let shots = browser::target_dir().join("screenshots-redis");
     let mut run = browser::run_script(
         script,
         &[
+            ("CAUCUS_SCREENSHOTS", &shots.to_string_lossy()),
             ("CAUCUS_BASE_URL", d.api(0).base.as_str()),
             ("CAUCUS_PARTY_BASE_URL", d.api(1).base.as_str()),
             ("CAUCUS_OMBUD_USER", OMBUD.0),
