@@ -90,6 +90,11 @@ pub struct Config {
     /// Concurrent websocket connections this node accepts.
     #[arg(long, env = "RELAY_MAX_CONNECTIONS", default_value_t = 20_000)]
     pub max_connections: usize,
+    /// Threads that serve connections; unset = one per core. Several nodes
+    /// on one machine share its cores, and do better with fewer each
+    /// (docs/BENCHMARKS.md, eighth sitting).
+    #[arg(long, env = "RELAY_WORKER_THREADS")]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
     /// Requests per second each connection may sustain.
     #[arg(long, env = "RELAY_RATE_PER_SEC", default_value_t = 50)]
     pub rate_per_sec: u32,

@@ -13,9 +13,18 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() {
-    if let Err(e) = run().await {
+fn main() {
+    let cli = Cli::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(threads) = cli.config.worker_threads {
+        runtime.worker_threads(threads.get());
+    }
+    let ran = runtime
+        .build()
+        .context("starting the runtime")
+        .and_then(|rt| rt.block_on(run(cli)));
+    if let Err(e) = ran {
         eprintln!("relay: {e:#}");
         // 2: the relay could not start (settings, store, address); 1: it failed while serving.
         std::process::exit(if e.is::<relay::startup::StartError>() {
@@ -46,8 +55,8 @@ enum Command {
     Admin(Admin),
 }
 
-async fn run() -> anyhow::Result<()> {
-    let Cli { config, command } = Cli::parse();
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli { config, command } = cli;
     // An admin command's output is its answer; only trouble is logged.
     let level = if command.is_some() { "warn" } else { "info" };
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
