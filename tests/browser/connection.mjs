@@ -8,7 +8,9 @@
 // each message is there exactly once, in order. Then the network goes silent
 // without closing anything (a tunnel): the heartbeat, not the browser's
 // online flag, says Ben is offline, his message waits and is sent once he is
-// back. axe-core runs on the offline state.
+// back. axe-core runs on the offline state. Every socket either page opens,
+// reconnects included, names the room in its address (`/ws?room=`), the key
+// a load balancer hashes to keep a room on one node.
 //
 // Run: CAUCUS_BASE_URL=http://127.0.0.1:18080 CAUCUS_OMBUD_USER=ombud \
 //      CAUCUS_OMBUD_PASSWORD=secret-pass node tests/browser/connection.mjs
@@ -30,6 +32,21 @@ const bContext = await browser.newContext({ viewport: { width: 375, height: 812 
 const proxyB = await startProxy(cfg.baseUrl);
 const ombud = await watchedPage(ombudContext, 'ombud');
 const partyB = await watchedPage(bContext, 'party B');
+
+// The address of every websocket each page opens, in order.
+const socketUrls = { ombud: [], B: [] };
+ombud.on('websocket', (ws) => socketUrls.ombud.push(new URL(ws.url())));
+partyB.on('websocket', (ws) => socketUrls.B.push(new URL(ws.url())));
+
+/** Every socket so far, of both pages, named one room, and that room is a uuid. */
+function assertSocketsNameOneRoom() {
+  const all = [...socketUrls.ombud, ...socketUrls.B];
+  assert.ok(socketUrls.ombud.length >= 1 && socketUrls.B.length >= 1, 'both pages opened a socket');
+  for (const url of all) assert.equal(url.pathname, '/ws');
+  const rooms = new Set(all.map((url) => url.searchParams.get('room')));
+  assert.equal(rooms.size, 1, `one room named by every socket, got ${[...rooms].join(', ')}`);
+  assert.match([...rooms][0], /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+}
 
 const column = (name) => ombud.locator(`[data-testid="column"][data-name="${name}"]`);
 const messageIn = (scope, text) => scope.locator('[data-testid="message"]', { hasText: text });
@@ -54,6 +71,7 @@ try {
     await messageIn(privateThread(partyB), HELLO).locator('time').waitFor();
     await ombud.locator(`[data-testid="thread-tab"][data-name="${NAME_B}"]`).click();
     await messageIn(column(NAME_B), HELLO).waitFor();
+    assertSocketsNameOneRoom();
   });
 
   await step("B's connection drops: B sees it, reconnects by itself, and nothing is lost or repeated", async () => {
@@ -85,6 +103,8 @@ try {
     assert.equal(after.length, before.length + 2, 'exactly the missed message and the queued one were added');
     await messageIn(column(NAME_B), QUEUED).waitFor();
     assert.equal(await messageIn(column(NAME_B), QUEUED).count(), 1, 'the ombud got the queued message once');
+    assert.ok(socketUrls.B.length >= 2, "B's page opened a new socket to reconnect");
+    assertSocketsNameOneRoom();
   });
 
   await step("B's network goes silent: the heartbeat, not the browser, says B is offline, and a message waits and is then sent", async () => {

@@ -88,6 +88,7 @@ function connect() {
   const reportStatus = statusReporter($('#conn-status'));
   state.conn = new Connection({
     token: state.session.token,
+    room: state.session.room_id,
     since: null, // a fresh page rebuilds the whole thread from the replay
     onWelcome,
     onEvent,

@@ -28,9 +28,15 @@ const HEARTBEAT_TIMEOUT_MS = 5_000;
 /** After this many failed reconnects in a row the page says it is offline. */
 const OFFLINE_AFTER_ATTEMPTS = 2;
 
-export function relaySocketUrl() {
+/**
+ * The relay's websocket address. `room` names the room the socket is for:
+ * the relay ignores it (the token in `hello` decides), but a load balancer
+ * can hash it to keep a room's sockets on one node (PROTOCOL.md §4).
+ */
+export function relaySocketUrl(room) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/ws`;
+  const query = room ? `?room=${encodeURIComponent(room)}` : '';
+  return `${scheme}//${location.host}/ws${query}`;
 }
 
 /**
@@ -44,6 +50,7 @@ export class Connection {
    * @param {object} opts
    * @param {string} opts.token
    * @param {string} [opts.roomId]     required for ombuds
+   * @param {string} [opts.room]       the room, for the address only (see relaySocketUrl)
    * @param {number|null} [opts.since] resume point; null replays everything
    * @param {(welcome: object) => void} opts.onWelcome
    * @param {(seq: number, event: object, info: {replay: boolean}) => void} opts.onEvent
@@ -53,7 +60,7 @@ export class Connection {
    */
   constructor(opts) {
     this.opts = opts;
-    this.url = opts.url || relaySocketUrl();
+    this.url = opts.url || relaySocketUrl(opts.room || opts.roomId);
     this.lastSeq = opts.since ?? null;
     this.ws = null;
     this.welcomed = false;
