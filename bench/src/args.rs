@@ -4,6 +4,18 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+/// How connections are spread over several nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spread {
+    /// Connection `c` to node `c % nodes`: every room spans nodes, so each
+    /// event crosses nodes through Redis (the hardest case).
+    Connection,
+    /// Room `r`'s connections all to node `r % nodes`, as a load balancer
+    /// hashing the web client's `?room=` does (deploy/nginx.conf).
+    Room,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -84,10 +96,14 @@ pub struct Args {
     /// redis-server (REDIS_SERVER names the binary, default /usr/bin/redis-server).
     #[arg(long)]
     pub redis_url: Option<String>,
-    /// Relay processes to start; connections are spread round-robin over them
-    /// (more than one needs `--store redis`).
+    /// Relay processes to start; connections are spread over them as
+    /// `--spread` says (more than one needs `--store redis`).
     #[arg(long, default_value_t = 1)]
     pub nodes: usize,
+    /// With several nodes: spread connections one by one, or keep each
+    /// room's on one node.
+    #[arg(long, value_enum, default_value_t = Spread::Connection)]
+    pub spread: Spread,
     /// The relay binary to run; default: the workspace's release build, built
     /// first with `cargo build --release -p relay`.
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! Opening a room's websockets: `hello` for every participant, then the
 //! office notice acknowledged by each party (the relay refuses a party's
-//! `send` before that). Connection `c` goes to node `c % nodes`.
+//! `send` before that). Connection `c` of room `r` goes to node `c % nodes`,
+//! or with `--spread room` to node `r % nodes`.
 
 use std::net::Ipv4Addr;
 
@@ -8,6 +9,7 @@ use futures_util::{stream, StreamExt};
 use protocol::Request;
 
 use crate::api::RoomSetup;
+use crate::args::Spread;
 use crate::wire::{self, Ws};
 use crate::Error;
 
@@ -17,15 +19,20 @@ pub struct RoomConns {
     pub parties: Vec<Ws>,
 }
 
-/// Where connection number `c` goes, and from which source address.
+/// Where connection number `c` of room `r` goes, and from which source address.
 pub struct Placement<'a> {
     pub bases: &'a [String],
     pub source_addrs: u8,
+    pub spread: Spread,
 }
 
 impl Placement<'_> {
-    pub fn base(&self, c: usize) -> &str {
-        &self.bases[c % self.bases.len()]
+    pub fn base(&self, c: usize, r: usize) -> &str {
+        let node = match self.spread {
+            Spread::Connection => c,
+            Spread::Room => r,
+        };
+        &self.bases[node % self.bases.len()]
     }
 
     pub fn source(&self, c: usize) -> Option<Ipv4Addr> {
@@ -34,15 +41,15 @@ impl Placement<'_> {
     }
 }
 
-/// Opens one authenticated connection: the ombud's (`party` None) or a party's.
+/// Opens connection `c`, of room number `r`: the ombud's (`party` None) or a party's.
 pub async fn connect_one(
     place: &Placement<'_>,
-    c: usize,
+    (c, r): (usize, usize),
     room: &RoomSetup,
     ombud_token: &str,
     party: Option<usize>,
 ) -> Result<Ws, Error> {
-    let mut ws = wire::open(place.base(c), place.source(c)).await?;
+    let mut ws = wire::open(place.base(c, r), place.source(c)).await?;
     match party {
         None => {
             wire::hello(&mut ws, ombud_token, Some(room.id), None).await?;
@@ -71,7 +78,7 @@ pub async fn connect_rooms(
         .map(|(r, k)| async move {
             let c = r * per_room + k;
             let party = k.checked_sub(1);
-            let ws = connect_one(place, c, &rooms_ref[r], ombud_token, party)
+            let ws = connect_one(place, (c, r), &rooms_ref[r], ombud_token, party)
                 .await
                 .map_err(|e| Error(format!("connection {c} (room {r}): {}", e.0)))?;
             Ok::<_, Error>((r, k, ws))

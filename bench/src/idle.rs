@@ -58,6 +58,7 @@ pub async fn run(
     let place = Placement {
         bases: &relays.bases,
         source_addrs: args.source_addrs,
+        spread: args.spread,
     };
     let opened = connect_rooms(&place, setup, token, args.setup_concurrency).await?;
     let connect_s = t1.elapsed().as_secs_f64();

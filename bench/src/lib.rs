@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::args::{Args, Mode, StoreKind};
+use crate::args::{Args, Mode, Spread, StoreKind};
 use crate::idle::{round2, round4, IdleReport};
 use crate::procs::{Redis, Relays, Usage};
 use crate::resume::ResumeReport;
@@ -74,6 +74,8 @@ pub struct Report {
     pub ok: bool,
     pub store: StoreKind,
     pub nodes: usize,
+    /// How connections were spread over the nodes (`--spread`).
+    pub spread: Spread,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub nproc: usize,
@@ -184,6 +186,7 @@ pub async fn run(args: Args) -> Result<Report, Error> {
         ok: true,
         store: args.store,
         nodes: relays.bases.len(),
+        spread: args.spread,
         target: args.target.clone(),
         nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_avg_start,
@@ -245,6 +248,7 @@ async fn run_load(
     let place = conns::Placement {
         bases: &relays.bases,
         source_addrs: args.source_addrs,
+        spread: args.spread,
     };
     let opened = conns::connect_rooms(&place, rooms, token, args.setup_concurrency).await?;
     let connections = opened.len() * (args.parties + 1);
