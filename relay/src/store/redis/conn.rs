@@ -94,10 +94,10 @@ impl Conn {
         durability: Durability,
     ) -> StoreResult<T> {
         let command = call.command();
-        let (reply, acked) = match self.attempt(&command, durability).await {
+        let (reply, acked) = match self.attempt(command, durability).await {
             Err(e) if e.kind() == ErrorKind::NoScriptError => {
                 call.script.load_async(self).await?;
-                self.attempt(&command, durability).await?
+                self.attempt(command, durability).await?
             }
             other => other?,
         };

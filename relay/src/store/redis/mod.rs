@@ -130,11 +130,9 @@ impl RedisStore {
     /// deletion and returns true if the doc existed.
     async fn delete_keys(&self, room: RoomId, keys: Vec<String>) -> StoreResult<bool> {
         let doc = self.keys.doc(room);
-        let mut call = Call::new(&self.scripts.delete_room);
-        call.key(&doc);
-        for key in keys.iter().filter(|k| **k != doc) {
-            call.key(key);
-        }
+        let mut named = vec![doc.clone()];
+        named.extend(keys.into_iter().filter(|k| *k != doc));
+        let mut call = Call::new(&self.scripts.delete_room, &named);
         call.arg(self.keys.channel(room))
             .arg(self.head(KIND_DELETED));
         let existed: i64 = self.invoke(call).await?;
@@ -236,8 +234,8 @@ impl Store for RedisStore {
         doc: Vec<u8>,
         expire_at_ms: i64,
     ) -> StoreResult<bool> {
-        let mut call = Call::new(&self.scripts.create_room);
-        call.key(self.keys.doc(room)).arg(doc).arg(expire_at_ms);
+        let mut call = Call::new(&self.scripts.create_room, &[self.keys.doc(room)]);
+        call.arg(doc).arg(expire_at_ms);
         let created: i64 = self.invoke(call).await?;
         Ok(created == 1)
     }
@@ -321,12 +319,20 @@ impl Store for RedisStore {
     }
 
     async fn commit(&self, room: RoomId, commit: Commit) -> StoreResult<CommitOutcome> {
-        let mut call = Call::new(&self.scripts.commit);
-        call.key(self.keys.doc(room))
-            .key(self.keys.objects(room))
-            .key(self.keys.written(room))
-            .key(self.keys.watchers(room))
-            .arg(commit.expect_version)
+        let mut named = vec![
+            self.keys.doc(room),
+            self.keys.objects(room),
+            self.keys.written(room),
+            self.keys.watchers(room),
+        ];
+        named.extend(
+            commit
+                .deliveries
+                .iter()
+                .map(|(participant, _)| self.keys.inbox(room, *participant)),
+        );
+        let mut call = Call::new(&self.scripts.commit, &named);
+        call.arg(commit.expect_version)
             .arg(self.keys.channel(room))
             .arg(self.head(KIND_DELIVERED));
         match commit.doc {
@@ -363,9 +369,7 @@ impl Store for RedisStore {
             // The inbox's counter field in the doc hash: `s` and the id's bytes.
             let mut field = [b's'; 17];
             field[1..].copy_from_slice(participant.as_bytes());
-            call.key(self.keys.inbox(room, *participant))
-                .arg(field.as_slice())
-                .arg(payload.as_slice());
+            call.arg(field.as_slice()).arg(payload.as_slice());
         }
         let reply: Option<Vec<i64>> = match self.invoke(call).await {
             Ok(reply) => reply,
@@ -400,8 +404,7 @@ impl Store for RedisStore {
         if self.durability.replicas == 0 {
             return Ok(());
         }
-        let mut call = Call::new(&self.scripts.settle);
-        call.key(self.keys.doc(room));
+        let call = Call::new(&self.scripts.settle, &[self.keys.doc(room)]);
         let _: i64 = self.invoke(call).await?;
         Ok(())
     }
@@ -460,18 +463,18 @@ impl Store for RedisStore {
         let mut live = Vec::with_capacity(value.len() + 1);
         live.push(b'+');
         live.extend_from_slice(&value);
-        let mut call = Call::new(&self.scripts.put_invite);
-        call.key(self.keys.doc(room))
-            .key(self.keys.invites(room))
-            .arg(code_key)
-            .arg(live);
+        let mut call = Call::new(
+            &self.scripts.put_invite,
+            &[self.keys.doc(room), self.keys.invites(room)],
+        );
+        call.arg(code_key).arg(live);
         let _: i64 = self.invoke(call).await?;
         Ok(())
     }
 
     async fn take_invite(&self, room: RoomId, code_key: &str) -> StoreResult<InviteTake> {
-        let mut call = Call::new(&self.scripts.take_invite);
-        call.key(self.keys.invites(room)).arg(code_key);
+        let mut call = Call::new(&self.scripts.take_invite, &[self.keys.invites(room)]);
+        call.arg(code_key);
         let before: Option<Vec<u8>> = self.invoke(call).await?;
         match before.as_deref() {
             None => Ok(InviteTake::Unknown),

@@ -71,39 +71,27 @@ pub(super) static CLUSTER: LazyLock<Scripts> =
 
 /// A script with its KEYS and ARGV, built like redis-rs's
 /// `ScriptInvocation`, but able to give its `EVALSHA` as a command, so it
-/// can be pipelined with `WAIT`.
+/// can be pipelined with `WAIT`. The keys are given first, as `EVALSHA`
+/// counts them before it names them; each argument is then written once,
+/// straight into the command (a commit's payloads are most of its bytes).
 pub(super) struct Call {
     pub(super) script: &'static Script,
-    keys: Vec<Vec<u8>>,
-    args: Vec<Vec<u8>>,
+    command: Cmd,
 }
 
 impl Call {
-    pub(super) fn new(script: &'static Script) -> Call {
-        Call {
-            script,
-            keys: Vec::new(),
-            args: Vec::new(),
-        }
-    }
-
-    pub(super) fn key(&mut self, key: impl ToRedisArgs) -> &mut Call {
-        self.keys.extend(key.to_redis_args());
-        self
+    pub(super) fn new(script: &'static Script, keys: &[String]) -> Call {
+        let mut command = cmd("EVALSHA");
+        command.arg(script.get_hash()).arg(keys.len()).arg(keys);
+        Call { script, command }
     }
 
     pub(super) fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Call {
-        self.args.extend(arg.to_redis_args());
+        self.command.arg(arg);
         self
     }
 
-    pub(super) fn command(&self) -> Cmd {
-        let mut evalsha = cmd("EVALSHA");
-        evalsha
-            .arg(self.script.get_hash())
-            .arg(self.keys.len())
-            .arg(&self.keys)
-            .arg(&self.args);
-        evalsha
+    pub(super) fn command(&self) -> &Cmd {
+        &self.command
     }
 }

@@ -42,10 +42,11 @@ impl Registrar {
     /// Registers this node as watching `room` (`on`) or withdraws it.
     /// Returns true if a registration was added that was not there.
     pub(super) async fn set(&self, room: RoomId, on: bool) -> StoreResult<bool> {
-        let mut call = Call::new(&self.scripts.watch);
-        call.key(self.keys.doc(room))
-            .key(self.keys.watchers(room))
-            .arg(self.node.as_bytes().as_slice())
+        let mut call = Call::new(
+            &self.scripts.watch,
+            &[self.keys.doc(room), self.keys.watchers(room)],
+        );
+        call.arg(self.node.as_bytes().as_slice())
             .arg(if on { "1" } else { "0" });
         let mut conn = self.conn.clone();
         within(async move {
