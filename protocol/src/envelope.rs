@@ -80,5 +80,16 @@ pub enum ServerFrame {
 /// from an inbox): spliced in, never parsed and serialised again. The result
 /// parses as exactly that `ServerFrame::Event` (a test holds them together).
 pub fn event_frame_text(seq: u64, event_json: &str) -> String {
-    format!(r#"{{"type":"event","seq":{seq},"event":{event_json}}}"#)
+    use std::fmt::Write;
+    const HEAD: &str = r#"{"type":"event","seq":"#;
+    const EVENT: &str = r#","event":"#;
+    // Sized once: a payload is hundreds of bytes, and `format!` would
+    // guess from the literals alone and grow the string as it writes.
+    let mut frame = String::with_capacity(HEAD.len() + 20 + EVENT.len() + event_json.len() + 1);
+    frame.push_str(HEAD);
+    let _ = write!(frame, "{seq}");
+    frame.push_str(EVENT);
+    frame.push_str(event_json);
+    frame.push('}');
+    frame
 }
