@@ -9,7 +9,7 @@
 
 use std::sync::LazyLock;
 
-use redis::{cmd, Cmd, Script, ToRedisArgs};
+use redis::{Cmd, Script, ToRedisArgs};
 
 /// One set of scripts, for one Redis or for a cluster.
 pub(super) struct Scripts {
@@ -81,8 +81,24 @@ pub(super) struct Call {
 
 impl Call {
     pub(super) fn new(script: &'static Script, keys: &[String]) -> Call {
-        let mut command = cmd("EVALSHA");
-        command.arg(script.get_hash()).arg(keys.len()).arg(keys);
+        Call::with_room(script, keys, 0, 0)
+    }
+
+    /// As [`Call::new`], with room for `args` more arguments of `bytes` in
+    /// all, so that a large commit's command is allocated once, not grown.
+    pub(super) fn with_room(
+        script: &'static Script,
+        keys: &[String],
+        args: usize,
+        bytes: usize,
+    ) -> Call {
+        let named: usize = keys.iter().map(String::len).sum();
+        let mut command = Cmd::with_capacity(3 + keys.len() + args, 64 + named + bytes);
+        command
+            .arg("EVALSHA")
+            .arg(script.get_hash())
+            .arg(keys.len())
+            .arg(keys);
         Call { script, command }
     }
 
