@@ -12,7 +12,23 @@ pub(super) struct KeySpace {
 
 impl KeySpace {
     pub(super) fn room(&self, room: RoomId, suffix: &str) -> String {
-        format!("{}:{{{room}}}:{suffix}", self.prefix)
+        self.room_key(room, &[suffix])
+    }
+    /// `<prefix>:{<room>}:` and the suffix's parts: what `format!` would
+    /// make, sized once and without its machinery (several keys a commit).
+    fn room_key(&self, room: RoomId, suffix: &[&str]) -> String {
+        let mut id = Uuid::encode_buffer();
+        let id = room.hyphenated().encode_lower(&mut id);
+        let tail: usize = suffix.iter().map(|s| s.len()).sum();
+        let mut key = String::with_capacity(self.prefix.len() + id.len() + 4 + tail);
+        key.push_str(&self.prefix);
+        key.push_str(":{");
+        key.push_str(id);
+        key.push_str("}:");
+        for part in suffix {
+            key.push_str(part);
+        }
+        key
     }
     pub(super) fn doc(&self, room: RoomId) -> String {
         self.room(room, "doc")
@@ -32,7 +48,11 @@ impl KeySpace {
         self.room(room, "inv")
     }
     pub(super) fn inbox(&self, room: RoomId, participant: ParticipantId) -> String {
-        self.room(room, &format!("in:{participant}"))
+        let mut id = Uuid::encode_buffer();
+        self.room_key(
+            room,
+            &["in:", participant.hyphenated().encode_lower(&mut id)],
+        )
     }
     pub(super) fn channel(&self, room: RoomId) -> String {
         self.room(room, "n")
@@ -95,5 +115,25 @@ mod tests {
             None
         );
         assert_eq!(keys.docs_pattern(), r"p\*:{*}:doc");
+    }
+
+    /// Rooms already in Redis are found under these names: they must not move.
+    #[test]
+    fn key_names_keep_their_layout() {
+        let keys = KeySpace {
+            prefix: "caucus".into(),
+        };
+        let room = Uuid::parse_str("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9").unwrap();
+        let who = Uuid::parse_str("11111111-2222-4333-8444-555555555555").unwrap();
+        assert_eq!(
+            keys.doc(room),
+            "caucus:{0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9}:doc"
+        );
+        assert_eq!(
+            keys.inbox(room, who),
+            "caucus:{0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9}:in:11111111-2222-4333-8444-555555555555"
+        );
+        assert_eq!(keys.inbox(room, who), format!("caucus:{{{room}}}:in:{who}"));
+        assert_eq!(keys.channel(room), format!("caucus:{{{room}}}:n"));
     }
 }
