@@ -128,13 +128,13 @@ pub fn midpoint((lo, hi): (i64, i64)) -> i64 {
 }
 
 pub fn proposal_key(id: ProposalId) -> String {
-    super::records::tagged_key("p:", id)
+    format!("p:{id}")
 }
 pub fn version_key(id: ProposalId, version: u32) -> String {
     format!("pv:{id}:{version}")
 }
 pub fn range_key(id: RangeId) -> String {
-    super::records::tagged_key("r:", id)
+    format!("r:{id}")
 }
 
 /// The SHA-256 of a version's content (title and clauses), in hex. The

@@ -305,20 +305,10 @@ impl ForwardRec {
 
 /// Store keys of room objects.
 pub fn message_key(id: MessageId) -> String {
-    tagged_key("m:", id)
+    format!("m:{id}")
 }
 pub fn forward_key(id: ForwardId) -> String {
-    tagged_key("f:", id)
-}
-/// `tag` and the id, hyphenated, as `format!("{tag}{id}")` would write it,
-/// without `format!`'s machinery: several are made for every action.
-pub fn tagged_key(tag: &str, id: uuid::Uuid) -> String {
-    let mut buf = uuid::Uuid::encode_buffer();
-    let id = id.hyphenated().encode_lower(&mut buf);
-    let mut key = String::with_capacity(tag.len() + id.len());
-    key.push_str(tag);
-    key.push_str(id);
-    key
+    format!("f:{id}")
 }
 pub fn client_key(author: ParticipantId, client_id: &str) -> String {
     format!("c:{author}:{client_id}")
@@ -373,9 +363,15 @@ mod tests {
     fn object_keys_keep_their_layout() {
         let id = uuid::Uuid::parse_str("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9").unwrap();
         assert_eq!(message_key(id), "m:0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9");
-        assert_eq!(forward_key(id), format!("f:{id}"));
-        assert_eq!(crate::room::onetext::proposal_key(id), format!("p:{id}"));
-        assert_eq!(crate::room::onetext::range_key(id), format!("r:{id}"));
+        assert_eq!(forward_key(id), "f:0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9");
+        assert_eq!(
+            crate::room::onetext::proposal_key(id),
+            "p:0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+        );
+        assert_eq!(
+            crate::room::onetext::range_key(id),
+            "r:0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+        );
     }
 
     #[test]
