@@ -78,7 +78,10 @@ use super::*;
 use conn::Conn;
 use keys::KeySpace;
 use notify::{KIND_DELETED, KIND_DELIVERED, KIND_SIGNAL};
-use ops::{corrupt, counter_triples, entry_seq, parse_entry, parse_int, read, within, StreamEntry};
+use ops::{
+    commit_size, corrupt, counter_triples, entry_seq, parse_entry, parse_int, read, within,
+    StreamEntry,
+};
 use pubsub::{reconnecting, Listeners, Shared};
 use scripts::{Call, Scripts};
 use sharded::Sharded;
@@ -331,25 +334,7 @@ impl Store for RedisStore {
                 .iter()
                 .map(|(participant, _)| self.keys.inbox(room, *participant)),
         );
-        // Arguments and their bytes, near enough: puts and payloads are most.
-        let args = 12 + 2 * commit.puts.len() + 6 * commit.counts.len() + 2 * named.len();
-        let bytes = commit.doc.as_ref().map_or(0, Vec::len)
-            + commit
-                .puts
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
-            + commit
-                .deliveries
-                .iter()
-                .map(|(_, p)| 17 + p.len())
-                .sum::<usize>()
-            + commit
-                .reads
-                .as_ref()
-                .map_or(0, |r| r.iter().map(|(k, _)| k.len() + 20).sum())
-            + 64 * (commit.counts.len() + commit.limits.len())
-            + 128;
+        let (args, bytes) = commit_size(&commit);
         let mut call = Call::with_room(&self.scripts.commit, &named, args, bytes);
         call.arg(commit.expect_version)
             .arg(self.keys.channel(room))

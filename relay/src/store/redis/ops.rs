@@ -7,7 +7,7 @@ use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult};
 
 use super::conn::Conn;
 
-use crate::store::{StoreError, StoreResult, OP_TIMEOUT};
+use crate::store::{Commit, StoreError, StoreResult, OP_TIMEOUT};
 
 impl From<RedisError> for StoreError {
     fn from(e: RedisError) -> Self {
@@ -145,6 +145,21 @@ pub(super) fn counter_triples(
 
 /// A counter's field, increment and ceiling, as [`counter_triples`] gives them.
 pub(super) type CounterTriple = (String, Option<i64>, Option<i64>);
+
+/// About how many arguments, and bytes in them, the commit script is handed
+/// for `commit` besides its keys (see `lua/commit.lua`), so its command can
+/// be allocated once: the puts and the payloads are most of it.
+pub(super) fn commit_size(commit: &Commit) -> (usize, usize) {
+    let counters = commit.counts.len() + commit.limits.len();
+    let reads = commit.reads.as_deref().unwrap_or_default();
+    let args =
+        8 + 2 * commit.puts.len() + 3 * counters + 2 * reads.len() + 2 * commit.deliveries.len();
+    let puts: usize = commit.puts.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let payloads: usize = commit.deliveries.iter().map(|(_, p)| 17 + p.len()).sum();
+    let read: usize = reads.iter().map(|(k, _)| k.len() + 20).sum();
+    let doc = commit.doc.as_ref().map_or(0, Vec::len);
+    (args, 128 + doc + puts + payloads + read + 64 * counters)
+}
 
 #[cfg(test)]
 mod tests {
