@@ -13,7 +13,9 @@
 //! The browser suite (`tests/browser.rs`) runs every script against a
 //! single relay on the embedded store; this is the same client, unchanged,
 //! on the deployment a larger office runs. The two scripts run side by side,
-//! as in that suite, so their deliberate waits overlap.
+//! as in that suite, so their deliberate waits overlap. The nodes share
+//! this machine's cores, so each runs as the README advises for that:
+//! `RELAY_WORKER_THREADS=1`.
 
 use caucus_tests::app::OMBUD;
 use caucus_tests::browser::{self, ScriptRun};
@@ -33,7 +35,8 @@ async fn the_web_client_works_with_the_ombud_and_the_parties_on_different_nodes(
 /// to the first room of the ombud's room list, so the scripts must not share
 /// one account's rooms.
 async fn across_two_nodes(script: &str) -> ScriptRun {
-    let mut d = Deployment::start(2, Persistence::None).await;
+    let one_thread = [("RELAY_WORKER_THREADS", "1".to_string())];
+    let mut d = Deployment::start_with(2, Persistence::None, &one_thread).await;
     // Beside the browser suite's pictures, never over them (nor over the
     // README's, with UPDATE_SCREENSHOTS).
     let shots = browser::target_dir().join("screenshots-redis");
