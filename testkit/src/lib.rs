@@ -5,19 +5,56 @@
 pub mod redis_cluster;
 pub mod redis_server;
 
+use std::collections::hash_map::RandomState;
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, Hasher};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 pub use redis_cluster::RedisCluster;
 pub use redis_server::{Persistence, RedisServer};
 
-/// A free TCP port on 127.0.0.1 (free now; someone may take it before you bind).
+/// A free TCP port on 127.0.0.1 (free now; someone may take it before you
+/// bind). Chosen at random below the kernel's ephemeral range, never twice
+/// in one process: the ephemeral range is where binding port 0 picks, and
+/// where every outgoing connection takes its local port, so with browsers,
+/// relays and Redis clients connecting all around, a port found free there
+/// was sometimes taken before the relay meant for it could bind it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    const LOW: u16 = 10_000;
+    let high = ephemeral_start();
+    if high <= LOW + 1_000 {
+        return any_free_port();
+    }
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let draw = RandomState::new().build_hasher().finish();
+        let port = LOW + (draw % u64::from(high - LOW)) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+}
+
+/// A port the kernel picks (in its ephemeral range).
+fn any_free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port on 127.0.0.1")
+}
+
+/// The first port of the kernel's ephemeral range (Linux's default 32768
+/// where it cannot be read).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// The workspace's root folder.
